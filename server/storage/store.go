@@ -1,0 +1,582 @@
+// Package storage keeps one cluster's data in a single SQLite file: the
+// replicated keyspace (with its write-ahead log and merkle index, all changed
+// in the same transaction) and the local keyspace that never leaves the
+// cluster. It knows nothing of HTTP, seals or replication roles.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// ErrNotFound is returned by Get and LocalGet for a key that does not exist.
+var ErrNotFound = errors.New("key not found")
+
+// ErrClosed is returned by writes submitted after Close.
+var ErrClosed = errors.New("storage is closed")
+
+// SyncMode selects SQLite's synchronous setting.
+type SyncMode int
+
+const (
+	// SyncFull makes every acknowledged commit survive power loss.
+	SyncFull SyncMode = iota
+	// SyncNormal may lose the last commits on power loss (never on a process
+	// crash) in exchange for fewer fsyncs.
+	SyncNormal
+)
+
+// ParseSyncMode reads "full" or "normal".
+func ParseSyncMode(s string) (SyncMode, error) {
+	switch strings.ToLower(s) {
+	case "", "full":
+		return SyncFull, nil
+	case "normal":
+		return SyncNormal, nil
+	}
+	return 0, fmt.Errorf("unknown synchronous mode %q: use full or normal", s)
+}
+
+func (m SyncMode) String() string {
+	if m == SyncNormal {
+		return "NORMAL"
+	}
+	return "FULL"
+}
+
+// Options configure a Store.
+type Options struct {
+	Sync SyncMode
+	// MaxBatch bounds how many concurrent writes share one commit; 0 means 256.
+	MaxBatch int
+	Logger   *slog.Logger
+	// Now stamps WAL entries; nil means time.Now.
+	Now func() time.Time
+}
+
+// Op is one change. Local ops touch the local keyspace (never replicated);
+// the others touch the replicated keyspace and each gets a WAL entry.
+type Op struct {
+	Local  bool
+	Delete bool
+	Key    string
+	Value  []byte
+}
+
+// Position is where the replicated keyspace stands.
+type Position struct {
+	Epoch      uint64
+	LastWAL    uint64
+	MerkleRoot string
+}
+
+// Store is one cluster's SQLite database. All writes go through one
+// connection owned by the commit loop, which groups concurrent writes into
+// shared transactions so that durability costs one fsync per batch rather
+// than one per request.
+type Store struct {
+	writer  *sql.DB
+	readers *sql.DB
+	log     *slog.Logger
+	now     func() time.Time
+
+	maxBatch int
+	requests chan *writeRequest
+	stop     chan struct{}
+	done     chan struct{}
+
+	closeOnce sync.Once
+	closeMu   sync.RWMutex // held for reading while submitting, for writing by Close
+	closed    bool
+
+	mu     sync.Mutex // guards the fields below, changed only after a commit
+	epoch  uint64
+	last   uint64
+	merkle *merkleIndex
+}
+
+type writeRequest struct {
+	ops    []Op
+	result chan writeResult
+}
+
+type writeResult struct {
+	index uint64
+	err   error
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS local (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wal (
+	idx        INTEGER PRIMARY KEY,
+	epoch      INTEGER NOT NULL,
+	op         INTEGER NOT NULL,
+	key        TEXT NOT NULL,
+	value      BLOB,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS merkle (bucket INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+`
+
+// WAL op codes as stored in the wal table.
+const (
+	walPut    = 1
+	walDelete = 2
+)
+
+// Open opens or creates the database at path.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open storage: empty database path")
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	// _txlock=immediate takes the write lock at BEGIN, so a batch never fails
+	// half-way on a lock upgrade.
+	writerDSN := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=%s&_busy_timeout=10000&_txlock=immediate&_foreign_keys=off", path, opts.Sync)
+	writer, err := sql.Open("sqlite3", writerDSN)
+	if err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	if _, err := writer.ExecContext(ctx, schema); err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	readers, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?mode=ro&_busy_timeout=10000&_query_only=1", path))
+	if err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("open storage readers %s: %w", path, err)
+	}
+	readers.SetMaxOpenConns(8)
+	readers.SetMaxIdleConns(8)
+
+	s := &Store{
+		writer:   writer,
+		readers:  readers,
+		log:      opts.Logger,
+		now:      opts.Now,
+		maxBatch: opts.MaxBatch,
+		requests: make(chan *writeRequest, opts.MaxBatch),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if err := s.load(ctx); err != nil {
+		_ = writer.Close()
+		_ = readers.Close()
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// load reads the durable position and merkle buckets into memory.
+func (s *Store) load(ctx context.Context) error {
+	var err error
+	if s.epoch, err = s.metaValue(ctx, "epoch"); err != nil {
+		return err
+	}
+	if s.last, err = s.metaValue(ctx, "last_wal"); err != nil {
+		return err
+	}
+	s.merkle = newMerkleIndex()
+	rows, err := s.writer.QueryContext(ctx, `SELECT bucket, hash FROM merkle`)
+	if err != nil {
+		return fmt.Errorf("load merkle index: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var bucket int
+		var hash []byte
+		if err := rows.Scan(&bucket, &hash); err != nil {
+			return fmt.Errorf("load merkle index: %w", err)
+		}
+		if err := s.merkle.setBucket(bucket, hash); err != nil {
+			return fmt.Errorf("load merkle index: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load merkle index: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) metaValue(ctx context.Context, name string) (uint64, error) {
+	var v int64
+	err := s.writer.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", name, err)
+	}
+	return uint64(v), nil
+}
+
+// Close finishes the writes already submitted, refuses new ones and closes
+// the database.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.closeMu.Lock()
+		s.closed = true
+		s.closeMu.Unlock()
+		close(s.stop)
+		<-s.done
+		err = errors.Join(s.readers.Close(), s.writer.Close())
+	})
+	return err
+}
+
+// Write commits ops atomically and returns the WAL index of the newest
+// replicated entry once the commit is durable. Concurrent calls share commits.
+// A write whose context ends after it was queued may still commit.
+func (s *Store) Write(ctx context.Context, ops ...Op) (uint64, error) {
+	for _, op := range ops {
+		if op.Key == "" {
+			return 0, errors.New("write: empty key")
+		}
+	}
+	req := &writeRequest{ops: ops, result: make(chan writeResult, 1)}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return 0, ErrClosed
+	}
+	select {
+	case s.requests <- req:
+		s.closeMu.RUnlock()
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return 0, fmt.Errorf("queue write: %w", ctx.Err())
+	}
+	select {
+	case r := <-req.result:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("wait for commit: %w", ctx.Err())
+	}
+}
+
+// commitLoop owns the writer connection. It takes whatever writes are waiting
+// (up to maxBatch) and commits them together.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	batch := make([]*writeRequest, 0, s.maxBatch)
+	for {
+		select {
+		case req := <-s.requests:
+			batch = append(batch[:0], req)
+		case <-s.stop:
+			// Close holds closeMu, so nothing new arrives: commit what is queued.
+			for {
+				select {
+				case req := <-s.requests:
+					s.commit([]*writeRequest{req})
+				default:
+					return
+				}
+			}
+		}
+	drain:
+		for len(batch) < s.maxBatch {
+			select {
+			case req := <-s.requests:
+				batch = append(batch, req)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs one transaction for the batch. Each request gets a savepoint so
+// that one failing request does not fail the others.
+func (s *Store) commit(batch []*writeRequest) {
+	results := make([]writeResult, len(batch))
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, req := range batch {
+			req.result <- writeResult{err: err}
+		}
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin commit of %d writes: %w", len(batch), err))
+		return
+	}
+	s.mu.Lock()
+	epoch, last := s.epoch, s.last
+	s.mu.Unlock()
+	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, stamp: s.now().UnixNano()}
+	for i, req := range batch {
+		idx, err := w.apply(ctx, req.ops)
+		results[i] = writeResult{index: idx, err: err}
+	}
+	if err := w.finish(ctx); err != nil {
+		_ = tx.Rollback()
+		fail(err)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("commit %d writes: %w", len(batch), err))
+		return
+	}
+	s.mu.Lock()
+	s.last = w.next - 1
+	for bucket, hash := range w.changed {
+		s.merkle.buckets[bucket] = [hashSize]byte(hash)
+	}
+	s.merkle.dirty = true
+	current := s.last
+	s.mu.Unlock()
+	for i, req := range batch {
+		if results[i].err == nil && results[i].index == 0 {
+			results[i].index = current
+		}
+		req.result <- results[i]
+	}
+}
+
+// batchWriter accumulates one transaction's WAL entries and merkle changes.
+type batchWriter struct {
+	tx      *sql.Tx
+	merkle  *merkleIndex
+	changed map[int][]byte // bucket -> hash as of this transaction
+	epoch   uint64
+	next    uint64 // WAL index the next replicated op gets
+	stamp   int64
+	saves   int
+}
+
+func (w *batchWriter) bucketHash(bucket int) []byte {
+	if h, ok := w.changed[bucket]; ok {
+		return h
+	}
+	h := w.merkle.buckets[bucket]
+	return h[:]
+}
+
+// apply runs one request's ops inside a savepoint and returns the WAL index
+// of its last replicated op (0 when it had none).
+func (w *batchWriter) apply(ctx context.Context, ops []Op) (uint64, error) {
+	w.saves++
+	name := fmt.Sprintf("w%d", w.saves)
+	if _, err := w.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return 0, fmt.Errorf("savepoint: %w", err)
+	}
+	startNext := w.next
+	undo := map[int][]byte{}
+	var lastIdx uint64
+	for _, op := range ops {
+		idx, err := w.applyOp(ctx, op, undo)
+		if err != nil {
+			_, _ = w.tx.ExecContext(ctx, "ROLLBACK TO "+name)
+			for bucket, hash := range undo {
+				if hash == nil {
+					delete(w.changed, bucket)
+				} else {
+					w.changed[bucket] = hash
+				}
+			}
+			w.next = startNext
+			return 0, err
+		}
+		if idx != 0 {
+			lastIdx = idx
+		}
+	}
+	if _, err := w.tx.ExecContext(ctx, "RELEASE "+name); err != nil {
+		return 0, fmt.Errorf("release savepoint: %w", err)
+	}
+	return lastIdx, nil
+}
+
+func (w *batchWriter) applyOp(ctx context.Context, op Op, undo map[int][]byte) (uint64, error) {
+	if op.Local {
+		var err error
+		if op.Delete {
+			_, err = w.tx.ExecContext(ctx, `DELETE FROM local WHERE key = ?`, op.Key)
+		} else {
+			_, err = w.tx.ExecContext(ctx, `INSERT INTO local(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, op.Key, nonNil(op.Value))
+		}
+		if err != nil {
+			return 0, fmt.Errorf("write local key: %w", err)
+		}
+		return 0, nil
+	}
+	var old []byte
+	err := w.tx.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = ?`, op.Key).Scan(&old)
+	existed := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read previous value: %w", err)
+	}
+	if op.Delete && !existed {
+		return 0, nil // nothing changes, so nothing to replicate
+	}
+	bucket := bucketOf(op.Key)
+	if _, seen := undo[bucket]; !seen {
+		if h, ok := w.changed[bucket]; ok {
+			undo[bucket] = h
+		} else {
+			undo[bucket] = nil
+		}
+	}
+	hash := append([]byte(nil), w.bucketHash(bucket)...)
+	if existed {
+		xorInto(hash, entryHash(op.Key, old))
+	}
+	code := walPut
+	if op.Delete {
+		code = walDelete
+		_, err = w.tx.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, op.Key)
+	} else {
+		xorInto(hash, entryHash(op.Key, op.Value))
+		_, err = w.tx.ExecContext(ctx, `INSERT INTO kv(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, op.Key, nonNil(op.Value))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write key: %w", err)
+	}
+	w.changed[bucket] = hash
+	idx := w.next
+	var value any
+	if !op.Delete {
+		value = nonNil(op.Value)
+	}
+	if _, err := w.tx.ExecContext(ctx, `INSERT INTO wal(idx, epoch, op, key, value, created_at) VALUES(?, ?, ?, ?, ?, ?)`,
+		idx, w.epoch, code, op.Key, value, w.stamp); err != nil {
+		return 0, fmt.Errorf("append WAL entry %d: %w", idx, err)
+	}
+	w.next++
+	return idx, nil
+}
+
+// finish persists the merkle buckets and position changed by the batch.
+func (w *batchWriter) finish(ctx context.Context) error {
+	for bucket, hash := range w.changed {
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO merkle(bucket, hash) VALUES(?, ?) ON CONFLICT(bucket) DO UPDATE SET hash = excluded.hash`, bucket, hash); err != nil {
+			return fmt.Errorf("update merkle bucket %d: %w", bucket, err)
+		}
+	}
+	if _, err := w.tx.ExecContext(ctx, `INSERT INTO meta(name, value) VALUES('last_wal', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`, w.next-1); err != nil {
+		return fmt.Errorf("record last WAL index: %w", err)
+	}
+	return nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Get reads a replicated key.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	return s.get(ctx, "kv", key)
+}
+
+// LocalGet reads a local key.
+func (s *Store) LocalGet(ctx context.Context, key string) ([]byte, error) {
+	return s.get(ctx, "local", key)
+}
+
+func (s *Store) get(ctx context.Context, table, key string) ([]byte, error) {
+	var v []byte
+	err := s.readers.QueryRowContext(ctx, `SELECT value FROM `+table+` WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	return v, nil
+}
+
+// List returns the immediate children of prefix in the replicated keyspace,
+// relative to prefix and sorted; a child that has children of its own ends
+// with "/" (Vault's LIST semantics).
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	return s.list(ctx, "kv", prefix)
+}
+
+// LocalList is List over the local keyspace.
+func (s *Store) LocalList(ctx context.Context, prefix string) ([]string, error) {
+	return s.list(ctx, "local", prefix)
+}
+
+// list walks the children in key order and skips over each folder's
+// contents with a fresh range query, so a folder with many keys costs one
+// row, not all of them.
+func (s *Store) list(ctx context.Context, table, prefix string) ([]string, error) {
+	var out []string
+	from := prefix
+	end := prefixEnd(prefix)
+	for {
+		var key string
+		var err error
+		if end == "" {
+			err = s.readers.QueryRowContext(ctx, `SELECT key FROM `+table+` WHERE key >= ? ORDER BY key LIMIT 1`, from).Scan(&key)
+		} else {
+			err = s.readers.QueryRowContext(ctx, `SELECT key FROM `+table+` WHERE key >= ? AND key < ? ORDER BY key LIMIT 1`, from, end).Scan(&key)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %q: %w", prefix, err)
+		}
+		rest := key[len(prefix):]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			folder := rest[:i+1]
+			out = append(out, folder)
+			from = prefixEnd(prefix + folder)
+			if from == "" {
+				return out, nil
+			}
+			continue
+		}
+		out = append(out, rest)
+		from = key + "\x00"
+	}
+}
+
+// prefixEnd is the smallest string greater than every string with the prefix,
+// or "" when there is none.
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
+}
+
+// Position returns the epoch, newest WAL index and merkle root.
+func (s *Store) Position() Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Position{Epoch: s.epoch, LastWAL: s.last, MerkleRoot: s.merkle.root()}
+}
