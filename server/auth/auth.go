@@ -1,0 +1,83 @@
+// Package auth implements Vault's token store, token roles, ACL policies and
+// their evaluation on top of the replicated keyspace, so that a DR secondary
+// holds exactly the tokens and policies of its primary and honours them
+// after promotion.
+//
+// Everything is read from storage on every call: replication may rewrite the
+// keyspace underneath at any time, so no cache of tokens, roles or policies
+// could be trusted. The only cache holds parsed policies keyed by their raw
+// text, which cannot go stale.
+package auth
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// maxParsedPolicies bounds the parsed-policy cache.
+const maxParsedPolicies = 1024
+
+// Manager owns tokens, roles and policies.
+type Manager struct {
+	store  *storage.Store
+	now    func() time.Time
+	random io.Reader
+
+	mu     sync.Mutex
+	parsed map[string]*parsedPolicy // raw policy text → parsed form
+}
+
+// New returns a Manager over store. now and random are injected so tests can
+// control expiry and token generation; nil means time.Now and no randomness
+// (every token creation then fails).
+func New(store *storage.Store, now func() time.Time, random io.Reader) *Manager {
+	if now == nil {
+		now = time.Now
+	}
+	return &Manager{
+		store:  store,
+		now:    now,
+		random: random,
+		parsed: map[string]*parsedPolicy{},
+	}
+}
+
+// HashID returns the hex SHA-256 of a token id: the only form in which ids
+// are stored, so a copy of the database does not hand out usable tokens.
+func HashID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// randomBase62 returns n characters drawn uniformly from base62. Bytes at or
+// above 248 (= 4*62) are rejected so that b%62 has no bias.
+func (m *Manager) randomBase62(n int) (string, error) {
+	if m.random == nil {
+		return "", fmt.Errorf("generate random id: no random source configured")
+	}
+	out := make([]byte, 0, n)
+	buf := make([]byte, n+n/4+8)
+	for len(out) < n {
+		if _, err := io.ReadFull(m.random, buf); err != nil {
+			return "", fmt.Errorf("generate random id: %w", err)
+		}
+		for _, b := range buf {
+			if b >= 248 {
+				continue
+			}
+			out = append(out, base62[b%62])
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return string(out), nil
+}

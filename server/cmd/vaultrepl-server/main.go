@@ -1,0 +1,82 @@
+// Command vaultrepl-server runs one Vault-compatible cluster on SQLite.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/node"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Parse(args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		_, _ = fmt.Fprint(stdout, config.Usage())
+		return 0
+	}
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "vaultrepl-server: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(ctx, *cfg, log)
+	if err != nil {
+		log.Error("start failed", "error", err)
+		return 1
+	}
+	if cfg.Dev {
+		printDevBanner(stdout, n)
+	}
+	<-ctx.Done()
+	stop()
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Shutdown(shutdownCtx); err != nil {
+		log.Error("shutdown", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// printDevBanner prints what a developer needs, like `vault server -dev`.
+// It goes to stdout, never to the log.
+func printDevBanner(w io.Writer, n *node.Node) {
+	_, _ = fmt.Fprintf(w, `==> vaultrepl-server started in dev mode (in-memory style: do not use in production)
+
+    API address:     %s
+    Cluster address: %s
+    Database:        %s
+
+    Unseal Key: %x
+    Root Token: %s
+
+    export VAULT_ADDR='%s'
+    export VAULT_TOKEN='%s'
+
+`, n.APIAddr(), n.ClusterAddr(), n.DBPath(), n.DevKey, n.DevRootToken, n.APIAddr(), n.DevRootToken)
+}

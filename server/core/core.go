@@ -1,0 +1,131 @@
+// Package core holds one cluster's parts together — storage, seal, tokens and
+// policies, the KV mount — and the operations that span them, such as
+// initialisation. The HTTP layer and the command line talk to a Core.
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kv"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/seal"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// Version is the Vault version the server reports; clients gate features on it.
+const Version = "1.19.0+ent"
+
+// Core is one cluster.
+type Core struct {
+	Store *storage.Store
+	Seal  *seal.Manager
+	Auth  *auth.Manager
+	KV    *kv.Mount
+	Log   *slog.Logger
+	Now   func() time.Time
+}
+
+// Options configure a Core; zero values take sensible defaults.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	Random io.Reader
+}
+
+// New assembles a cluster on an open store. The cluster starts sealed.
+func New(store *storage.Store, opts Options) *Core {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Random == nil {
+		opts.Random = rand.Reader
+	}
+	return &Core{
+		Store: store,
+		Seal:  seal.New(store, opts.Random, opts.Logger),
+		Auth:  auth.New(store, opts.Now, opts.Random),
+		KV:    kv.New(store, "secret/", "logical/secret/"),
+		Log:   opts.Logger,
+		Now:   opts.Now,
+	}
+}
+
+// InitResult is what sys/init hands out once: the key shares and root token.
+type InitResult struct {
+	Keys      [][]byte
+	RootToken string
+}
+
+// Initialize splits a new root key into shares and creates the root token
+// (rootTokenID, or a random one when empty). The cluster stays sealed.
+func (c *Core) Initialize(ctx context.Context, shares, threshold int, rootTokenID string) (*InitResult, error) {
+	keys, err := c.Seal.Init(ctx, shares, threshold)
+	if err != nil {
+		return nil, err
+	}
+	root, err := c.Auth.CreateRoot(ctx, rootTokenID)
+	if err != nil {
+		return nil, fmt.Errorf("create root token: %w", err)
+	}
+	if _, err := c.Identity(ctx); err != nil {
+		return nil, err
+	}
+	return &InitResult{Keys: keys, RootToken: root.ID}, nil
+}
+
+// Identity is the cluster's own name and id (not the DR set's id).
+type Identity struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+}
+
+const identityKey = "core/identity"
+
+// Identity returns the cluster's identity, creating it on first use.
+func (c *Core) Identity(ctx context.Context) (Identity, error) {
+	var id Identity
+	raw, err := c.Store.LocalGet(ctx, identityKey)
+	if err == nil {
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return id, fmt.Errorf("decode cluster identity: %w", err)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return id, fmt.Errorf("read cluster identity: %w", err)
+	}
+	uuid, err := NewUUID()
+	if err != nil {
+		return id, err
+	}
+	id = Identity{Name: "vault-cluster-" + uuid[:8], ID: uuid}
+	raw, err = json.Marshal(id)
+	if err != nil {
+		return id, fmt.Errorf("encode cluster identity: %w", err)
+	}
+	if _, err := c.Store.Write(ctx, storage.Op{Local: true, Key: identityKey, Value: raw}); err != nil {
+		return id, fmt.Errorf("store cluster identity: %w", err)
+	}
+	return id, nil
+}
+
+// NewUUID returns a random RFC 4122 version 4 UUID.
+func NewUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate uuid: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}

@@ -1,0 +1,302 @@
+// Package httpapi translates Vault's HTTP API into calls on a core.Core: it
+// decodes requests, checks seal state, tokens and ACLs, and encodes Vault's
+// envelopes and errors. The rules live in the packages it calls.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
+)
+
+// methodList is Vault's LIST verb; clients may also send GET with ?list=true.
+const methodList = "LIST"
+
+type authMode int
+
+const (
+	authToken authMode = iota // X-Vault-Token required and checked against the ACL
+	authNone                  // no token needed
+	authTokenOnly             // any valid token; the handler limits what it reveals
+)
+
+// request is what a handler sees.
+type request struct {
+	ctx     context.Context
+	http    *http.Request
+	path    string // logical path, without /v1/
+	vars    httprouter.Params
+	params  *params
+	body    map[string]any
+	token   *auth.Token
+	tokenID string
+}
+
+type handlerFunc func(r *request) (response, error)
+
+// route is one method on one path with the checks it needs.
+type route struct {
+	method string
+	path   string // httprouter pattern under /v1/
+	auth   authMode
+	sudo   bool
+	// sealed routes are served while the cluster is sealed.
+	sealed bool
+	// exists, when set, decides create (false) versus update (true) for the ACL.
+	exists func(r *request) (bool, error)
+	handle handlerFunc
+}
+
+// API serves Vault's HTTP API for one cluster.
+type API struct {
+	core *core.Core
+	log  *slog.Logger
+}
+
+// New returns the API of c.
+func New(c *core.Core) *API {
+	return &API{core: c, log: c.Log}
+}
+
+// Handler returns the HTTP handler with every route.
+func (a *API) Handler() http.Handler {
+	router := httprouter.New()
+	// Vault does not redirect; a redirect would hide a wrong path from clients.
+	router.RedirectTrailingSlash = false
+	router.RedirectFixedPath = false
+	router.HandleMethodNotAllowed = true
+	router.HandleOPTIONS = false
+	router.NotFound = http.HandlerFunc(a.notFound)
+	router.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeErrors(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not supported on %s", r.Method, r.URL.Path))
+	})
+	router.PanicHandler = a.recovered
+
+	byPath := map[string]map[string]*route{}
+	var order []string
+	for _, rt := range a.routes() {
+		if byPath[rt.path] == nil {
+			byPath[rt.path] = map[string]*route{}
+			order = append(order, rt.path)
+		}
+		byPath[rt.path][rt.method] = rt
+	}
+	for _, path := range order {
+		methods := byPath[path]
+		list := methods[methodList]
+		get := methods[http.MethodGet]
+		for method, rt := range methods {
+			if method == http.MethodGet {
+				continue
+			}
+			router.Handle(method, "/v1/"+path, a.serve(rt))
+			if method == http.MethodPut {
+				router.Handle(http.MethodPost, "/v1/"+path, a.serve(rt))
+			}
+		}
+		if get != nil || list != nil {
+			router.Handle(http.MethodGet, "/v1/"+path, a.serveGet(get, list))
+		}
+	}
+	return a.logged(router)
+}
+
+// serveGet sends GET ?list=true to the LIST route, as Vault does.
+func (a *API) serveGet(get, list *route) httprouter.Handle {
+	var getH, listH httprouter.Handle
+	if get != nil {
+		getH = a.serve(get)
+	}
+	if list != nil {
+		listH = a.serve(list)
+	}
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if listH != nil && isListQuery(r) {
+			listH(w, r, ps)
+			return
+		}
+		if getH == nil {
+			writeErrors(w, http.StatusMethodNotAllowed, fmt.Sprintf("GET is not supported on %s; use LIST or GET with ?list=true", r.URL.Path))
+			return
+		}
+		getH(w, r, ps)
+	}
+}
+
+func isListQuery(r *http.Request) bool {
+	v := r.URL.Query().Get("list")
+	return v == "true" || v == "1"
+}
+
+// serve runs the checks a route needs, then its handler.
+func (a *API) serve(rt *route) httprouter.Handle {
+	return func(w http.ResponseWriter, hr *http.Request, ps httprouter.Params) {
+		ctx := hr.Context()
+		req := &request{ctx: ctx, http: hr, path: strings.TrimPrefix(hr.URL.Path, "/v1/"), vars: ps}
+		if !rt.sealed && a.core.Seal.Sealed() {
+			writeErrors(w, http.StatusServiceUnavailable, "Vault is sealed")
+			return
+		}
+		body, err := readBody(w, hr)
+		if err != nil {
+			a.fail(w, hr, err)
+			return
+		}
+		req.body = body
+		req.params = newParams(body, hr.URL.Query())
+		if rt.auth != authNone {
+			if err := a.authorize(req, rt); err != nil {
+				a.fail(w, hr, err)
+				return
+			}
+		}
+		resp, err := rt.handle(req)
+		if err != nil {
+			a.fail(w, hr, err)
+			return
+		}
+		if l, ok := resp.(*logical); ok {
+			if warn := req.params.unknownWarning(); warn != "" {
+				l.Warnings = append(l.Warnings, warn)
+			}
+		}
+		resp.write(w, strings.HasPrefix(req.path, "sys/"))
+	}
+}
+
+// authorize resolves the token and checks the ACL for the route's operation.
+func (a *API) authorize(req *request, rt *route) error {
+	id := req.http.Header.Get("X-Vault-Token")
+	if id == "" {
+		if h := req.http.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			id = strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
+		}
+	}
+	if id == "" {
+		return apierr.PermissionDenied("permission denied")
+	}
+	tok, err := a.core.Auth.Lookup(req.ctx, id)
+	if err != nil {
+		return err
+	}
+	req.token, req.tokenID = tok, id
+	if rt.auth == authTokenOnly {
+		return nil
+	}
+	op, err := operationOf(req, rt)
+	if err != nil {
+		return err
+	}
+	path := req.path
+	if op == auth.OpList && !strings.HasSuffix(path, "/") {
+		path += "/"
+	}
+	return a.core.Auth.Authorize(req.ctx, tok, path, op, rt.sudo)
+}
+
+func operationOf(req *request, rt *route) (auth.Operation, error) {
+	switch rt.method {
+	case http.MethodGet, http.MethodHead:
+		return auth.OpRead, nil
+	case methodList:
+		return auth.OpList, nil
+	case http.MethodDelete:
+		return auth.OpDelete, nil
+	}
+	if rt.exists != nil {
+		ok, err := rt.exists(req)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return auth.OpCreate, nil
+		}
+	}
+	return auth.OpUpdate, nil
+}
+
+// fail writes err as Vault does: classified errors keep their status and
+// message; anything else is an internal error whose detail goes to the log.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errBodyTooLarge) {
+		writeErrors(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the %d MiB limit: send less data per request", maxBodyBytes>>20))
+		return
+	}
+	var e *apierr.Error
+	if errors.As(err, &e) {
+		switch e.Kind {
+		case apierr.KindInvalid:
+			writeErrors(w, http.StatusBadRequest, e.Message)
+		case apierr.KindPermissionDenied:
+			writeErrors(w, http.StatusForbidden, e.Message)
+		case apierr.KindNotFound:
+			if e.Message == "" {
+				writeErrors(w, http.StatusNotFound)
+			} else {
+				writeErrors(w, http.StatusNotFound, e.Message)
+			}
+		case apierr.KindUnavailable:
+			writeErrors(w, http.StatusServiceUnavailable, e.Message)
+		default:
+			writeErrors(w, http.StatusInternalServerError, "internal error")
+		}
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return // the client went away; nobody reads the answer
+	}
+	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	writeErrors(w, http.StatusInternalServerError, "internal error; the server log has the details")
+}
+
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	if a.core.Seal.Sealed() && strings.HasPrefix(r.URL.Path, "/v1/") {
+		writeErrors(w, http.StatusServiceUnavailable, "Vault is sealed")
+		return
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if strings.HasPrefix(path, "sys/") {
+		writeErrors(w, http.StatusNotFound, "unsupported path")
+		return
+	}
+	writeErrors(w, http.StatusNotFound, fmt.Sprintf("no handler for route %q. route entry not found.", path))
+}
+
+// recovered answers a handler panic with a 500 and logs where it happened.
+// The panic value is not logged: it could hold request data.
+func (a *API) recovered(w http.ResponseWriter, r *http.Request, v any) {
+	a.log.Error("panic while serving a request", "method", r.Method, "path", r.URL.Path, "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
+	writeErrors(w, http.StatusInternalServerError, "internal error; the server log has the details")
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// logged logs each request's method, path, status and duration at debug
+// level; never headers or bodies, which carry tokens and secrets.
+func (a *API) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+	})
+}

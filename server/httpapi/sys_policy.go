@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"sort"
+	"strings"
+)
+
+func (a *API) listPolicies(r *request) (response, error) {
+	names, err := a.core.Auth.ListPolicies(r.ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &logical{Data: map[string]any{"keys": names}}, nil
+}
+
+// listPoliciesLegacy answers sys/policy, which also names them "policies".
+func (a *API) listPoliciesLegacy(r *request) (response, error) {
+	names, err := a.core.Auth.ListPolicies(r.ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &logical{Data: map[string]any{"keys": names, "policies": names}}, nil
+}
+
+func (a *API) readPolicy(r *request) (response, error) {
+	pol, err := a.core.Auth.GetPolicy(r.ctx, r.vars.ByName("name"))
+	if err != nil {
+		return nil, err
+	}
+	return &logical{Data: map[string]any{"name": pol.Name, "policy": pol.Raw}}, nil
+}
+
+func (a *API) readPolicyLegacy(r *request) (response, error) {
+	pol, err := a.core.Auth.GetPolicy(r.ctx, r.vars.ByName("name"))
+	if err != nil {
+		return nil, err
+	}
+	return &logical{Data: map[string]any{"name": pol.Name, "rules": pol.Raw}}, nil
+}
+
+func (a *API) writePolicy(r *request) (response, error) {
+	p := r.params
+	rules := p.String("policy")
+	if rules == "" {
+		rules = p.String("rules") // sys/policy's older name
+	}
+	if rules == "" && p.Err() == nil {
+		p.Require("policy")
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	if err := a.core.Auth.PutPolicy(r.ctx, r.vars.ByName("name"), rules); err != nil {
+		return nil, err
+	}
+	return noContent{}, nil
+}
+
+func (a *API) deletePolicy(r *request) (response, error) {
+	if err := a.core.Auth.DeletePolicy(r.ctx, r.vars.ByName("name")); err != nil {
+		return nil, err
+	}
+	return noContent{}, nil
+}
+
+func (a *API) capabilitiesSelf(r *request) (response, error) {
+	p := r.params
+	paths := p.Strings("paths")
+	if path := p.String("path"); path != "" {
+		paths = append(paths, path)
+	}
+	if len(paths) == 0 && p.Err() == nil {
+		p.Require("paths")
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	data := map[string]any{}
+	var all []string
+	for _, path := range paths {
+		caps, err := a.core.Auth.Capabilities(r.ctx, r.token, strings.TrimPrefix(path, "/"))
+		if err != nil {
+			return nil, err
+		}
+		data[path] = caps
+		all = append(all, caps...)
+	}
+	sort.Strings(all)
+	data["capabilities"] = all
+	return &logical{Data: data}, nil
+}

@@ -1,0 +1,225 @@
+// Package node runs one cluster: it opens the database, assembles the core,
+// binds the API and cluster listeners and shuts everything down in order.
+// The command line and the tests both start servers through it.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/httpapi"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// Node is a running cluster.
+type Node struct {
+	Core *core.Core
+
+	cfg     config.Config
+	log     *slog.Logger
+	store   *storage.Store
+	api     *http.Server
+	apiLn   net.Listener
+	cluster net.Listener
+	tempDir string // removed on shutdown (dev mode without -db)
+	wg      sync.WaitGroup
+
+	// DevKey and DevRootToken are set in dev mode only.
+	DevKey       []byte
+	DevRootToken string
+}
+
+// Start opens the database and binds both listeners. Start-up fails on a
+// port conflict for either of them. In dev mode the cluster is initialised
+// with one key share and unsealed.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n = &Node{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			n.closeAll()
+		}
+	}()
+	if cfg.DBPath == "" {
+		if !cfg.Dev {
+			return nil, errors.New("no database path: set -db")
+		}
+		if n.tempDir, err = os.MkdirTemp("", "vaultrepl-dev-"); err != nil {
+			return nil, fmt.Errorf("create dev database folder: %w", err)
+		}
+		cfg.DBPath = filepath.Join(n.tempDir, "cluster.db")
+	}
+	sync, err := storage.ParseSyncMode(cfg.Sync)
+	if err != nil {
+		return nil, err
+	}
+	if n.store, err = storage.Open(ctx, cfg.DBPath, storage.Options{Sync: sync, Logger: log}); err != nil {
+		return nil, err
+	}
+	n.Core = core.New(n.store, core.Options{Logger: log})
+
+	if n.apiLn, err = net.Listen("tcp", cfg.ListenAddress); err != nil {
+		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.ListenAddress, err)
+	}
+	if n.cluster, err = net.Listen("tcp", cfg.ClusterListenAddress); err != nil {
+		return nil, fmt.Errorf("listen for replication on %s: %w", cfg.ClusterListenAddress, err)
+	}
+	n.fixEphemeralAddrs()
+
+	if cfg.Dev {
+		if err := n.initDev(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	apiLn := n.apiLn
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load API TLS certificate %s: %w", cfg.TLSCertFile, err)
+		}
+		apiLn = tls.NewListener(apiLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	n.api = &http.Server{
+		Handler:           httpapi.New(n.Core).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		if err := n.api.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("API listener stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.refuseCluster()
+	}()
+	log.Info("cluster started", "api_addr", n.cfg.APIAddr, "cluster_addr", n.cfg.ClusterAddr, "db", cfg.DBPath, "sync", sync.String())
+	return n, nil
+}
+
+// fixEphemeralAddrs advertises the real ports when port 0 was asked for and
+// the advertised addresses were derived from the listen addresses.
+func (n *Node) fixEphemeralAddrs() {
+	scheme := "http"
+	if n.cfg.TLSCertFile != "" {
+		scheme = "https"
+	}
+	if n.cfg.APIAddr == scheme+"://"+n.cfg.ListenAddress {
+		n.cfg.APIAddr = scheme + "://" + n.apiLn.Addr().String()
+	}
+	if n.cfg.ClusterAddr == "https://"+n.cfg.ClusterListenAddress {
+		n.cfg.ClusterAddr = "https://" + n.cluster.Addr().String()
+	}
+	n.cfg.ListenAddress = n.apiLn.Addr().String()
+	n.cfg.ClusterListenAddress = n.cluster.Addr().String()
+}
+
+func (n *Node) initDev(ctx context.Context) error {
+	initialized, err := n.Core.Seal.Initialized(ctx)
+	if err != nil {
+		return err
+	}
+	if initialized {
+		return fmt.Errorf("-dev needs a new database, but %s is already initialised (its unseal key is not kept): remove -dev and unseal it, or point -db at a new file", n.cfg.DBPath)
+	}
+	res, err := n.Core.Initialize(ctx, 1, 1, n.cfg.DevRootTokenID)
+	if err != nil {
+		return fmt.Errorf("initialise dev cluster: %w", err)
+	}
+	if _, err := n.Core.Seal.Unseal(ctx, fmt.Sprintf("%x", res.Keys[0])); err != nil {
+		return fmt.Errorf("unseal dev cluster: %w", err)
+	}
+	n.DevKey, n.DevRootToken = res.Keys[0], res.RootToken
+	return nil
+}
+
+// refuseCluster accepts on the cluster port and fails every handshake:
+// nothing is served there until DR replication is enabled.
+func (n *Node) refuseCluster() {
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return nil, errors.New("DR replication is not enabled on this cluster")
+		},
+	}
+	for {
+		conn, err := n.cluster.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			_ = tls.Server(conn, cfg).Handshake()
+			_ = conn.Close()
+		}()
+	}
+}
+
+// APIAddr is the advertised API address (with the real port when 0 was asked).
+func (n *Node) APIAddr() string { return n.cfg.APIAddr }
+
+// ClusterAddr is the advertised cluster address.
+func (n *Node) ClusterAddr() string { return n.cfg.ClusterAddr }
+
+// DBPath is the database file in use.
+func (n *Node) DBPath() string {
+	if n.tempDir != "" {
+		return filepath.Join(n.tempDir, "cluster.db")
+	}
+	return n.cfg.DBPath
+}
+
+// Shutdown lets in-flight requests finish (until ctx ends), then closes the
+// listeners and the database.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var errs []error
+	if n.api != nil {
+		if err := n.api.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop API: %w", err))
+		}
+	}
+	errs = append(errs, n.closeAll())
+	n.wg.Wait()
+	n.log.Info("cluster stopped")
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeAll() error {
+	var errs []error
+	for _, ln := range []net.Listener{n.apiLn, n.cluster} {
+		if ln != nil {
+			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close database: %w", err))
+		}
+	}
+	if n.tempDir != "" && !strings.Contains(n.tempDir, "..") {
+		if err := os.RemoveAll(n.tempDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
