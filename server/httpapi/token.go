@@ -41,11 +41,12 @@ func (a *API) createToken(r *request) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logical{Auth: tokenAuth(tok, a.core.Now())}, nil
+	return &logical{Auth: tokenAuth(tok)}, nil
 }
 
-// tokenAuth is the "auth" block of a login or token-create response.
-func tokenAuth(tok *auth.Token, now time.Time) map[string]any {
+// tokenAuth is the "auth" block of a token-create response; the lease is
+// the whole TTL just granted.
+func tokenAuth(tok *auth.Token) map[string]any {
 	return map[string]any{
 		"client_token":      tok.ID,
 		"accessor":          tok.Accessor,
@@ -53,7 +54,7 @@ func tokenAuth(tok *auth.Token, now time.Time) map[string]any {
 		"token_policies":    tok.Policies,
 		"identity_policies": nil,
 		"metadata":          stringMapOrNil(tok.Meta),
-		"lease_duration":    remainingSeconds(tok, now),
+		"lease_duration":    int64(tok.TTL / time.Second),
 		"renewable":         tok.Renewable,
 		"entity_id":         "",
 		"token_type":        tok.Type,
