@@ -7,7 +7,9 @@ import (
 )
 
 // response is what a handler hands back; the router writes it.
-type response interface{ write(w http.ResponseWriter, sys bool) }
+type response interface {
+	write(w http.ResponseWriter, sys bool)
+}
 
 // logical is Vault's standard envelope for logical and sys paths.
 type logical struct {

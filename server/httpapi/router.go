@@ -26,9 +26,9 @@ const methodList = "LIST"
 type authMode int
 
 const (
-	authToken authMode = iota // X-Vault-Token required and checked against the ACL
-	authNone                  // no token needed
-	authTokenOnly             // any valid token; the handler limits what it reveals
+	authToken     authMode = iota // X-Vault-Token required and checked against the ACL
+	authNone                      // no token needed
+	authTokenOnly                 // any valid token; the handler limits what it reveals
 )
 
 // request is what a handler sees.
