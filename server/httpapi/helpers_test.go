@@ -59,12 +59,18 @@ func newUnsealedCluster(t *testing.T) *testCluster {
 		t.Fatalf("init: %v", err)
 	}
 	tc.root, tc.keys = res.RootToken, res.Keys
-	for _, k := range res.Keys[:3] {
-		if _, err := c.Sys().Unseal(k); err != nil {
-			t.Fatalf("unseal: %v", err)
+	tc.unseal()
+	return tc
+}
+
+// unseal submits threshold shares.
+func (tc *testCluster) unseal() {
+	tc.t.Helper()
+	for _, k := range tc.keys[:3] {
+		if _, err := tc.client("").Sys().Unseal(k); err != nil {
+			tc.t.Fatalf("unseal: %v", err)
 		}
 	}
-	return tc
 }
 
 // client is the official Vault Go client pointed at the cluster.

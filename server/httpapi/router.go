@@ -71,6 +71,10 @@ func New(c *core.Core) *API {
 
 // Handler returns the HTTP handler with every route.
 func (a *API) Handler() http.Handler {
+	return a.handler(a.routes())
+}
+
+func (a *API) handler(routes []*route) http.Handler {
 	router := httprouter.New()
 	// Vault does not redirect; a redirect would hide a wrong path from clients.
 	router.RedirectTrailingSlash = false
@@ -85,7 +89,7 @@ func (a *API) Handler() http.Handler {
 
 	byPath := map[string]map[string]*route{}
 	var order []string
-	for _, rt := range a.routes() {
+	for _, rt := range routes {
 		if byPath[rt.path] == nil {
 			byPath[rt.path] = map[string]*route{}
 			order = append(order, rt.path)
