@@ -1,0 +1,236 @@
+// Package testserver builds vaultrepl-server once per test binary and runs
+// real server processes on loopback for tests, stopping each one when its
+// test ends. It imports nothing from server/, so the provider's tests can
+// use it too.
+package testserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// builds caches the binary per test process; tests in one package share it.
+type builds struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Builder builds the server binary once. A package's tests share one.
+type Builder struct{ b builds }
+
+// Binary returns the path of a freshly built vaultrepl-server.
+func (bd *Builder) Binary(t testing.TB) string {
+	t.Helper()
+	bd.b.once.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			bd.b.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "vaultrepl-test-bin-")
+		if err != nil {
+			bd.b.err = err
+			return
+		}
+		out := filepath.Join(dir, "vaultrepl-server")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./server/cmd/vaultrepl-server")
+		cmd.Dir = root
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			bd.b.err = fmt.Errorf("build vaultrepl-server: %w\n%s", err, msg)
+			return
+		}
+		bd.b.path = out
+	})
+	if bd.b.err != nil {
+		t.Fatal(bd.b.err)
+	}
+	return bd.b.path
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("find module root: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("find module root: not inside the module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Server is one running vaultrepl-server process.
+type Server struct {
+	t       testing.TB
+	binary  string
+	args    []string
+	Addr    string // http://127.0.0.1:port
+	Cluster string // 127.0.0.1:port
+	DB      string
+	cmd     *exec.Cmd
+	out     *lockedBuffer
+	done    chan struct{}
+	exitErr error
+}
+
+// Options for Start.
+type Options struct {
+	DB   string   // database path; default a new file in t.TempDir()
+	Args []string // extra flags, e.g. -dev
+}
+
+// Start runs a server on fresh loopback ports and waits until its health
+// endpoint answers. The process is killed when the test ends.
+func Start(t testing.TB, binary string, opts Options) *Server {
+	t.Helper()
+	if opts.DB == "" {
+		opts.DB = filepath.Join(t.TempDir(), "cluster.db")
+	}
+	api, cluster := FreePort(t), FreePort(t)
+	s := &Server{
+		t:       t,
+		binary:  binary,
+		Addr:    fmt.Sprintf("http://127.0.0.1:%d", api),
+		Cluster: fmt.Sprintf("127.0.0.1:%d", cluster),
+		DB:      opts.DB,
+	}
+	s.args = append([]string{
+		"-listen-address", fmt.Sprintf("127.0.0.1:%d", api),
+		"-cluster-listen-address", s.Cluster,
+		"-db", opts.DB,
+		"-log-level", "debug",
+	}, opts.Args...)
+	s.start()
+	t.Cleanup(func() { s.Kill() })
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	s.out = &lockedBuffer{}
+	s.done = make(chan struct{})
+	s.cmd = exec.Command(s.binary, s.args...)
+	s.cmd.Stdout = s.out
+	s.cmd.Stderr = s.out
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("start server: %v", err)
+	}
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		s.exitErr = cmd.Wait()
+		close(done)
+	}(s.cmd, s.done)
+	s.WaitReady(30 * time.Second)
+}
+
+// WaitReady polls sys/health until the server answers or the time is up.
+func (s *Server) WaitReady(limit time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(limit)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case <-s.done:
+			s.t.Fatalf("server exited before it was ready: %v\n%s", s.exitErr, s.out.String())
+		default:
+		}
+		resp, err := client.Get(s.Addr + "/v1/sys/health")
+		if err == nil {
+			_ = resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("server not ready after %s: %v\n%s", limit, err, s.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to end.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// Stop sends SIGTERM and waits (bounded) for a clean exit; it returns the
+// process's exit error.
+func (s *Server) Stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return s.exitErr
+	case <-time.After(30 * time.Second):
+		s.Kill()
+		return errors.New("server did not stop within 30s of SIGTERM")
+	}
+}
+
+// Restart starts the process again with the same flags and database.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	s.start()
+}
+
+// Output is what the process printed so far (stdout and stderr).
+func (s *Server) Output() string { return s.out.String() }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// StartArgs runs a server with exactly args (no flags added) and waits for
+// it at addr. For tests of the command line itself.
+func StartArgs(t testing.TB, binary, addr string, args ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, binary: binary, Addr: addr, args: args}
+	s.start()
+	t.Cleanup(func() { s.Kill() })
+	return s
+}
