@@ -202,7 +202,9 @@ func (m *Manager) loadACL(ctx context.Context, tok *Token) (*acl, error) {
 	}
 	for _, name := range tok.Policies {
 		p, err := m.GetPolicy(ctx, name)
-		if apierr.KindOf(err) == apierr.KindNotFound {
+		if k := apierr.KindOf(err); k == apierr.KindNotFound || k == apierr.KindInvalid {
+			// A missing policy, or a name that can never be stored, grants
+			// nothing.
 			continue
 		}
 		if err != nil {
