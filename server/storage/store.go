@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -73,8 +74,9 @@ type Op struct {
 
 // Position is where the replicated keyspace stands.
 type Position struct {
-	Epoch      uint64
-	LastWAL    uint64
+	Epoch      uint64 // stamped on new local writes
+	LastWAL    uint64 // newest WAL index
+	LastEpoch  uint64 // epoch of the newest WAL entry: (LastEpoch, LastWAL) names a point in history
 	MerkleRoot string
 }
 
@@ -97,14 +99,18 @@ type Store struct {
 	closeMu   sync.RWMutex // held for reading while submitting, for writing by Close
 	closed    bool
 
-	mu     sync.Mutex // guards the fields below, changed only after a commit
-	epoch  uint64
-	last   uint64
-	merkle *merkleIndex
+	mu        sync.Mutex // guards the fields below, changed only after a commit
+	epoch     uint64     // stamped on new local writes
+	last      uint64     // newest WAL index
+	lastEpoch uint64     // epoch of the newest WAL entry
+	merkle    *merkleIndex
+	notify    chan struct{} // closed when the position moves
 }
 
 type writeRequest struct {
-	ops    []Op
+	ops []Op
+	// fn, when set, runs instead of ops (replication's bulk changes).
+	fn     func(ctx context.Context, w *batchWriter) error
 	result chan writeResult
 }
 
@@ -114,7 +120,8 @@ type writeResult struct {
 }
 
 const schema = `
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, bucket INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_bucket ON kv(bucket);
 CREATE TABLE IF NOT EXISTS local (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wal (
 	idx        INTEGER PRIMARY KEY,
@@ -198,6 +205,10 @@ func (s *Store) load(ctx context.Context) error {
 	if s.last, err = s.metaValue(ctx, "last_wal"); err != nil {
 		return err
 	}
+	if s.lastEpoch, err = s.metaValue(ctx, "last_epoch"); err != nil {
+		return err
+	}
+	s.notify = make(chan struct{})
 	s.merkle = newMerkleIndex()
 	rows, err := s.writer.QueryContext(ctx, `SELECT bucket, hash FROM merkle`)
 	if err != nil {
@@ -256,7 +267,11 @@ func (s *Store) Write(ctx context.Context, ops ...Op) (uint64, error) {
 			return 0, errors.New("write: empty key")
 		}
 	}
-	req := &writeRequest{ops: ops, result: make(chan writeResult, 1)}
+	return s.submit(ctx, &writeRequest{ops: ops, result: make(chan writeResult, 1)})
+}
+
+// submit queues a request for the commit loop and waits for its outcome.
+func (s *Store) submit(ctx context.Context, req *writeRequest) (uint64, error) {
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -326,11 +341,11 @@ func (s *Store) commit(batch []*writeRequest) {
 		return
 	}
 	s.mu.Lock()
-	epoch, last := s.epoch, s.last
+	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
-	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, stamp: s.now().UnixNano()}
+	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano()}
 	for i, req := range batch {
-		idx, err := w.apply(ctx, req.ops)
+		idx, err := w.apply(ctx, req)
 		results[i] = writeResult{index: idx, err: err}
 	}
 	if err := w.finish(ctx); err != nil {
@@ -343,13 +358,26 @@ func (s *Store) commit(batch []*writeRequest) {
 		return
 	}
 	s.mu.Lock()
+	advanced := w.next-1 != s.last
 	s.last = w.next - 1
+	s.epoch = w.epoch
+	s.lastEpoch = w.lastEpoch
+	if w.reset {
+		s.merkle.buckets = [NumBuckets][hashSize]byte{}
+	}
 	for bucket, hash := range w.changed {
 		s.merkle.buckets[bucket] = [hashSize]byte(hash)
 	}
 	s.merkle.dirty = true
 	current := s.last
+	notify := s.notify
+	if advanced || w.reset {
+		s.notify = make(chan struct{})
+	}
 	s.mu.Unlock()
+	if advanced || w.reset {
+		close(notify)
+	}
 	for i, req := range batch {
 		if results[i].err == nil && results[i].index == 0 {
 			results[i].index = current
@@ -360,47 +388,57 @@ func (s *Store) commit(batch []*writeRequest) {
 
 // batchWriter accumulates one transaction's WAL entries and merkle changes.
 type batchWriter struct {
-	tx      *sql.Tx
-	merkle  *merkleIndex
-	changed map[int][]byte // bucket -> hash as of this transaction
-	epoch   uint64
-	next    uint64 // WAL index the next replicated op gets
-	stamp   int64
-	saves   int
+	tx        *sql.Tx
+	merkle    *merkleIndex
+	changed   map[int][]byte // bucket -> hash as of this transaction
+	reset     bool           // every bucket was emptied (a wipe) before changed applies
+	epoch     uint64         // epoch stamped on new local writes
+	next      uint64         // WAL index the next replicated op gets
+	lastEpoch uint64         // epoch of the newest WAL entry
+	stamp     int64
+	saves     int
 }
 
 func (w *batchWriter) bucketHash(bucket int) []byte {
 	if h, ok := w.changed[bucket]; ok {
 		return h
 	}
+	if w.reset {
+		return make([]byte, hashSize)
+	}
 	h := w.merkle.buckets[bucket]
 	return h[:]
 }
 
-// apply runs one request's ops inside a savepoint and returns the WAL index
-// of its last replicated op (0 when it had none).
-func (w *batchWriter) apply(ctx context.Context, ops []Op) (uint64, error) {
+// apply runs one request inside a savepoint and returns the WAL index of
+// its last replicated op (0 when it had none). A failed request leaves the
+// transaction and the batch's in-memory state as they were before it.
+func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, error) {
 	w.saves++
 	name := fmt.Sprintf("w%d", w.saves)
 	if _, err := w.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
 	}
-	startNext := w.next
-	undo := map[int][]byte{}
+	saved := *w
+	saved.changed = maps.Clone(w.changed)
 	var lastIdx uint64
-	for _, op := range ops {
-		idx, err := w.applyOp(ctx, op, undo)
+	fail := func(err error) (uint64, error) {
+		_, _ = w.tx.ExecContext(ctx, "ROLLBACK TO "+name)
+		_, _ = w.tx.ExecContext(ctx, "RELEASE "+name)
+		saves := w.saves
+		*w = saved
+		w.saves = saves
+		return 0, err
+	}
+	if req.fn != nil {
+		if err := req.fn(ctx, w); err != nil {
+			return fail(err)
+		}
+	}
+	for _, op := range req.ops {
+		idx, err := w.applyOp(ctx, op)
 		if err != nil {
-			_, _ = w.tx.ExecContext(ctx, "ROLLBACK TO "+name)
-			for bucket, hash := range undo {
-				if hash == nil {
-					delete(w.changed, bucket)
-				} else {
-					w.changed[bucket] = hash
-				}
-			}
-			w.next = startNext
-			return 0, err
+			return fail(err)
 		}
 		if idx != 0 {
 			lastIdx = idx
@@ -412,7 +450,7 @@ func (w *batchWriter) apply(ctx context.Context, ops []Op) (uint64, error) {
 	return lastIdx, nil
 }
 
-func (w *batchWriter) applyOp(ctx context.Context, op Op, undo map[int][]byte) (uint64, error) {
+func (w *batchWriter) applyOp(ctx context.Context, op Op) (uint64, error) {
 	if op.Local {
 		var err error
 		if op.Delete {
@@ -425,50 +463,61 @@ func (w *batchWriter) applyOp(ctx context.Context, op Op, undo map[int][]byte) (
 		}
 		return 0, nil
 	}
+	changed, err := w.setKey(ctx, op.Key, op.Value, op.Delete)
+	if err != nil || !changed {
+		return 0, err // deleting what is not there changes nothing to replicate
+	}
+	idx := w.next
+	if err := w.appendWAL(ctx, WALEntry{Index: idx, Epoch: w.epoch, Delete: op.Delete, Key: op.Key, Value: op.Value, CreatedAt: w.stamp}); err != nil {
+		return 0, err
+	}
+	return idx, nil
+}
+
+// setKey changes one replicated key and its merkle bucket. It reports false
+// for a delete of a key that does not exist.
+func (w *batchWriter) setKey(ctx context.Context, key string, value []byte, del bool) (bool, error) {
 	var old []byte
-	err := w.tx.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = ?`, op.Key).Scan(&old)
+	err := w.tx.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = ?`, key).Scan(&old)
 	existed := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("read previous value: %w", err)
+		return false, fmt.Errorf("read previous value: %w", err)
 	}
-	if op.Delete && !existed {
-		return 0, nil // nothing changes, so nothing to replicate
+	if del && !existed {
+		return false, nil
 	}
-	bucket := bucketOf(op.Key)
-	if _, seen := undo[bucket]; !seen {
-		if h, ok := w.changed[bucket]; ok {
-			undo[bucket] = h
-		} else {
-			undo[bucket] = nil
-		}
-	}
+	bucket := bucketOf(key)
 	hash := append([]byte(nil), w.bucketHash(bucket)...)
 	if existed {
-		xorInto(hash, entryHash(op.Key, old))
+		xorInto(hash, entryHash(key, old))
 	}
-	code := walPut
-	if op.Delete {
-		code = walDelete
-		_, err = w.tx.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, op.Key)
+	if del {
+		_, err = w.tx.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, key)
 	} else {
-		xorInto(hash, entryHash(op.Key, op.Value))
-		_, err = w.tx.ExecContext(ctx, `INSERT INTO kv(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, op.Key, nonNil(op.Value))
+		xorInto(hash, entryHash(key, value))
+		_, err = w.tx.ExecContext(ctx, `INSERT INTO kv(key, value, bucket) VALUES(?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, nonNil(value), bucket)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("write key: %w", err)
+		return false, fmt.Errorf("write key: %w", err)
 	}
 	w.changed[bucket] = hash
-	idx := w.next
-	var value any
-	if !op.Delete {
-		value = nonNil(op.Value)
+	return true, nil
+}
+
+// appendWAL records one entry and moves the batch's position past it.
+func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
+	code := walPut
+	var value any = nonNil(e.Value)
+	if e.Delete {
+		code, value = walDelete, nil
 	}
 	if _, err := w.tx.ExecContext(ctx, `INSERT INTO wal(idx, epoch, op, key, value, created_at) VALUES(?, ?, ?, ?, ?, ?)`,
-		idx, w.epoch, code, op.Key, value, w.stamp); err != nil {
-		return 0, fmt.Errorf("append WAL entry %d: %w", idx, err)
+		e.Index, e.Epoch, code, e.Key, value, e.CreatedAt); err != nil {
+		return fmt.Errorf("append WAL entry %d: %w", e.Index, err)
 	}
-	w.next++
-	return idx, nil
+	w.next = e.Index + 1
+	w.lastEpoch = e.Epoch
+	return nil
 }
 
 // finish persists the merkle buckets and position changed by the batch.
@@ -478,8 +527,10 @@ func (w *batchWriter) finish(ctx context.Context) error {
 			return fmt.Errorf("update merkle bucket %d: %w", bucket, err)
 		}
 	}
-	if _, err := w.tx.ExecContext(ctx, `INSERT INTO meta(name, value) VALUES('last_wal', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`, w.next-1); err != nil {
-		return fmt.Errorf("record last WAL index: %w", err)
+	for name, v := range map[string]uint64{"last_wal": w.next - 1, "epoch": w.epoch, "last_epoch": w.lastEpoch} {
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO meta(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`, name, int64(v)); err != nil {
+			return fmt.Errorf("record %s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -578,5 +629,5 @@ func prefixEnd(prefix string) string {
 func (s *Store) Position() Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Position{Epoch: s.epoch, LastWAL: s.last, MerkleRoot: s.merkle.root()}
+	return Position{Epoch: s.epoch, LastWAL: s.last, LastEpoch: s.lastEpoch, MerkleRoot: s.merkle.root()}
 }

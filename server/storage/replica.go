@@ -1,0 +1,293 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// This file holds what replication needs from storage: reading the WAL,
+// applying a primary's entries, and the merkle diff and sync. Storage knows
+// no roles; the replication package decides who calls what.
+
+// WALEntry is one replicated change.
+type WALEntry struct {
+	Index     uint64 `json:"i"`
+	Epoch     uint64 `json:"e"`
+	Delete    bool   `json:"d,omitempty"`
+	Key       string `json:"k"`
+	Value     []byte `json:"v,omitempty"`
+	CreatedAt int64  `json:"t"` // Unix nanoseconds of the primary's commit
+}
+
+// KV is one replicated key and value.
+type KV struct {
+	Key   string `json:"k"`
+	Value []byte `json:"v"`
+}
+
+// Notify returns a channel that is closed the next time the position moves.
+func (s *Store) Notify() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notify
+}
+
+// WALSince returns up to limit entries after index, oldest first.
+func (s *Store) WALSince(ctx context.Context, after uint64, limit int) ([]WALEntry, error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT idx, epoch, op, key, value, created_at FROM wal WHERE idx > ? ORDER BY idx LIMIT ?`, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read WAL after %d: %w", after, err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []WALEntry
+	for rows.Next() {
+		var e WALEntry
+		var idx, epoch int64
+		var op int
+		if err := rows.Scan(&idx, &epoch, &op, &e.Key, &e.Value, &e.CreatedAt); err != nil {
+			return nil, fmt.Errorf("read WAL after %d: %w", after, err)
+		}
+		e.Index, e.Epoch, e.Delete = uint64(idx), uint64(epoch), op == walDelete
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read WAL after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// WALEpochAt returns the epoch of the entry at index, and false when the WAL
+// no longer (or never) held it.
+func (s *Store) WALEpochAt(ctx context.Context, index uint64) (uint64, bool, error) {
+	var epoch int64
+	err := s.readers.QueryRowContext(ctx, `SELECT epoch FROM wal WHERE idx = ?`, int64(index)).Scan(&epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read WAL entry %d: %w", index, err)
+	}
+	return uint64(epoch), true, nil
+}
+
+// OldestWAL is the smallest index still in the WAL (0 when it is empty).
+func (s *Store) OldestWAL(ctx context.Context) (uint64, error) {
+	var idx sql.NullInt64
+	if err := s.readers.QueryRowContext(ctx, `SELECT MIN(idx) FROM wal`).Scan(&idx); err != nil {
+		return 0, fmt.Errorf("read oldest WAL entry: %w", err)
+	}
+	return uint64(idx.Int64), nil
+}
+
+// ApplyRemote applies a primary's entries in order in one transaction,
+// keeping their indexes and epochs, so the position moves with the data.
+// Entries at or below the current position are skipped (a resent batch).
+func (s *Store) ApplyRemote(ctx context.Context, entries []WALEntry) error {
+	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+		for _, e := range entries {
+			if e.Index < w.next {
+				continue
+			}
+			if _, err := w.setKey(ctx, e.Key, e.Value, e.Delete); err != nil {
+				return fmt.Errorf("apply WAL entry %d: %w", e.Index, err)
+			}
+			if err := w.appendWAL(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	if err != nil {
+		return fmt.Errorf("apply WAL batch of %d entries: %w", len(entries), err)
+	}
+	return nil
+}
+
+// Wipe deletes the whole replicated keyspace and WAL, and applies ops (local
+// changes that must happen together with the wipe) in the same transaction.
+func (s *Store) Wipe(ctx context.Context, ops ...Op) error {
+	_, err := s.submit(ctx, &writeRequest{ops: ops, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+		for _, stmt := range []string{`DELETE FROM kv`, `DELETE FROM wal`, `DELETE FROM merkle`} {
+			if _, err := w.tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("wipe replicated data: %w", err)
+			}
+		}
+		w.reset = true
+		clear(w.changed)
+		w.next, w.lastEpoch = 1, 0
+		return nil
+	}})
+	if err != nil {
+		return fmt.Errorf("wipe: %w", err)
+	}
+	return nil
+}
+
+// SetEpoch makes new local writes carry epoch (a promotion or a new primary
+// starts one) and applies ops in the same transaction.
+func (s *Store) SetEpoch(ctx context.Context, epoch uint64, ops ...Op) error {
+	_, err := s.submit(ctx, &writeRequest{ops: ops, result: make(chan writeResult, 1), fn: func(_ context.Context, w *batchWriter) error {
+		w.epoch = epoch
+		return nil
+	}})
+	if err != nil {
+		return fmt.Errorf("set epoch: %w", err)
+	}
+	return nil
+}
+
+// BucketHashes returns a copy of every merkle bucket hash.
+func (s *Store) BucketHashes() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]byte, NumBuckets)
+	for i := range s.merkle.buckets {
+		out[i] = slices.Clone(s.merkle.buckets[i][:])
+	}
+	return out
+}
+
+// BucketEntries returns the keys and values of the given buckets.
+func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV, error) {
+	out := make(map[int][]KV, len(buckets))
+	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("read buckets: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, b := range buckets {
+		if b < 0 || b >= NumBuckets {
+			return nil, fmt.Errorf("read buckets: no bucket %d", b)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT key, value FROM kv WHERE bucket = ? ORDER BY key`, b)
+		if err != nil {
+			return nil, fmt.Errorf("read bucket %d: %w", b, err)
+		}
+		entries := []KV{}
+		for rows.Next() {
+			var kv KV
+			if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
+				_ = rows.Close()
+				return nil, fmt.Errorf("read bucket %d: %w", b, err)
+			}
+			entries = append(entries, kv)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("read bucket %d: %w", b, err)
+		}
+		out[b] = entries
+	}
+	return out, nil
+}
+
+// ReplaceBuckets makes the given buckets hold exactly the given entries
+// (a merkle sync from the primary). It does not move the position.
+func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error {
+	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+		for b, entries := range contents {
+			if b < 0 || b >= NumBuckets {
+				return fmt.Errorf("replace buckets: no bucket %d", b)
+			}
+			if _, err := w.tx.ExecContext(ctx, `DELETE FROM kv WHERE bucket = ?`, b); err != nil {
+				return fmt.Errorf("clear bucket %d: %w", b, err)
+			}
+			hash := make([]byte, hashSize)
+			for _, kv := range entries {
+				if bucketOf(kv.Key) != b {
+					return fmt.Errorf("replace bucket %d: key belongs to bucket %d", b, bucketOf(kv.Key))
+				}
+				if _, err := w.tx.ExecContext(ctx, `INSERT INTO kv(key, value, bucket) VALUES(?, ?, ?)`, kv.Key, nonNil(kv.Value), b); err != nil {
+					return fmt.Errorf("fill bucket %d: %w", b, err)
+				}
+				xorInto(hash, entryHash(kv.Key, kv.Value))
+			}
+			w.changed[b] = hash
+		}
+		return nil
+	}})
+	if err != nil {
+		return fmt.Errorf("merkle sync: %w", err)
+	}
+	return nil
+}
+
+// ResetPosition sets the position after a merkle sync to the primary's
+// (index, epoch) at the sync's start and drops the local WAL, which no
+// longer describes how the data got here.
+func (s *Store) ResetPosition(ctx context.Context, index, epoch uint64) error {
+	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+		if _, err := w.tx.ExecContext(ctx, `DELETE FROM wal`); err != nil {
+			return fmt.Errorf("drop WAL: %w", err)
+		}
+		w.next, w.lastEpoch = index+1, epoch
+		return nil
+	}})
+	if err != nil {
+		return fmt.Errorf("reset position: %w", err)
+	}
+	return nil
+}
+
+// TrimWAL deletes entries at or below upTo and returns how many went.
+func (s *Store) TrimWAL(ctx context.Context, upTo uint64) (int64, error) {
+	var n int64
+	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+		res, err := w.tx.ExecContext(ctx, `DELETE FROM wal WHERE idx <= ?`, int64(upTo))
+		if err != nil {
+			return fmt.Errorf("trim WAL: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	}})
+	return n, err
+}
+
+// WALIndexBefore is the newest index committed before t (0 if none), for
+// age-based retention.
+func (s *Store) WALIndexBefore(ctx context.Context, t time.Time) (uint64, error) {
+	var idx sql.NullInt64
+	if err := s.readers.QueryRowContext(ctx, `SELECT MAX(idx) FROM wal WHERE created_at < ?`, t.UnixNano()).Scan(&idx); err != nil {
+		return 0, fmt.Errorf("find WAL entries older than %s: %w", t, err)
+	}
+	return uint64(idx.Int64), nil
+}
+
+// Reindex rebuilds every merkle bucket from the stored data and returns how
+// many buckets were wrong.
+func (s *Store) Reindex(ctx context.Context) (int, error) {
+	fixed := 0
+	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+		fresh := make([][]byte, NumBuckets)
+		for i := range fresh {
+			fresh[i] = make([]byte, hashSize)
+		}
+		rows, err := w.tx.QueryContext(ctx, `SELECT key, value FROM kv`)
+		if err != nil {
+			return fmt.Errorf("reindex: %w", err)
+		}
+		for rows.Next() {
+			var key string
+			var value []byte
+			if err := rows.Scan(&key, &value); err != nil {
+				_ = rows.Close()
+				return fmt.Errorf("reindex: %w", err)
+			}
+			xorInto(fresh[bucketOf(key)], entryHash(key, value))
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("reindex: %w", err)
+		}
+		for b := range fresh {
+			if string(fresh[b]) != string(w.bucketHash(b)) {
+				fixed++
+				w.changed[b] = fresh[b]
+			}
+		}
+		return nil
+	}})
+	return fixed, err
+}
