@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ func clientCounts() []int { return []int{1, headlineClients} }
 // checks, the existence read and the group-committed SQLite write.
 func kvWriteSection() section {
 	return section{
+		id:   "kvwrite",
 		name: "KV write throughput over HTTP",
 		run: func(ctx context.Context, o options, r *report) (int, error) {
 			failures := 0
@@ -83,7 +85,8 @@ func kvWriteSection() section {
 }
 
 // addRatios divides every KV row by the raw rate of its sync mode and sets
-// the headline. Rows without a raw rate keep ratio 0.
+// the headline. Rows without a raw rate (raw not run) keep ratio 0 and set
+// no headline, rather than a misleading 0x.
 func addRatios(r *report) {
 	raw := map[string]float64{}
 	for _, res := range r.RawSQLite {
@@ -94,7 +97,7 @@ func addRatios(r *report) {
 		if base := raw[row.Sync]; base > 0 {
 			row.RatioToRaw = row.WritesPerS / base
 		}
-		if row.Sync == "full" && row.Clients == headlineClients {
+		if row.Sync == "full" && row.Clients == headlineClients && row.RatioToRaw > 0 {
 			r.Headline = &headline{
 				Name:   fmt.Sprintf("kv_write %d clients FULL / raw SQLite FULL single-row rate", headlineClients),
 				Ratio:  row.RatioToRaw,
@@ -114,18 +117,9 @@ type workerStats struct {
 
 func (s *workerStats) fail(msg string) {
 	s.errors++
-	if len(s.samples) < maxErrorSamples && !contains(s.samples, msg) {
+	if len(s.samples) < maxErrorSamples && !slices.Contains(s.samples, msg) {
 		s.samples = append(s.samples, msg)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // measureKVWrite starts a fresh dev node on a fresh database and has clients

@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -63,6 +65,7 @@ type headline struct {
 // the rest of the run still reports); an error means the section could not
 // measure at all. table prints its rows.
 type section struct {
+	id    string // for -sections
 	name  string
 	run   func(ctx context.Context, o options, r *report) (failures int, err error)
 	table func(w io.Writer, r *report)
@@ -74,6 +77,38 @@ func sections() []section {
 	return []section{rawSection(), kvWriteSection()}
 }
 
+func sectionIDs() []string {
+	var ids []string
+	for _, s := range sections() {
+		ids = append(ids, s.id)
+	}
+	return ids
+}
+
+// pickSections returns the sections named in a -sections list, in their
+// normal order; an empty list means all of them.
+func pickSections(list string) ([]section, error) {
+	all := sections()
+	if strings.TrimSpace(list) == "" {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, id := range strings.Split(list, ",") {
+		id = strings.TrimSpace(id)
+		if !slices.Contains(sectionIDs(), id) {
+			return nil, fmt.Errorf("unknown section %q in -sections: want some of %s", id, strings.Join(sectionIDs(), ","))
+		}
+		want[id] = true
+	}
+	var picked []section
+	for _, s := range all {
+		if want[s.id] {
+			picked = append(picked, s)
+		}
+	}
+	return picked, nil
+}
+
 // run is main without the process: it returns the exit code (0 success,
 // 1 failures or a section that could not run, 2 bad command line).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -82,6 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "bench.json", "`path` of the JSON report")
 	duration := fs.Duration("duration", 5*time.Second, "how long each measurement runs")
 	quick := fs.Bool("quick", false, "smoke run: every measurement runs 1s (overrides -duration)")
+	only := fs.String("sections", "", "comma-separated section `ids` to run (default all: "+strings.Join(sectionIDs(), ",")+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -100,6 +136,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	secs, err := pickSections(*only)
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: %v\n", err)
+		return 2
+	}
+
 	o := options{duration: *duration, stderr: stderr}
 	r := &report{
 		When:      time.Now().UTC().Format(time.RFC3339),
@@ -111,7 +153,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	r.RawSQLite, r.KVWrite = []rawResult{}, []kvWriteResult{}
 
 	failures, failed := 0, false
-	secs := sections()
 	for _, s := range secs {
 		if err := ctx.Err(); err != nil {
 			_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: interrupted before %s\n", s.name)

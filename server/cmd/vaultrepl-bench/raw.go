@@ -32,6 +32,7 @@ func syncModes() []string { return []string{"full", "normal"} }
 // Group commit exists to beat this number with concurrent clients.
 func rawSection() section {
 	return section{
+		id:   "raw",
 		name: "raw SQLite single-row transactions",
 		run: func(ctx context.Context, o options, r *report) (int, error) {
 			for _, mode := range syncModes() {

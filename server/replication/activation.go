@@ -1,0 +1,166 @@
+package replication
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
+)
+
+// ActivationRequest is what secondary enable and update-primary receive.
+type ActivationRequest struct {
+	Token          string
+	PrimaryAPIAddr string
+	CAFile         string
+	CAPath         string
+}
+
+// activate turns an activation token into the bundle it carries: a wrapped
+// token is unwrapped at the primary's API, one encrypted to this cluster's
+// exchange key is opened here without any call.
+func (m *Manager) activate(ctx context.Context, cur *state, req ActivationRequest) (*drcrypto.Bundle, error) {
+	token := strings.TrimSpace(req.Token)
+	if !drcrypto.LooksLikeJWT(token) {
+		if cur.ExchangeKey == "" {
+			return nil, apierr.Invalid("the activation token is neither a wrapped token (JWT) nor one encrypted to this cluster's key: pass the token from sys/replication/dr/primary/secondary-token (or call generate-public-key here first and mint the token with secondary_public_key)")
+		}
+		key, err := drcrypto.UnmarshalExchangeKey([]byte(cur.ExchangeKey))
+		if err != nil {
+			return nil, fmt.Errorf("load exchange key: %w", err)
+		}
+		b, err := drcrypto.OpenBundle(key, token)
+		switch {
+		case errors.Is(err, drcrypto.ErrWrongKey):
+			return nil, apierr.Invalid("the activation token was encrypted to a different public key: mint it with the secondary_public_key this cluster returned most recently from generate-public-key")
+		case err != nil:
+			return nil, apierr.Invalid("the activation token could not be read: %v; pass the token exactly as secondary-token returned it", err)
+		}
+		if m.now().Unix() > b.ExpiresAt {
+			return nil, apierr.Invalid("the activation token expired at %s: mint a new one with sys/replication/dr/primary/secondary-token", time.Unix(b.ExpiresAt, 0).UTC().Format(time.RFC3339))
+		}
+		return &b, nil
+	}
+
+	claims, err := drcrypto.ParseJWTUnverified(token)
+	if err != nil {
+		return nil, apierr.Invalid("the activation token is malformed: %v; pass the wrap_info.token from secondary-token unchanged", err)
+	}
+	if m.now().Unix() > claims.Exp {
+		return nil, apierr.Invalid("the activation token expired at %s: mint a new one with sys/replication/dr/primary/secondary-token", time.Unix(claims.Exp, 0).UTC().Format(time.RFC3339))
+	}
+	addr := req.PrimaryAPIAddr
+	if addr == "" {
+		addr = claims.Addr
+	}
+	if addr == "" {
+		return nil, apierr.Invalid("the activation token names no primary API address: pass primary_api_addr")
+	}
+	client, err := unwrapClient(req.CAFile, req.CAPath)
+	if err != nil {
+		return nil, err
+	}
+	return unwrapAt(ctx, client, addr, token, req.PrimaryAPIAddr != "")
+}
+
+// unwrapClient trusts ca_file / ca_path (or the system roots) for the
+// primary's API.
+func unwrapClient(caFile, caPath string) (*http.Client, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" || caPath != "" {
+		pool := x509.NewCertPool()
+		var files []string
+		if caFile != "" {
+			files = append(files, caFile)
+		}
+		if caPath != "" {
+			entries, err := os.ReadDir(caPath)
+			if err != nil {
+				return nil, apierr.Invalid("ca_path %q cannot be read: %v", caPath, err)
+			}
+			for _, e := range entries {
+				if !e.IsDir() {
+					files = append(files, filepath.Join(caPath, e.Name()))
+				}
+			}
+		}
+		for _, f := range files {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, apierr.Invalid("CA file %q cannot be read: %v", f, err)
+			}
+			if !pool.AppendCertsFromPEM(pem) && f == caFile {
+				return nil, apierr.Invalid("ca_file %q holds no PEM certificate", caFile)
+			}
+		}
+		tlsCfg.RootCAs = pool
+	}
+	return &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: nil, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext},
+	}, nil
+}
+
+func unwrapAt(ctx context.Context, client *http.Client, addr, token string, overridden bool) (*drcrypto.Bundle, error) {
+	u, err := url.Parse(strings.TrimRight(addr, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, apierr.Invalid("primary API address %q is not an http(s) URL: pass primary_api_addr such as https://primary.example:8200", addr)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String()+"/v1/sys/wrapping/unwrap", strings.NewReader("{}"))
+	if err != nil {
+		return nil, fmt.Errorf("build unwrap request: %w", err)
+	}
+	req.Header.Set("X-Vault-Token", token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		hint := "check that the primary is running and reachable from this cluster, or pass primary_api_addr if its API is at another address"
+		if overridden {
+			hint = "check primary_api_addr and that the primary is running and reachable from this cluster"
+		}
+		var certErr *tls.CertificateVerificationError
+		if errors.As(err, &certErr) || strings.Contains(err.Error(), "certificate") {
+			hint = "the primary's TLS certificate is not trusted: pass ca_file or ca_path"
+		}
+		return nil, apierr.Invalid("could not unwrap the activation token at the primary %s: %v; %s", u.Redacted(), redactToken(err, token), hint)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, apierr.Invalid("reading the primary's unwrap answer from %s failed: %v", u.Redacted(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Errors []string `json:"errors"`
+		}
+		_ = json.Unmarshal(body, &e)
+		if resp.StatusCode == http.StatusBadRequest && len(e.Errors) > 0 && strings.Contains(e.Errors[0], "wrapping token is not valid") {
+			return nil, apierr.Invalid("the primary at %s refused the activation token: it was already used, has expired, or was not issued by that primary; mint a new one with secondary-token", u.Redacted())
+		}
+		return nil, apierr.Invalid("the primary at %s answered %d to the unwrap: %s", u.Redacted(), resp.StatusCode, strings.Join(e.Errors, "; "))
+	}
+	var env struct {
+		Data drcrypto.Bundle `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || env.Data.ClusterID == "" || env.Data.ClientCert == "" {
+		return nil, apierr.Invalid("the server at %s did not answer the unwrap with an activation bundle: is it the DR primary?", u.Redacted())
+	}
+	return &env.Data, nil
+}
+
+// redactToken keeps a token out of an error that might echo the request.
+func redactToken(err error, token string) string {
+	return strings.ReplaceAll(err.Error(), token, "[redacted]")
+}

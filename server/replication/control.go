@@ -1,0 +1,418 @@
+package replication
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// Result is what a control endpoint answers.
+type Result struct {
+	Data     map[string]any
+	WrapInfo map[string]any
+	Warnings []string
+}
+
+// DefaultTokenTTL is how long an activation token lives unless told.
+const DefaultTokenTTL = 30 * time.Minute
+
+const secondaryTokenPath = "sys/replication/dr/primary/secondary-token"
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func wrongMode(st *state, want string) error {
+	switch {
+	case want == ModePrimary && st.Mode == ModeSecondary:
+		return apierr.Invalid("this cluster is a DR secondary, not a primary: promote it with sys/replication/dr/secondary/promote first")
+	case want == ModePrimary:
+		return apierr.Invalid("DR replication is not enabled as a primary on this cluster: enable it with sys/replication/dr/primary/enable first")
+	case want == ModeSecondary && st.Mode == ModePrimary:
+		return apierr.Invalid("this cluster is a DR primary, not a secondary: this endpoint only applies to DR secondaries")
+	default:
+		return apierr.Invalid("this cluster is not a DR secondary: enable it with sys/replication/dr/secondary/enable first")
+	}
+}
+
+// EnablePrimary makes a disabled cluster the primary of a new DR set.
+func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) (*Result, error) {
+	m.transition.Lock()
+	defer m.transition.Unlock()
+	cur := m.snapshot()
+	switch cur.Mode {
+	case ModePrimary:
+		return nil, apierr.Invalid("this cluster is already a DR primary (cluster id %s): disable it first to start a new DR set", cur.ClusterID)
+	case ModeSecondary:
+		return nil, apierr.Invalid("this cluster is a DR secondary: promote it (sys/replication/dr/secondary/promote) to make it a primary, or disable it first")
+	}
+	if primaryClusterAddr == "" {
+		primaryClusterAddr = m.opts.ClusterAddr
+	}
+	if err := checkClusterAddr(primaryClusterAddr); err != nil {
+		return nil, err
+	}
+	id, err := newUUID()
+	if err != nil {
+		return nil, err
+	}
+	next := &state{Mode: ModePrimary, ClusterID: id, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
+		return nil, err
+	}
+	m.log.Info("DR replication enabled as primary", "cluster_id", id, "primary_cluster_addr", primaryClusterAddr)
+	return &Result{Warnings: []string{"This cluster is being enabled as a DR primary. Secondaries need an activation token from sys/replication/dr/primary/secondary-token; watch sys/replication/dr/status."}}, nil
+}
+
+// becomePrimary gives next fresh keys and a new epoch, stores it and starts
+// serving secondaries. Callers hold transition.
+func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryClusterAddr string) error {
+	now := m.now()
+	ca, err := drcrypto.NewCA(next.ClusterID, now)
+	if err != nil {
+		return fmt.Errorf("create DR CA: %w", err)
+	}
+	serverCert, serverKey, err := ca.IssueServer(now)
+	if err != nil {
+		return fmt.Errorf("issue cluster certificate: %w", err)
+	}
+	wrapKey, err := drcrypto.NewWrappingKey()
+	if err != nil {
+		return fmt.Errorf("create wrapping key: %w", err)
+	}
+	wrapPEM, err := drcrypto.MarshalKey(wrapKey)
+	if err != nil {
+		return err
+	}
+	epoch, err := newEpoch()
+	if err != nil {
+		return err
+	}
+	next.Mode = ModePrimary
+	next.PrimaryClusterAddr = primaryClusterAddr
+	next.CACert, next.CAKey = string(ca.CertPEM), string(ca.KeyPEM)
+	next.ServerCert, next.ServerKey = string(serverCert), string(serverKey)
+	next.WrappingKey = string(wrapPEM)
+	next.Secondaries = map[string]*secondaryRecord{}
+	next.SecondaryID, next.PrimaryAPIAddr, next.PrimaryCACert, next.ClientCert, next.ClientKey = "", "", "", "", ""
+	next.KnownPrimaryClusterAddrs = nil
+	op, err := next.op()
+	if err != nil {
+		return err
+	}
+	m.stopSecondary()
+	if err := m.store.SetEpoch(ctx, epoch, op); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st = next
+	return m.startPrimaryLocked(next)
+}
+
+func checkClusterAddr(addr string) error {
+	if _, err := dialAddress(addr); err != nil {
+		return apierr.Invalid("primary_cluster_addr %q is not usable: %v; give host:port or https://host:port of the cluster port", addr, err)
+	}
+	return nil
+}
+
+// SecondaryToken admits a new secondary: it issues the secondary's client
+// certificate and returns the activation token that carries it.
+func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Duration, secondaryPublicKey string) (*Result, error) {
+	m.transition.Lock()
+	defer m.transition.Unlock()
+	cur := m.snapshot()
+	if cur.Mode != ModePrimary {
+		return nil, wrongMode(cur, ModePrimary)
+	}
+	if id == "" {
+		return nil, apierr.Invalid("missing required parameter \"id\": name the secondary, e.g. \"dr-east\"")
+	}
+	if !validID.MatchString(id) {
+		return nil, apierr.Invalid("secondary id %q is not valid: use letters, digits, '-', '_' or '.', up to 128 characters", id)
+	}
+	if _, taken := cur.Secondaries[id]; taken {
+		return nil, apierr.Invalid("secondary id %q is already in use by a live secondary: revoke it with sys/replication/dr/primary/revoke-secondary or choose another id", id)
+	}
+	if ttl == 0 {
+		ttl = DefaultTokenTTL
+	}
+	var exchange *ecdh.PublicKey
+	if secondaryPublicKey != "" {
+		pub, err := drcrypto.ParsePublicKey(secondaryPublicKey)
+		if err != nil {
+			return nil, apierr.Invalid("secondary_public_key is not valid: %v; pass the value returned by sys/replication/dr/secondary/generate-public-key", err)
+		}
+		exchange = pub
+	}
+	ca, err := drcrypto.LoadCA([]byte(cur.CACert), []byte(cur.CAKey))
+	if err != nil {
+		return nil, fmt.Errorf("load DR CA: %w", err)
+	}
+	now := m.now()
+	certPEM, keyPEM, fingerprint, err := ca.IssueClient(id, now)
+	if err != nil {
+		return nil, fmt.Errorf("issue certificate for secondary %s: %w", id, err)
+	}
+	bundle := drcrypto.Bundle{
+		ClusterID:          cur.ClusterID,
+		SecondaryID:        id,
+		PrimaryClusterAddr: cur.PrimaryClusterAddr,
+		PrimaryAPIAddr:     m.opts.APIAddr,
+		CACert:             cur.CACert,
+		ClientCert:         string(certPEM),
+		ClientKey:          string(keyPEM),
+		ExpiresAt:          now.Add(ttl).Unix(),
+	}
+	next := cur.clone()
+	next.Secondaries[id] = &secondaryRecord{Fingerprint: fingerprint, IssuedAt: now.Unix()}
+
+	if exchange != nil {
+		token, err := drcrypto.SealBundle(exchange, bundle)
+		if err != nil {
+			return nil, fmt.Errorf("encrypt activation bundle: %w", err)
+		}
+		if err := m.commit(ctx, next); err != nil {
+			return nil, err
+		}
+		m.log.Info("DR secondary admitted", "secondary_id", id, "ttl", ttl, "delivery", "public key")
+		return &Result{Data: map[string]any{"token": token}}, nil
+	}
+
+	wrapKey, err := drcrypto.UnmarshalKey([]byte(cur.WrappingKey))
+	if err != nil {
+		return nil, fmt.Errorf("load wrapping key: %w", err)
+	}
+	jti, err := newUUID()
+	if err != nil {
+		return nil, err
+	}
+	token, err := drcrypto.SignJWT(wrapKey, drcrypto.Claims{
+		Addr: m.opts.APIAddr, Iat: now.Unix(), Nbf: now.Add(-5 * time.Second).Unix(), Exp: now.Add(ttl).Unix(),
+		JTI: jti, Accessor: "", Type: "wrapping",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign activation token: %w", err)
+	}
+	entry := wrappedEntry{Bundle: bundle, CreatedAt: now.Unix(), TTL: int64(ttl / time.Second), Path: secondaryTokenPath}
+	raw, err := json.Marshal(entry)
+	if err != nil {
+		return nil, fmt.Errorf("encode wrapped response: %w", err)
+	}
+	if err := m.commit(ctx, next, storage.Op{Local: true, Key: wrappingKey(jti), Value: raw}); err != nil {
+		return nil, err
+	}
+	m.log.Info("DR secondary admitted", "secondary_id", id, "ttl", ttl, "delivery", "wrapped token")
+	return &Result{WrapInfo: map[string]any{
+		"token":            token,
+		"accessor":         "",
+		"ttl":              int64(ttl / time.Second),
+		"creation_time":    now.UTC().Format(time.RFC3339Nano),
+		"creation_path":    secondaryTokenPath,
+		"wrapped_accessor": "",
+	}}, nil
+}
+
+// wrappedEntry is a response-wrapped activation bundle, kept on the primary
+// until it is unwrapped once or expires.
+type wrappedEntry struct {
+	Bundle    drcrypto.Bundle `json:"bundle"`
+	CreatedAt int64           `json:"created_at"`
+	TTL       int64           `json:"ttl"`
+	Path      string          `json:"path"`
+}
+
+func wrappingKey(jti string) string {
+	sum := sha256.Sum256([]byte(jti))
+	return "replication/dr/wrapping/" + hex.EncodeToString(sum[:])
+}
+
+var errWrapping = apierr.Invalid("wrapping token is not valid or does not exist")
+
+// lookupWrapped verifies a wrapping token and returns its entry.
+func (m *Manager) lookupWrapped(ctx context.Context, token string) (string, *wrappedEntry, error) {
+	cur := m.snapshot()
+	if cur.WrappingKey == "" || !drcrypto.LooksLikeJWT(token) {
+		return "", nil, errWrapping
+	}
+	key, err := drcrypto.UnmarshalKey([]byte(cur.WrappingKey))
+	if err != nil {
+		return "", nil, fmt.Errorf("load wrapping key: %w", err)
+	}
+	claims, err := drcrypto.VerifyJWT(&key.PublicKey, token, m.now())
+	if err != nil {
+		return "", nil, errWrapping
+	}
+	raw, err := m.store.LocalGet(ctx, wrappingKey(claims.JTI))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil, errWrapping
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("read wrapped response: %w", err)
+	}
+	var entry wrappedEntry
+	if err := json.Unmarshal(raw, &entry); err != nil {
+		return "", nil, fmt.Errorf("decode wrapped response: %w", err)
+	}
+	return claims.JTI, &entry, nil
+}
+
+// Unwrap hands out a wrapped activation bundle once.
+func (m *Manager) Unwrap(ctx context.Context, token string) (*Result, error) {
+	m.transition.Lock()
+	defer m.transition.Unlock()
+	jti, entry, err := m.lookupWrapped(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.store.Write(ctx, storage.Op{Local: true, Key: wrappingKey(jti), Delete: true}); err != nil {
+		return nil, fmt.Errorf("consume wrapped response: %w", err)
+	}
+	var data map[string]any
+	raw, _ := json.Marshal(entry.Bundle)
+	_ = json.Unmarshal(raw, &data)
+	m.log.Info("activation token unwrapped", "secondary_id", entry.Bundle.SecondaryID)
+	return &Result{Data: data}, nil
+}
+
+// WrapLookup describes a wrapping token without consuming it.
+func (m *Manager) WrapLookup(ctx context.Context, token string) (*Result, error) {
+	_, entry, err := m.lookupWrapped(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Data: map[string]any{
+		"creation_path": entry.Path,
+		"creation_time": time.Unix(entry.CreatedAt, 0).UTC().Format(time.RFC3339),
+		"creation_ttl":  entry.TTL,
+	}}, nil
+}
+
+// RevokeSecondary removes a secondary: its stream is closed now and its
+// certificate is refused from then on.
+func (m *Manager) RevokeSecondary(ctx context.Context, id string) (*Result, error) {
+	m.transition.Lock()
+	defer m.transition.Unlock()
+	cur := m.snapshot()
+	if cur.Mode != ModePrimary {
+		return nil, wrongMode(cur, ModePrimary)
+	}
+	if id == "" {
+		return nil, apierr.Invalid("missing required parameter \"id\": name the secondary to revoke; known secondaries: %v", cur.knownSecondaries())
+	}
+	if _, ok := cur.Secondaries[id]; !ok {
+		return nil, apierr.Invalid("no secondary %q is known to this primary; known secondaries: %v", id, cur.knownSecondaries())
+	}
+	next := cur.clone()
+	delete(next.Secondaries, id)
+	if err := m.commit(ctx, next); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.primary != nil {
+		m.primary.disconnect(id)
+	}
+	m.mu.Unlock()
+	m.log.Info("DR secondary revoked", "secondary_id", id)
+	return &Result{Warnings: []string{fmt.Sprintf("Secondary %q was revoked: its stream is closed and its certificate is refused. Re-admit it with a new activation token.", id)}}, nil
+}
+
+// DemotePrimary turns a primary into a secondary that follows nobody,
+// keeping its DR set and data. It refuses writes from now on.
+func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
+	m.transition.Lock()
+	defer m.transition.Unlock()
+	cur := m.snapshot()
+	if cur.Mode != ModePrimary {
+		return nil, wrongMode(cur, ModePrimary)
+	}
+	next := &state{Mode: ModeSecondary, ClusterID: cur.ClusterID, Bootstrapped: true, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	if err := m.commit(ctx, next); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.stopPrimaryLocked()
+	m.mu.Unlock()
+	m.log.Info("DR primary demoted to secondary", "cluster_id", cur.ClusterID)
+	return &Result{Warnings: []string{"This cluster was demoted to a DR secondary with no primary: it refuses writes. Point it at the new primary with sys/replication/dr/secondary/update-primary."}}, nil
+}
+
+// DisablePrimary leaves DR replication; live secondaries are cut off.
+func (m *Manager) DisablePrimary(ctx context.Context) (*Result, error) {
+	m.transition.Lock()
+	defer m.transition.Unlock()
+	cur := m.snapshot()
+	if cur.Mode != ModePrimary {
+		return nil, wrongMode(cur, ModePrimary)
+	}
+	if err := m.commit(ctx, &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.stopPrimaryLocked()
+	m.mu.Unlock()
+	m.log.Info("DR primary disabled", "cluster_id", cur.ClusterID)
+	return &Result{Warnings: []string{"DR replication was disabled on this primary; its secondaries are cut off. Enabling it again creates a new DR set (new cluster id)."}}, nil
+}
+
+// GeneratePublicKey creates the key pair a primary can encrypt an
+// activation bundle to, so enabling needs no call to the primary's API.
+func (m *Manager) GeneratePublicKey(ctx context.Context) (*Result, error) {
+	m.transition.Lock()
+	defer m.transition.Unlock()
+	key, err := drcrypto.NewExchangeKey()
+	if err != nil {
+		return nil, fmt.Errorf("generate exchange key: %w", err)
+	}
+	priv, err := drcrypto.MarshalExchangeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	next := m.snapshot()
+	next.ExchangeKey = string(priv)
+	if err := m.commit(ctx, next); err != nil {
+		return nil, err
+	}
+	return &Result{Data: map[string]any{"secondary_public_key": drcrypto.PublicKeyString(key)}}, nil
+}
+
+// Reindex rebuilds the merkle index from the stored data.
+func (m *Manager) Reindex(ctx context.Context) (*Result, error) {
+	m.transition.Lock()
+	defer m.transition.Unlock()
+	fixed, err := m.store.Reindex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	next := m.snapshot()
+	next.LastReindexEpoch = m.now().Unix()
+	if err := m.commit(ctx, next); err != nil {
+		return nil, err
+	}
+	m.log.Info("merkle index rebuilt", "buckets_fixed", fixed)
+	return &Result{Warnings: []string{fmt.Sprintf("Reindex complete: %d merkle buckets were rebuilt.", fixed)}}, nil
+}
+
+// Recover restarts a secondary's stream to its primary.
+func (m *Manager) Recover(_ context.Context) (*Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.secondary == nil {
+		return &Result{Warnings: []string{"Nothing to recover: this cluster is not a DR secondary following a primary."}}, nil
+	}
+	m.secondary.restart()
+	m.log.Info("replication stream restart requested")
+	return &Result{Warnings: []string{"The replication stream is being restarted; watch sys/replication/dr/status."}}, nil
+}
+
+func containsString(list []string, s string) bool { return slices.Contains(list, s) }

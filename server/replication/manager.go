@@ -1,0 +1,169 @@
+package replication
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/optoken"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/seal"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// Options configure a Manager.
+type Options struct {
+	// APIAddr and ClusterAddr are this cluster's advertised addresses.
+	APIAddr     string
+	ClusterAddr string
+	// HeartbeatInterval paces heartbeats in both directions (default 1s).
+	HeartbeatInterval time.Duration
+	// WALRetainCount and WALRetainAge bound the primary's WAL (defaults
+	// 100000 entries and 24h). Entries a connected secondary still needs
+	// are kept unless it is more than 4×WALRetainCount behind.
+	WALRetainCount uint64
+	WALRetainAge   time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// Manager owns this cluster's DR role: it serves the control endpoints, the
+// cluster port as a primary, and runs the syncer as a secondary.
+type Manager struct {
+	store   *storage.Store
+	seal    *seal.Manager
+	OpToken *optoken.Generator
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+
+	// transition serialises role changes; mu guards st and the runtime
+	// fields below and is never held across I/O.
+	transition sync.Mutex
+	mu         sync.Mutex
+	st         *state
+
+	primary   *primaryRuntime   // non-nil while a primary
+	secondary *secondaryRuntime // non-nil while a secondary with a primary
+
+	metrics *Metrics
+
+	background sync.WaitGroup
+	stopCtx    context.Context
+	stop       context.CancelFunc
+}
+
+// New loads the DR state and, for a secondary with a primary, starts
+// following it. Call Close to stop.
+func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts Options) (*Manager, error) {
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = time.Second
+	}
+	if opts.WALRetainCount == 0 {
+		opts.WALRetainCount = 100000
+	}
+	if opts.WALRetainAge <= 0 {
+		opts.WALRetainAge = 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	st, err := loadState(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	stopCtx, stop := context.WithCancel(context.Background())
+	m := &Manager{
+		store:   store,
+		seal:    sealer,
+		OpToken: optoken.New(store, sealer, nil, opts.Logger),
+		opts:    opts,
+		log:     opts.Logger,
+		now:     opts.Now,
+		st:      st,
+		metrics: newMetrics(),
+		stopCtx: stopCtx,
+		stop:    stop,
+	}
+	switch st.Mode {
+	case ModePrimary:
+		if err := m.startPrimaryLocked(st); err != nil {
+			stop()
+			return nil, err
+		}
+	case ModeSecondary:
+		if st.hasPrimary() {
+			m.startSecondaryLocked(st)
+		}
+	}
+	m.background.Add(1)
+	go m.retentionLoop()
+	return m, nil
+}
+
+// Close stops the syncer, the streams and background work.
+func (m *Manager) Close() {
+	m.stop()
+	m.stopSecondary()
+	m.mu.Lock()
+	m.stopPrimaryLocked()
+	m.mu.Unlock()
+	m.background.Wait()
+}
+
+// Mode is the cluster's DR mode as the HTTP layer needs it: "primary",
+// "secondary" (also while bootstrapping) or "disabled".
+func (m *Manager) Mode() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st.Mode
+}
+
+// Metrics exposes the replication counters.
+func (m *Manager) Metrics() *Metrics { return m.metrics }
+
+// snapshot returns a copy of the state for reading without the lock.
+func (m *Manager) snapshot() *state {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st.clone()
+}
+
+// commit persists next (with extra storage ops in the same transaction) and
+// makes it current. Callers hold transition.
+func (m *Manager) commit(ctx context.Context, next *state, extra ...storage.Op) error {
+	op, err := next.op()
+	if err != nil {
+		return err
+	}
+	if _, err := m.store.Write(ctx, append(extra, op)...); err != nil {
+		return fmt.Errorf("save DR state: %w", err)
+	}
+	m.mu.Lock()
+	m.st = next
+	m.mu.Unlock()
+	return nil
+}
+
+// newEpoch names a new stretch of primary history. It is random, not a
+// counter, so two clusters promoted independently never share one.
+func newEpoch() (uint64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("new epoch: %w", err)
+	}
+	return binary.BigEndian.Uint64(b[:]) >> 1, nil // fits SQLite's signed integers
+}
+
+// ClusterHandler is the cluster port's HTTP handler; the TLS layer in front
+// of it admits only this DR set's certificates (see ClusterTLSConfig).
+func (m *Manager) ClusterHandler() http.Handler {
+	return m.clusterMux()
+}

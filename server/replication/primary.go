@@ -1,0 +1,441 @@
+package replication
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// Wire protocol on the cluster port (HTTP/1.1 over mutual TLS 1.3):
+//
+//	POST /dr/stream       {last_wal, last_epoch, force_sync, api_addr}
+//	                      → NDJSON frames: start, then wal / heartbeat / resync
+//	POST /dr/heartbeat    {time, echo, last_wal, api_addr} → 204
+//	POST /dr/sync/start   → {last_wal, last_epoch, pages[]}
+//	POST /dr/sync/buckets {pages[]} → {hashes{bucket: hex}}
+//	POST /dr/sync/fetch   {buckets[]} → {entries{bucket: [kv]}}
+//
+// The secondary is the one identified by its client certificate.
+
+const (
+	pageSize      = 64 // buckets per merkle page
+	numPages      = storage.NumBuckets / pageSize
+	walFrameLimit = 512 // entries per WAL frame
+	fetchChunk    = 64  // buckets per fetch
+)
+
+type streamRequest struct {
+	LastWAL   uint64 `json:"last_wal"`
+	LastEpoch uint64 `json:"last_epoch"`
+	ForceSync bool   `json:"force_sync"`
+	APIAddr   string `json:"api_addr"`
+}
+
+// frame is one message of the stream.
+type frame struct {
+	Type    string             `json:"type"` // start, wal, heartbeat, resync
+	Mode    string             `json:"mode,omitempty"`
+	LastWAL uint64             `json:"last_wal,omitempty"`
+	Root    string             `json:"root,omitempty"`
+	SentAt  int64              `json:"sent_at,omitempty"`
+	Reason  string             `json:"reason,omitempty"`
+	Entries []storage.WALEntry `json:"entries,omitempty"`
+}
+
+type heartbeatRequest struct {
+	Time    int64  `json:"time"` // secondary's clock, Unix ns
+	Echo    int64  `json:"echo"` // SentAt of the last primary heartbeat it saw
+	LastWAL uint64 `json:"last_wal"`
+	APIAddr string `json:"api_addr"`
+}
+
+// primaryRuntime is what a primary tracks about connected secondaries.
+type primaryRuntime struct {
+	tls  *tls.Config
+	mu   sync.Mutex
+	live map[string]*liveSecondary
+	next int
+}
+
+type liveSecondary struct {
+	streams       map[int]context.CancelFunc
+	remoteAddr    string
+	apiAddr       string
+	lastHeartbeat time.Time
+	rtt           time.Duration
+	skew          time.Duration
+	applied       uint64
+	appliedAt     time.Time
+}
+
+func (p *primaryRuntime) get(id string) *liveSecondary {
+	ls := p.live[id]
+	if ls == nil {
+		ls = &liveSecondary{streams: map[int]context.CancelFunc{}}
+		p.live[id] = ls
+	}
+	return ls
+}
+
+// disconnect closes every stream of a secondary.
+func (p *primaryRuntime) disconnect(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ls := p.live[id]; ls != nil {
+		for _, cancel := range ls.streams {
+			cancel()
+		}
+		delete(p.live, id)
+	}
+}
+
+func (p *primaryRuntime) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, ls := range p.live {
+		for _, cancel := range ls.streams {
+			cancel()
+		}
+		delete(p.live, id)
+	}
+}
+
+// startPrimaryLocked prepares the cluster port's TLS for st. Callers hold mu.
+func (m *Manager) startPrimaryLocked(st *state) error {
+	cfg, err := drcrypto.ServerTLSConfig([]byte(st.ServerCert), []byte(st.ServerKey), []byte(st.CACert), m.admit)
+	if err != nil {
+		return fmt.Errorf("cluster port TLS: %w", err)
+	}
+	m.primary = &primaryRuntime{tls: cfg, live: map[string]*liveSecondary{}}
+	return nil
+}
+
+func (m *Manager) stopPrimaryLocked() {
+	if m.primary != nil {
+		m.primary.closeAll()
+		m.primary = nil
+	}
+}
+
+// errNotAdmitted refuses a certificate at the handshake.
+var errNotAdmitted = errors.New("secondary is not admitted to this DR set (revoked, unknown or superseded certificate)")
+
+// admit is the handshake's check of a secondary's certificate: its id must
+// be a live secondary and the certificate the one issued with its token.
+func (m *Manager) admit(id, fingerprint string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st.Mode != ModePrimary {
+		return errors.New("this cluster is not a DR primary")
+	}
+	rec := m.st.Secondaries[id]
+	if rec == nil || rec.Fingerprint != fingerprint {
+		return errNotAdmitted
+	}
+	return nil
+}
+
+// ClusterTLSConfig is the cluster listener's TLS: every handshake fails
+// unless this cluster is a DR primary, and then only admitted secondaries
+// get through.
+func (m *Manager) ClusterTLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if m.primary == nil {
+				return nil, errors.New("DR replication is not enabled as a primary on this cluster")
+			}
+			return m.primary.tls, nil
+		},
+	}
+}
+
+func (m *Manager) clusterMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /dr/stream", m.peer(m.serveStream))
+	mux.HandleFunc("POST /dr/heartbeat", m.peer(m.serveHeartbeat))
+	mux.HandleFunc("POST /dr/sync/start", m.peer(m.serveSyncStart))
+	mux.HandleFunc("POST /dr/sync/buckets", m.peer(m.serveSyncBuckets))
+	mux.HandleFunc("POST /dr/sync/fetch", m.peer(m.serveSyncFetch))
+	return mux
+}
+
+// peer checks, on every request, that the caller is still admitted: a
+// revoked secondary's open connection is refused too.
+func (m *Manager) peer(h func(w http.ResponseWriter, r *http.Request, id string, rt *primaryRuntime)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "client certificate required", http.StatusUnauthorized)
+			return
+		}
+		leaf := r.TLS.PeerCertificates[0]
+		id := leaf.Subject.CommonName
+		if err := m.admit(id, drcrypto.Fingerprint(leaf)); err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		m.mu.Lock()
+		rt := m.primary
+		m.mu.Unlock()
+		if rt == nil {
+			http.Error(w, "not a DR primary", http.StatusServiceUnavailable)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		h(w, r, id, rt)
+	}
+}
+
+// streamMode decides whether a secondary at (lastWAL, lastEpoch) can be
+// streamed WAL entries or must merkle-sync first.
+func (m *Manager) streamMode(ctx context.Context, req streamRequest) (string, string, error) {
+	pos := m.store.Position()
+	switch {
+	case req.ForceSync:
+		return "sync", "the secondary asked for a merkle sync", nil
+	case req.LastWAL == 0 && pos.LastWAL > 0:
+		return "sync", "new secondary", nil
+	case req.LastWAL > pos.LastWAL:
+		return "sync", fmt.Sprintf("secondary is at WAL %d, beyond this primary's %d", req.LastWAL, pos.LastWAL), nil
+	case req.LastWAL == pos.LastWAL:
+		if req.LastWAL == 0 || req.LastEpoch == pos.LastEpoch {
+			return "stream", "", nil
+		}
+		return "sync", "secondary's history diverged at its last entry", nil
+	}
+	epoch, ok, err := m.store.WALEpochAt(ctx, req.LastWAL)
+	if err != nil {
+		return "", "", err
+	}
+	if !ok {
+		return "sync", fmt.Sprintf("WAL %d is no longer retained", req.LastWAL), nil
+	}
+	if epoch != req.LastEpoch {
+		return "sync", fmt.Sprintf("secondary's entry %d is not in this primary's history", req.LastWAL), nil
+	}
+	return "stream", "", nil
+}
+
+func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string, rt *primaryRuntime) {
+	var req streamRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad stream request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	mode, reason, err := m.streamMode(ctx, req)
+	if err != nil {
+		m.log.Error("decide stream mode", "secondary_id", id, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	send := func(f frame) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	pos := m.store.Position()
+	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason}); err != nil || mode != "stream" {
+		if mode == "sync" {
+			m.log.Info("secondary needs a merkle sync", "secondary_id", id, "reason", reason)
+		}
+		return
+	}
+
+	rt.mu.Lock()
+	ls := rt.get(id)
+	rt.next++
+	streamID := rt.next
+	ls.streams[streamID] = cancel
+	ls.remoteAddr = r.RemoteAddr
+	if req.APIAddr != "" {
+		ls.apiAddr = req.APIAddr
+	}
+	ls.applied, ls.appliedAt = req.LastWAL, time.Now()
+	rt.mu.Unlock()
+	defer func() {
+		rt.mu.Lock()
+		delete(ls.streams, streamID)
+		rt.mu.Unlock()
+	}()
+	m.log.Info("secondary connected", "secondary_id", id, "from_wal", req.LastWAL, "remote", r.RemoteAddr)
+
+	from := req.LastWAL
+	heartbeat := time.NewTicker(m.opts.HeartbeatInterval)
+	defer heartbeat.Stop()
+	for {
+		changed := m.store.Notify()
+		entries, err := m.store.WALSince(ctx, from, walFrameLimit)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Error("read WAL for secondary", "secondary_id", id, "error", err)
+			}
+			return
+		}
+		if len(entries) > 0 {
+			if entries[0].Index != from+1 {
+				_ = send(frame{Type: "resync", Reason: fmt.Sprintf("WAL entries after %d are no longer retained", from)})
+				return
+			}
+			if err := send(frame{Type: "wal", Entries: entries}); err != nil {
+				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
+				return
+			}
+			from = entries[len(entries)-1].Index
+			m.metrics.walEntriesSent.Add(uint64(len(entries)))
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			m.log.Info("secondary stream closed", "secondary_id", id)
+			return
+		case <-changed:
+		case <-heartbeat.C:
+			p := m.store.Position()
+			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: time.Now().UnixNano()}); err != nil {
+				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
+				return
+			}
+		}
+	}
+}
+
+func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id string, rt *primaryRuntime) {
+	var hb heartbeatRequest
+	if err := json.NewDecoder(r.Body).Decode(&hb); err != nil {
+		http.Error(w, "bad heartbeat: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	now := time.Now()
+	rt.mu.Lock()
+	ls := rt.get(id)
+	ls.lastHeartbeat = now
+	if hb.Echo > 0 {
+		ls.rtt = now.Sub(time.Unix(0, hb.Echo))
+	}
+	// The secondary stamped hb.Time about half a round trip ago.
+	ls.skew = time.Unix(0, hb.Time).Sub(now.Add(-ls.rtt / 2))
+	ls.applied, ls.appliedAt = hb.LastWAL, now
+	if hb.APIAddr != "" {
+		ls.apiAddr = hb.APIAddr
+	}
+	if ls.remoteAddr == "" {
+		ls.remoteAddr = r.RemoteAddr
+	}
+	rt.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pageHashes folds the bucket hashes into pages, the first level of the
+// merkle comparison.
+func pageHashes(buckets [][]byte) []string {
+	pages := make([]string, numPages)
+	for p := range numPages {
+		h := newHasher()
+		for b := p * pageSize; b < (p+1)*pageSize; b++ {
+			h.Write(buckets[b])
+		}
+		pages[p] = hex.EncodeToString(h.Sum(nil))
+	}
+	return pages
+}
+
+type syncStart struct {
+	LastWAL   uint64   `json:"last_wal"`
+	LastEpoch uint64   `json:"last_epoch"`
+	Pages     []string `json:"pages"`
+}
+
+func (m *Manager) serveSyncStart(w http.ResponseWriter, _ *http.Request, _ string, _ *primaryRuntime) {
+	// The position is read before the buckets, so the buckets are at least
+	// as new as it: replaying the WAL from here repairs the rest.
+	pos := m.store.Position()
+	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(m.store.BucketHashes())})
+}
+
+func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
+	var req struct {
+		Pages []int `json:"pages"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	buckets := m.store.BucketHashes()
+	out := map[int]string{}
+	for _, p := range req.Pages {
+		if p < 0 || p >= numPages {
+			http.Error(w, fmt.Sprintf("no page %d", p), http.StatusBadRequest)
+			return
+		}
+		for b := p * pageSize; b < (p+1)*pageSize; b++ {
+			out[b] = hex.EncodeToString(buckets[b])
+		}
+	}
+	writeJSON(w, map[string]any{"hashes": out})
+}
+
+func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
+	var req struct {
+		Buckets []int `json:"buckets"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Buckets) > fetchChunk {
+		http.Error(w, fmt.Sprintf("bad request: want at most %d buckets", fetchChunk), http.StatusBadRequest)
+		return
+	}
+	entries, err := m.store.BucketEntries(r.Context(), req.Buckets)
+	if err != nil {
+		m.log.Error("read buckets for merkle sync", "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, map[string]any{"entries": entries})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// dialAddress turns a cluster address (host:port or https://host:port)
+// into host:port.
+func dialAddress(addr string) (string, error) {
+	if strings.Contains(addr, "://") {
+		u, err := url.Parse(addr)
+		if err != nil {
+			return "", err
+		}
+		if u.Scheme != "https" && u.Scheme != "tcp" {
+			return "", fmt.Errorf("scheme %q (want https)", u.Scheme)
+		}
+		addr = u.Host
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if host == "" || port == "" {
+		return "", errors.New("missing host or port")
+	}
+	return addr, nil
+}

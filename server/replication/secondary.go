@@ -1,0 +1,384 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// Secondary states as status reports them.
+const (
+	stateIdle       = "idle"
+	stateConnecting = "connecting"
+	stateMerkleDiff = "merkle-diff"
+	stateMerkleSync = "merkle-sync"
+	stateStreamWALs = "stream-wals"
+)
+
+const (
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 5 * time.Second
+)
+
+// secondaryRuntime follows one primary: one goroutine holds the stream,
+// applies what arrives and reconnects with backoff.
+type secondaryRuntime struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	restartCh chan struct{}
+
+	mu          sync.Mutex
+	state       string
+	connState   string
+	connected   bool
+	primaryLast uint64
+	primaryAt   time.Time
+	lastHB      time.Time
+	echo        int64
+	rtt         time.Duration
+	skew        time.Duration
+}
+
+func (rt *secondaryRuntime) set(state, conn string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if state != "" {
+		rt.state = state
+	}
+	if conn != "" {
+		rt.connState = conn
+	}
+	rt.connected = conn == "ready"
+}
+
+func (rt *secondaryRuntime) primaryPosition() (uint64, time.Time) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.primaryLast, rt.primaryAt
+}
+
+// restart asks the syncer to drop its stream and reconnect at once.
+func (rt *secondaryRuntime) restart() {
+	select {
+	case rt.restartCh <- struct{}{}:
+	default:
+	}
+}
+
+// startSecondaryLocked starts following st's primary. Callers hold mu and
+// have stopped any previous syncer.
+func (m *Manager) startSecondaryLocked(st *state) {
+	ctx, cancel := context.WithCancel(m.stopCtx)
+	rt := &secondaryRuntime{cancel: cancel, done: make(chan struct{}), restartCh: make(chan struct{}, 1), state: stateConnecting, connState: "connecting"}
+	m.secondary = rt
+	go func() {
+		defer close(rt.done)
+		m.follow(ctx, rt, st.clone())
+	}()
+}
+
+// stopSecondary stops the syncer and waits for it. Callers must not hold
+// mu: the syncer takes it.
+func (m *Manager) stopSecondary() {
+	m.mu.Lock()
+	rt := m.secondary
+	m.secondary = nil
+	m.mu.Unlock()
+	if rt != nil {
+		rt.cancel()
+		<-rt.done
+	}
+}
+
+// follow is the syncer loop.
+func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
+	tlsCfg, err := drcrypto.ClientTLSConfig([]byte(st.ClientCert), []byte(st.ClientKey), []byte(st.PrimaryCACert))
+	if err != nil {
+		m.log.Error("cannot follow the primary: bad activation material", "error", err)
+		rt.set(stateIdle, "transient_failure")
+		return
+	}
+	addr, err := dialAddress(st.PrimaryClusterAddr)
+	if err != nil {
+		m.log.Error("cannot follow the primary: bad primary cluster address", "addr", st.PrimaryClusterAddr, "error", err)
+		rt.set(stateIdle, "transient_failure")
+		return
+	}
+	transport := &http.Transport{
+		TLSClientConfig:     tlsCfg,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 5 * time.Second,
+		MaxIdleConnsPerHost: 4,
+		ForceAttemptHTTP2:   false,
+	}
+	defer transport.CloseIdleConnections()
+	c := &peerClient{http: &http.Client{Transport: transport}, base: "https://" + addr}
+
+	backoff := backoffMin
+	forceSync := false
+	for ctx.Err() == nil {
+		runCtx, cancelRun := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-rt.restartCh:
+				cancelRun()
+			case <-runCtx.Done():
+			}
+		}()
+		progressed, err := m.followOnce(runCtx, rt, c, st, &forceSync)
+		cancelRun()
+		transport.CloseIdleConnections()
+		if ctx.Err() != nil {
+			break
+		}
+		if progressed {
+			backoff = backoffMin
+		}
+		if err != nil {
+			m.metrics.reconnects.Add(1)
+			rt.set(stateConnecting, "transient_failure")
+			m.log.Info("replication stream lost; reconnecting", "error", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			case <-rt.restartCh:
+			}
+			backoff = min(backoff*2, backoffMax)
+		}
+	}
+	rt.set(stateIdle, "idle")
+}
+
+// peerClient calls the primary's cluster port.
+type peerClient struct {
+	http *http.Client
+	base string
+}
+
+func (c *peerClient) post(ctx context.Context, path string, body, out any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: primary answered %d: %s", path, resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s: decode answer: %w", path, err)
+	}
+	return nil
+}
+
+var errRootMismatch = errors.New("merkle root differs from the primary's at the same WAL index")
+
+// followOnce opens one stream and runs it until it ends. It reports
+// whether it made progress (so backoff can reset).
+func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerClient, st *state, forceSync *bool) (bool, error) {
+	rt.set(stateConnecting, "connecting")
+	pos := m.store.Position()
+	raw, _ := json.Marshal(streamRequest{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, ForceSync: *forceSync, APIAddr: m.opts.APIAddr})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/dr/stream", bytes.NewReader(raw))
+	if err != nil {
+		return false, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("connect to primary: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return false, fmt.Errorf("primary refused the stream (%d): %s", resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	// A stream that goes quiet for three heartbeats is dead.
+	idle := 3*m.opts.HeartbeatInterval + 2*time.Second
+	watchdog := time.AfterFunc(idle, func() { _ = resp.Body.Close() })
+	defer watchdog.Stop()
+	dec := json.NewDecoder(resp.Body)
+	var start frame
+	if err := dec.Decode(&start); err != nil || start.Type != "start" {
+		return false, fmt.Errorf("read stream start: %v", err)
+	}
+	if start.Mode == "sync" {
+		watchdog.Stop()
+		m.log.Info("merkle sync needed", "reason", start.Reason)
+		if err := m.merkleSync(ctx, rt, c); err != nil {
+			return false, fmt.Errorf("merkle sync: %w", err)
+		}
+		*forceSync = false
+		return true, nil
+	}
+	rt.set(stateStreamWALs, "ready")
+	m.markBootstrapped(ctx)
+	rt.mu.Lock()
+	rt.primaryLast, rt.primaryAt = start.LastWAL, time.Now()
+	rt.mu.Unlock()
+
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	go m.sendHeartbeats(hbCtx, rt, c)
+
+	progressed := true
+	for {
+		var f frame
+		if err := dec.Decode(&f); err != nil {
+			if ctx.Err() != nil {
+				return progressed, nil
+			}
+			return progressed, fmt.Errorf("stream: %w", err)
+		}
+		watchdog.Reset(idle)
+		switch f.Type {
+		case "wal":
+			if err := m.store.ApplyRemote(ctx, f.Entries); err != nil {
+				return progressed, err
+			}
+			m.metrics.observeApply(f.Entries, time.Now())
+		case "heartbeat":
+			now := time.Now()
+			rt.mu.Lock()
+			rt.primaryLast, rt.primaryAt, rt.lastHB, rt.echo = f.LastWAL, now, now, f.SentAt
+			rt.mu.Unlock()
+			if p := m.store.Position(); p.LastWAL == f.LastWAL && p.MerkleRoot != f.Root {
+				*forceSync = true
+				m.log.Warn("merkle root differs from the primary's at the same WAL index; resyncing", "wal", f.LastWAL)
+				return progressed, errRootMismatch
+			}
+		case "resync":
+			m.log.Info("primary asked for a resync", "reason", f.Reason)
+			return progressed, nil
+		}
+	}
+}
+
+func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *peerClient) {
+	t := time.NewTicker(m.opts.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		rt.mu.Lock()
+		echo := rt.echo
+		rt.mu.Unlock()
+		hb := heartbeatRequest{Time: time.Now().UnixNano(), Echo: echo, LastWAL: m.store.Position().LastWAL, APIAddr: m.opts.APIAddr}
+		sent := time.Now()
+		reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.post(reqCtx, "/dr/heartbeat", hb, nil)
+		cancel()
+		if err == nil {
+			rt.mu.Lock()
+			rt.rtt = time.Since(sent)
+			rt.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// merkleSync compares page and bucket hashes with the primary's and copies
+// only the buckets that differ, then sets the position to the primary's at
+// the start of the sync; streaming resumes from there.
+func (m *Manager) merkleSync(ctx context.Context, rt *secondaryRuntime, c *peerClient) error {
+	rt.set(stateMerkleDiff, "ready")
+	var start syncStart
+	if err := c.post(ctx, "/dr/sync/start", struct{}{}, &start); err != nil {
+		return err
+	}
+	local := m.store.BucketHashes()
+	localPages := pageHashes(local)
+	var pages []int
+	for p := range numPages {
+		if p >= len(start.Pages) || start.Pages[p] != localPages[p] {
+			pages = append(pages, p)
+		}
+	}
+	var buckets []int
+	if len(pages) > 0 {
+		var hashes struct {
+			Hashes map[int]string `json:"hashes"`
+		}
+		if err := c.post(ctx, "/dr/sync/buckets", map[string]any{"pages": pages}, &hashes); err != nil {
+			return err
+		}
+		for b, h := range hashes.Hashes {
+			if b >= 0 && b < len(local) && h != hex.EncodeToString(local[b]) {
+				buckets = append(buckets, b)
+			}
+		}
+		slices.Sort(buckets)
+	}
+	rt.set(stateMerkleSync, "ready")
+	m.log.Info("merkle sync", "pages_differing", len(pages), "buckets_differing", len(buckets), "primary_wal", start.LastWAL)
+	for i := 0; i < len(buckets); i += fetchChunk {
+		chunk := buckets[i:min(i+fetchChunk, len(buckets))]
+		var got struct {
+			Entries map[int][]storage.KV `json:"entries"`
+		}
+		if err := c.post(ctx, "/dr/sync/fetch", map[string]any{"buckets": chunk}, &got); err != nil {
+			return err
+		}
+		for _, b := range chunk {
+			if _, ok := got.Entries[b]; !ok {
+				got.Entries[b] = nil // the bucket is empty on the primary
+			}
+		}
+		if err := m.store.ReplaceBuckets(ctx, got.Entries); err != nil {
+			return err
+		}
+		m.metrics.bucketsSynced.Add(uint64(len(chunk)))
+	}
+	if err := m.store.ResetPosition(ctx, start.LastWAL, start.LastEpoch); err != nil {
+		return err
+	}
+	m.metrics.merkleSyncs.Add(1)
+	return nil
+}
+
+// markBootstrapped records that the first sync finished (mode leaves
+// "bootstrapping").
+// It holds mu across the write so that no transition interleaves; nothing
+// that holds mu waits for the syncer.
+func (m *Manager) markBootstrapped(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st.Bootstrapped || m.st.Mode != ModeSecondary {
+		return
+	}
+	next := m.st.clone()
+	next.Bootstrapped = true
+	op, err := next.op()
+	if err == nil {
+		_, err = m.store.Write(ctx, op)
+	}
+	if err != nil {
+		m.log.Warn("could not record the end of bootstrapping", "error", err)
+		return
+	}
+	m.st = next
+}

@@ -1,0 +1,117 @@
+// Package replication is DR replication: the state machine behind the
+// sys/replication/dr endpoints (primary, secondary, disabled), activation
+// tokens, and the data plane that streams the primary's WAL to secondaries
+// over mutual TLS and repairs divergence with a merkle sync.
+package replication
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// Modes of a cluster in DR replication.
+const (
+	ModeDisabled  = "disabled"
+	ModePrimary   = "primary"
+	ModeSecondary = "secondary"
+	// ModeBootstrapping is what status shows for a secondary whose first
+	// sync has not finished.
+	ModeBootstrapping = "bootstrapping"
+)
+
+const stateKey = "replication/dr/state"
+
+// state is the durable DR state of this cluster. It lives in the local
+// keyspace: a secondary must never receive its primary's keys or role.
+type state struct {
+	Mode      string `json:"mode"`
+	ClusterID string `json:"cluster_id,omitempty"`
+
+	// As a primary: the address secondaries dial, the DR CA, the cluster
+	// port's server certificate, the activation-token signing key and the
+	// secondaries this primary issued certificates to.
+	PrimaryClusterAddr string                      `json:"primary_cluster_addr,omitempty"`
+	CACert             string                      `json:"ca_cert,omitempty"`
+	CAKey              string                      `json:"ca_key,omitempty"`
+	ServerCert         string                      `json:"server_cert,omitempty"`
+	ServerKey          string                      `json:"server_key,omitempty"`
+	WrappingKey        string                      `json:"wrapping_key,omitempty"`
+	Secondaries        map[string]*secondaryRecord `json:"secondaries,omitempty"`
+
+	// As a secondary: who it is and where its primary is.
+	SecondaryID              string   `json:"secondary_id,omitempty"`
+	PrimaryAPIAddr           string   `json:"primary_api_addr,omitempty"`
+	PrimaryCACert            string   `json:"primary_ca_cert,omitempty"`
+	ClientCert               string   `json:"client_cert,omitempty"`
+	ClientKey                string   `json:"client_key,omitempty"`
+	KnownPrimaryClusterAddrs []string `json:"known_primary_cluster_addrs,omitempty"`
+	Bootstrapped             bool     `json:"bootstrapped,omitempty"`
+
+	// Any mode.
+	ExchangeKey      string `json:"exchange_key,omitempty"` // generate-public-key's private half
+	LastReindexEpoch int64  `json:"last_reindex_epoch,omitempty"`
+}
+
+// secondaryRecord is what a primary remembers of a secondary it admitted.
+type secondaryRecord struct {
+	Fingerprint string `json:"fingerprint"` // of the client certificate issued with its token
+	IssuedAt    int64  `json:"issued_at"`
+}
+
+// hasPrimary says whether a secondary has a primary to follow.
+func (s *state) hasPrimary() bool {
+	return s.Mode == ModeSecondary && s.PrimaryClusterAddr != "" && s.ClientCert != ""
+}
+
+func (s *state) knownSecondaries() []string {
+	ids := make([]string, 0, len(s.Secondaries))
+	for id := range s.Secondaries {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *state) clone() *state {
+	c := *s
+	c.Secondaries = make(map[string]*secondaryRecord, len(s.Secondaries))
+	for k, v := range s.Secondaries {
+		r := *v
+		c.Secondaries[k] = &r
+	}
+	c.KnownPrimaryClusterAddrs = slices.Clone(s.KnownPrimaryClusterAddrs)
+	return &c
+}
+
+func loadState(ctx context.Context, store *storage.Store) (*state, error) {
+	raw, err := store.LocalGet(ctx, stateKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		return &state{Mode: ModeDisabled}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read DR state: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("decode DR state: %w", err)
+	}
+	if st.Mode == "" {
+		st.Mode = ModeDisabled
+	}
+	return &st, nil
+}
+
+// op is the storage change that records st, for writing together with
+// whatever else a transition changes.
+func (s *state) op() (storage.Op, error) {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return storage.Op{}, fmt.Errorf("encode DR state: %w", err)
+	}
+	return storage.Op{Local: true, Key: stateKey, Value: raw}, nil
+}

@@ -1,0 +1,108 @@
+package replication
+
+import (
+	"strconv"
+	"time"
+)
+
+// Status is the flat DR status of API.md §4: every field is derived from
+// the stored state, the storage position and real heartbeats.
+func (m *Manager) Status() map[string]any {
+	m.mu.Lock()
+	st := m.st.clone()
+	prt, srt := m.primary, m.secondary
+	m.mu.Unlock()
+	pos := m.store.Position()
+	out := map[string]any{"mode": st.Mode}
+	if st.Mode == ModeDisabled {
+		return out
+	}
+	out["cluster_id"] = st.ClusterID
+	out["merkle_root"] = pos.MerkleRoot
+	out["last_reindex_epoch"] = strconv.FormatInt(st.LastReindexEpoch, 10)
+	out["primary_cluster_addr"] = st.PrimaryClusterAddr
+	switch st.Mode {
+	case ModePrimary:
+		out["state"] = "running"
+		out["last_wal"] = pos.LastWAL
+		out["last_dr_wal"] = pos.LastWAL
+		out["known_secondaries"] = st.knownSecondaries()
+		out["secondaries"] = m.secondaryInfo(st, prt)
+	case ModeSecondary:
+		if !st.Bootstrapped {
+			out["mode"] = ModeBootstrapping
+		}
+		out["last_remote_wal"] = pos.LastWAL
+		out["secondary_id"] = st.SecondaryID
+		out["known_primary_cluster_addrs"] = nonNil(st.KnownPrimaryClusterAddrs)
+		state, conn := stateIdle, "idle"
+		primaries := []map[string]any{}
+		if srt != nil {
+			srt.mu.Lock()
+			state, conn = srt.state, srt.connState
+			info := map[string]any{
+				"api_address":       st.PrimaryAPIAddr,
+				"cluster_address":   st.PrimaryClusterAddr,
+				"connection_status": connectionStatus(srt.connected),
+			}
+			if !srt.lastHB.IsZero() {
+				info["last_heartbeat"] = srt.lastHB.UTC().Format(time.RFC3339)
+				info["last_heartbeat_duration_ms"] = strconv.FormatInt(srt.rtt.Milliseconds(), 10)
+				info["clock_skew_ms"] = strconv.FormatInt(srt.skew.Milliseconds(), 10)
+			}
+			srt.mu.Unlock()
+			primaries = append(primaries, info)
+		}
+		out["state"] = state
+		out["connection_state"] = conn
+		out["primaries"] = primaries
+	}
+	return out
+}
+
+func connectionStatus(connected bool) string {
+	if connected {
+		return "connected"
+	}
+	return "disconnected"
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// secondaryInfo lists every known secondary with what its heartbeats said.
+// A secondary is connected while it holds a stream and its last heartbeat
+// is recent.
+func (m *Manager) secondaryInfo(st *state, rt *primaryRuntime) []map[string]any {
+	out := []map[string]any{}
+	stale := 3*m.opts.HeartbeatInterval + time.Second
+	for _, id := range st.knownSecondaries() {
+		info := map[string]any{"node_id": id, "connection_status": "disconnected"}
+		if rt != nil {
+			rt.mu.Lock()
+			if ls := rt.live[id]; ls != nil {
+				if len(ls.streams) > 0 && time.Since(ls.lastHeartbeat) < stale {
+					info["connection_status"] = "connected"
+				}
+				if ls.apiAddr != "" {
+					info["api_address"] = ls.apiAddr
+				}
+				if ls.remoteAddr != "" {
+					info["cluster_address"] = ls.remoteAddr
+				}
+				if !ls.lastHeartbeat.IsZero() {
+					info["last_heartbeat"] = ls.lastHeartbeat.UTC().Format(time.RFC3339)
+					info["last_heartbeat_duration_ms"] = strconv.FormatInt(ls.rtt.Milliseconds(), 10)
+					info["clock_skew_ms"] = strconv.FormatInt(ls.skew.Milliseconds(), 10)
+				}
+			}
+			rt.mu.Unlock()
+		}
+		out = append(out, info)
+	}
+	return out
+}
