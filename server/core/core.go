@@ -15,6 +15,7 @@ import (
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kv"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/seal"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -28,6 +29,7 @@ type Core struct {
 	Seal  *seal.Manager
 	Auth  *auth.Manager
 	KV    *kv.Mount
+	Repl  *replication.Manager
 	Log   *slog.Logger
 	Now   func() time.Time
 }
@@ -37,10 +39,13 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	Random io.Reader
+	// Replication carries the advertised addresses and timings.
+	Replication replication.Options
 }
 
-// New assembles a cluster on an open store. The cluster starts sealed.
-func New(store *storage.Store, opts Options) *Core {
+// New assembles a cluster on an open store and resumes its DR role. The
+// cluster starts sealed. Close stops replication.
+func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -50,15 +55,28 @@ func New(store *storage.Store, opts Options) *Core {
 	if opts.Random == nil {
 		opts.Random = rand.Reader
 	}
+	sealer := seal.New(store, opts.Random, opts.Logger)
+	ropts := opts.Replication
+	if ropts.Logger == nil {
+		ropts.Logger = opts.Logger
+	}
+	repl, err := replication.New(ctx, store, sealer, ropts)
+	if err != nil {
+		return nil, err
+	}
 	return &Core{
 		Store: store,
-		Seal:  seal.New(store, opts.Random, opts.Logger),
+		Seal:  sealer,
 		Auth:  auth.New(store, opts.Now, opts.Random),
 		KV:    kv.New(store, "secret/", "logical/secret/"),
+		Repl:  repl,
 		Log:   opts.Logger,
 		Now:   opts.Now,
-	}
+	}, nil
 }
+
+// Close stops background work (replication streams).
+func (c *Core) Close() { c.Repl.Close() }
 
 // InitResult is what sys/init hands out once: the key shares and root token.
 type InitResult struct {

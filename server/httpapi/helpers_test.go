@@ -40,10 +40,14 @@ func newCluster(t *testing.T) *testCluster {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{}
-	c := core.New(store, core.Options{Now: clock.Now})
+	c, err := core.New(context.Background(), store, core.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(New(c).Handler())
 	t.Cleanup(func() {
 		srv.Close()
+		c.Close()
 		_ = store.Close()
 	})
 	return &testCluster{t: t, core: c, srv: srv, now: clock, store: store}

@@ -18,6 +18,7 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 )
 
 // methodList is Vault's LIST verb; clients may also send GET with ?list=true.
@@ -29,6 +30,8 @@ const (
 	authToken     authMode = iota // X-Vault-Token required and checked against the ACL
 	authNone                      // no token needed
 	authTokenOnly                 // any valid token; the handler limits what it reveals
+	authDROperation               // the body's dr_operation_token; X-Vault-Token is ignored
+	authTokenOrDROperation        // a token, or else a dr_operation_token
 )
 
 // request is what a handler sees.
@@ -53,6 +56,8 @@ type route struct {
 	sudo   bool
 	// sealed routes are served while the cluster is sealed.
 	sealed bool
+	// dr routes are served on a DR secondary; all others answer 400 there.
+	dr bool
 	// exists, when set, decides create (false) versus update (true) for the ACL.
 	exists func(r *request) (bool, error)
 	handle handlerFunc
@@ -60,13 +65,14 @@ type route struct {
 
 // API serves Vault's HTTP API for one cluster.
 type API struct {
-	core *core.Core
-	log  *slog.Logger
+	core  *core.Core
+	log   *slog.Logger
+	stats *requestStats
 }
 
 // New returns the API of c.
 func New(c *core.Core) *API {
-	return &API{core: c, log: c.Log}
+	return &API{core: c, log: c.Log, stats: newRequestStats()}
 }
 
 // Handler returns the HTTP handler with every route.
@@ -145,11 +151,19 @@ func isListQuery(r *http.Request) bool {
 
 // serve runs the checks a route needs, then its handler.
 func (a *API) serve(rt *route) httprouter.Handle {
-	return func(w http.ResponseWriter, hr *http.Request, ps httprouter.Params) {
+	name := rt.method + " " + rt.path
+	return func(rw http.ResponseWriter, hr *http.Request, ps httprouter.Params) {
+		start := time.Now()
+		w := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
+		defer func() { a.stats.observe(name, w.status, time.Since(start)) }()
 		ctx := hr.Context()
 		req := &request{ctx: ctx, http: hr, path: strings.TrimPrefix(hr.URL.Path, "/v1/"), vars: ps}
 		if !rt.sealed && a.core.Seal.Sealed() {
 			writeErrors(w, http.StatusServiceUnavailable, "Vault is sealed")
+			return
+		}
+		if !rt.dr && a.core.Repl.Mode() == replication.ModeSecondary {
+			writeErrors(w, http.StatusBadRequest, errDRSecondary)
 			return
 		}
 		body, err := readBody(w, hr)
@@ -159,11 +173,9 @@ func (a *API) serve(rt *route) httprouter.Handle {
 		}
 		req.body = body
 		req.params = newParams(body, hr.URL.Query())
-		if rt.auth != authNone {
-			if err := a.authorize(req, rt); err != nil {
-				a.fail(w, hr, err)
-				return
-			}
+		if err := a.authenticate(req, rt); err != nil {
+			a.fail(w, hr, err)
+			return
 		}
 		resp, err := rt.handle(req)
 		if err != nil {
@@ -177,6 +189,24 @@ func (a *API) serve(rt *route) httprouter.Handle {
 		}
 		resp.write(w, strings.HasPrefix(req.path, "sys/"))
 	}
+}
+
+// errDRSecondary is Vault's answer to a normal request on a DR secondary.
+const errDRSecondary = "path disabled in replication DR secondary mode"
+
+// authenticate applies the route's auth mode.
+func (a *API) authenticate(req *request, rt *route) error {
+	switch rt.auth {
+	case authNone:
+		return nil
+	case authDROperation:
+		return a.checkDROperationToken(req)
+	case authTokenOrDROperation:
+		if req.params.String("dr_operation_token") != "" {
+			return a.checkDROperationToken(req)
+		}
+	}
+	return a.authorize(req, rt)
 }
 
 // authorize resolves the token and checks the ACL for the route's operation.
@@ -267,6 +297,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
 	if a.core.Seal.Sealed() && strings.HasPrefix(r.URL.Path, "/v1/") {
 		writeErrors(w, http.StatusServiceUnavailable, "Vault is sealed")
+		return
+	}
+	if a.core.Repl.Mode() == replication.ModeSecondary {
+		writeErrors(w, http.StatusBadRequest, errDRSecondary)
 		return
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/v1/")

@@ -7,13 +7,38 @@ import "net/http"
 func (a *API) routes() []*route {
 	return []*route{
 		// The cluster's own life: open to all, served while sealed.
-		{method: http.MethodGet, path: "sys/init", auth: authNone, sealed: true, handle: a.initStatus},
+		{method: http.MethodGet, path: "sys/init", auth: authNone, sealed: true, dr: true, handle: a.initStatus},
 		{method: http.MethodPut, path: "sys/init", auth: authNone, sealed: true, handle: a.initialize},
-		{method: http.MethodGet, path: "sys/seal-status", auth: authNone, sealed: true, handle: a.sealStatus},
-		{method: http.MethodPut, path: "sys/unseal", auth: authNone, sealed: true, handle: a.unseal},
+		{method: http.MethodGet, path: "sys/seal-status", auth: authNone, sealed: true, dr: true, handle: a.sealStatus},
+		{method: http.MethodPut, path: "sys/unseal", auth: authNone, sealed: true, dr: true, handle: a.unseal},
 		{method: http.MethodPut, path: "sys/seal", sudo: true, handle: a.seal},
-		{method: http.MethodGet, path: "sys/health", auth: authNone, sealed: true, handle: a.health},
-		{method: http.MethodHead, path: "sys/health", auth: authNone, sealed: true, handle: a.health},
+		{method: http.MethodGet, path: "sys/health", auth: authNone, sealed: true, dr: true, handle: a.health},
+		{method: http.MethodHead, path: "sys/health", auth: authNone, sealed: true, dr: true, handle: a.health},
+		{method: http.MethodGet, path: "sys/metrics", dr: true, handle: a.metrics},
+
+		// DR replication (API.md §3): served on DR secondaries too.
+		{method: http.MethodGet, path: "sys/replication/status", auth: authNone, dr: true, handle: a.replicationStatus},
+		{method: http.MethodGet, path: "sys/replication/dr/status", auth: authNone, dr: true, handle: a.drStatus},
+		{method: http.MethodPut, path: "sys/replication/dr/primary/enable", dr: true, handle: a.enablePrimary},
+		{method: http.MethodPut, path: "sys/replication/dr/primary/demote", dr: true, handle: a.demotePrimary},
+		{method: http.MethodPut, path: "sys/replication/dr/primary/disable", dr: true, handle: a.disablePrimary},
+		{method: http.MethodPut, path: "sys/replication/dr/primary/secondary-token", sudo: true, dr: true, handle: a.secondaryToken},
+		{method: http.MethodPut, path: "sys/replication/dr/primary/revoke-secondary", dr: true, handle: a.revokeSecondary},
+		{method: http.MethodPut, path: "sys/replication/dr/secondary/generate-public-key", dr: true, handle: a.generatePublicKey},
+		{method: http.MethodPut, path: "sys/replication/dr/secondary/enable", dr: true, handle: a.enableSecondary},
+		{method: http.MethodPut, path: "sys/replication/dr/secondary/promote", auth: authDROperation, dr: true, handle: a.promote},
+		{method: http.MethodPut, path: "sys/replication/dr/secondary/disable", auth: authTokenOrDROperation, dr: true, handle: a.disableSecondary},
+		{method: http.MethodPut, path: "sys/replication/dr/secondary/update-primary", auth: authDROperation, dr: true, handle: a.updatePrimary},
+		{method: http.MethodGet, path: "sys/replication/dr/secondary/generate-operation-token/attempt", auth: authNone, dr: true, handle: a.opTokenStatus},
+		{method: http.MethodPut, path: "sys/replication/dr/secondary/generate-operation-token/attempt", auth: authNone, dr: true, handle: a.opTokenStart},
+		{method: http.MethodDelete, path: "sys/replication/dr/secondary/generate-operation-token/attempt", auth: authNone, dr: true, handle: a.opTokenCancel},
+		{method: http.MethodPut, path: "sys/replication/dr/secondary/generate-operation-token/update", auth: authNone, dr: true, handle: a.opTokenUpdate},
+		{method: http.MethodPut, path: "sys/replication/dr/secondary/operation-token/delete", auth: authDROperation, dr: true, handle: a.opTokenDelete},
+		{method: http.MethodPut, path: "sys/replication/recover", dr: true, handle: a.recoverReplication},
+		{method: http.MethodPut, path: "sys/replication/reindex", sudo: true, dr: true, handle: a.reindex},
+		{method: http.MethodPut, path: "sys/wrapping/unwrap", auth: authNone, handle: a.unwrap},
+		{method: http.MethodGet, path: "sys/wrapping/lookup", auth: authNone, dr: true, handle: a.wrapLookup},
+		{method: http.MethodPut, path: "sys/wrapping/lookup", auth: authNone, dr: true, handle: a.wrapLookup},
 
 		// Policies, under both of Vault's paths.
 		{method: methodList, path: "sys/policies/acl", handle: a.listPolicies},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 )
 
 func (a *API) initStatus(r *request) (response, error) {
@@ -128,7 +129,7 @@ func (a *API) health(r *request) (response, error) {
 		return n
 	}
 	active, uninit, sealedCode := code("activecode", http.StatusOK), code("uninitcode", http.StatusNotImplemented), code("sealedcode", http.StatusServiceUnavailable)
-	code("drsecondarycode", 472)
+	drSecondary := code("drsecondarycode", 472)
 	code("standbycode", http.StatusTooManyRequests)
 	code("performancestandbycode", http.StatusTooManyRequests)
 	if len(bad) > 0 {
@@ -145,7 +146,7 @@ func (a *API) health(r *request) (response, error) {
 		"standby":                      false,
 		"performance_standby":          false,
 		"replication_performance_mode": "disabled",
-		"replication_dr_mode":          "disabled",
+		"replication_dr_mode":          a.core.Repl.Mode(),
 		"server_time_utc":              a.core.Now().Unix(),
 		"version":                      coreVersion,
 	}
@@ -163,6 +164,8 @@ func (a *API) health(r *request) (response, error) {
 		status = uninit
 	case sealed:
 		status = sealedCode
+	case a.core.Repl.Mode() == replication.ModeSecondary:
+		status = drSecondary
 	}
 	if r.http.Method == http.MethodHead {
 		return headOnly(status), nil

@@ -20,6 +20,7 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/httpapi"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
@@ -27,14 +28,15 @@ import (
 type Node struct {
 	Core *core.Core
 
-	cfg     config.Config
-	log     *slog.Logger
-	store   *storage.Store
-	api     *http.Server
-	apiLn   net.Listener
-	cluster net.Listener
-	tempDir string // removed on shutdown (dev mode without -db)
-	wg      sync.WaitGroup
+	cfg        config.Config
+	log        *slog.Logger
+	store      *storage.Store
+	api        *http.Server
+	clusterSrv *http.Server
+	apiLn      net.Listener
+	cluster    net.Listener
+	tempDir    string // removed on shutdown (dev mode without -db)
+	wg         sync.WaitGroup
 
 	// DevKey and DevRootToken are set in dev mode only.
 	DevKey       []byte
@@ -70,8 +72,6 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, e
 	if n.store, err = storage.Open(ctx, cfg.DBPath, storage.Options{Sync: sync, Logger: log}); err != nil {
 		return nil, err
 	}
-	n.Core = core.New(n.store, core.Options{Logger: log})
-
 	if n.apiLn, err = net.Listen("tcp", cfg.ListenAddress); err != nil {
 		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.ListenAddress, err)
 	}
@@ -79,6 +79,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, e
 		return nil, fmt.Errorf("listen for replication on %s: %w", cfg.ClusterListenAddress, err)
 	}
 	n.fixEphemeralAddrs()
+	n.Core, err = core.New(ctx, n.store, core.Options{Logger: log, Replication: replication.Options{
+		APIAddr:           n.cfg.APIAddr,
+		ClusterAddr:       n.cfg.ClusterAddr,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		Logger:            log,
+	}})
+	if err != nil {
+		return nil, err
+	}
 
 	if cfg.Dev {
 		if err := n.initDev(ctx); err != nil {
@@ -107,9 +116,18 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, e
 			log.Error("API listener stopped", "error", err)
 		}
 	}()
+	// The cluster port serves only mutual TLS: every handshake fails until
+	// this cluster is a DR primary, and then admits only its secondaries.
+	n.clusterSrv = &http.Server{
+		Handler:           n.Core.Repl.ClusterHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 	go func() {
 		defer n.wg.Done()
-		n.refuseCluster()
+		if err := n.clusterSrv.Serve(tls.NewListener(n.cluster, n.Core.Repl.ClusterTLSConfig())); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("cluster listener stopped", "error", err)
+		}
 	}()
 	log.Info("cluster started", "api_addr", n.cfg.APIAddr, "cluster_addr", n.cfg.ClusterAddr, "db", cfg.DBPath, "sync", sync.String())
 	return n, nil
@@ -151,28 +169,6 @@ func (n *Node) initDev(ctx context.Context) error {
 	return nil
 }
 
-// refuseCluster accepts on the cluster port and fails every handshake:
-// nothing is served there until DR replication is enabled.
-func (n *Node) refuseCluster() {
-	cfg := &tls.Config{
-		MinVersion: tls.VersionTLS13,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return nil, errors.New("DR replication is not enabled on this cluster")
-		},
-	}
-	for {
-		conn, err := n.cluster.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-			_ = tls.Server(conn, cfg).Handshake()
-			_ = conn.Close()
-		}()
-	}
-}
-
 // APIAddr is the advertised API address (with the real port when 0 was asked).
 func (n *Node) APIAddr() string { return n.cfg.APIAddr }
 
@@ -195,6 +191,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if err := n.api.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop API: %w", err))
 		}
+	}
+	// Replication streams never go idle, so they are cut, not drained.
+	if n.Core != nil {
+		n.Core.Close()
+	}
+	if n.clusterSrv != nil {
+		_ = n.clusterSrv.Close()
 	}
 	errs = append(errs, n.closeAll())
 	n.wg.Wait()

@@ -35,8 +35,8 @@ const (
 // secondaryRuntime follows one primary: one goroutine holds the stream,
 // applies what arrives and reconnects with backoff.
 type secondaryRuntime struct {
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
 	restartCh chan struct{}
 
 	mu          sync.Mutex
