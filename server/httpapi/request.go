@@ -47,6 +47,9 @@ func readBody(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	if dec.More() {
 		return nil, apierr.Invalid("failed to parse JSON input: unexpected data after the JSON object")
 	}
+	if v == nil {
+		return map[string]any{}, nil // the Go client sends null for "no data"
+	}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return nil, apierr.Invalid("request body must be a JSON object, got %s", jsonKind(v))

@@ -27,11 +27,11 @@ const methodList = "LIST"
 type authMode int
 
 const (
-	authToken     authMode = iota // X-Vault-Token required and checked against the ACL
-	authNone                      // no token needed
-	authTokenOnly                 // any valid token; the handler limits what it reveals
-	authDROperation               // the body's dr_operation_token; X-Vault-Token is ignored
-	authTokenOrDROperation        // a token, or else a dr_operation_token
+	authToken              authMode = iota // X-Vault-Token required and checked against the ACL
+	authNone                               // no token needed
+	authTokenOnly                          // any valid token; the handler limits what it reveals
+	authDROperation                        // the body's dr_operation_token; X-Vault-Token is ignored
+	authTokenOrDROperation                 // a token, or else a dr_operation_token
 )
 
 // request is what a handler sees.

@@ -1,0 +1,129 @@
+package drtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// load writes distinct KV secrets from several clients until stopped and
+// remembers which writes were attempted and which were acknowledged (204).
+type load struct {
+	t         *testing.T
+	mu        sync.Mutex
+	attempted map[string]bool
+	acked     map[string]bool
+	target    func() (addr, token string) // where writes go; may change mid-load
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// startLoad starts writers against target. Each writer stops after
+// maxPerWriter writes, on Stop, or after a minute.
+func startLoad(t *testing.T, writers, maxPerWriter int, target func() (string, string)) *load {
+	l := &load{t: t, attempted: map[string]bool{}, acked: map[string]bool{}, target: target}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	l.cancel = cancel
+	client := &http.Client{Timeout: 5 * time.Second}
+	for w := range writers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; i < maxPerWriter && ctx.Err() == nil; i++ {
+				key := fmt.Sprintf("w%02d-i%05d", w, i)
+				addr, token := l.target()
+				l.mu.Lock()
+				l.attempted[key] = true
+				l.mu.Unlock()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPut, addr+"/v1/secret/load/"+key, strings.NewReader(`{"v":"`+key+`"}`))
+				req.Header.Set("X-Vault-Token", token)
+				resp, err := client.Do(req)
+				if err != nil {
+					// The server may be down (a fault under test): retry later.
+					select {
+					case <-ctx.Done():
+					case <-time.After(20 * time.Millisecond):
+					}
+					continue
+				}
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusNoContent {
+					l.mu.Lock()
+					l.acked[key] = true
+					l.mu.Unlock()
+				} else {
+					select {
+					case <-ctx.Done():
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) ackedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
+// waitAcked waits until at least n more writes than before were acknowledged.
+func (l *load) waitAcked(n int) {
+	l.t.Helper()
+	start := l.ackedCount()
+	eventually(l.t, fmt.Sprintf("%d more acknowledged writes", n), 30*time.Second, func() (bool, string) {
+		got := l.ackedCount() - start
+		return got >= n, fmt.Sprintf("%d", got)
+	})
+}
+
+// stop ends the load and waits for the writers.
+func (l *load) stop() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+// snapshot copies the attempted and acknowledged sets.
+func (l *load) snapshot() (attempted, acked map[string]bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	attempted, acked = map[string]bool{}, map[string]bool{}
+	for k := range l.attempted {
+		attempted[k] = true
+	}
+	for k := range l.acked {
+		acked[k] = true
+	}
+	return attempted, acked
+}
+
+// checkKeys asserts that keys holds every acknowledged write and nothing
+// that was never attempted.
+func checkKeys(t *testing.T, where string, keys []string, attempted, acked map[string]bool) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, k := range keys {
+		have[k] = true
+		if !attempted[k] {
+			t.Errorf("%s: phantom key %q that no client wrote", where, k)
+		}
+	}
+	lost := 0
+	for k := range acked {
+		if !have[k] {
+			lost++
+			if lost <= 5 {
+				t.Errorf("%s: acknowledged write %q is missing", where, k)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%s: %d of %d acknowledged writes lost", where, lost, len(acked))
+	}
+}
