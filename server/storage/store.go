@@ -344,6 +344,13 @@ func (s *Store) commit(batch []*writeRequest) {
 	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
 	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano()}
+	for i, text := range stmtText {
+		if w.stmts[i], err = tx.PrepareContext(ctx, text); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("prepare commit of %d writes: %w", len(batch), err))
+			return
+		}
+	}
 	for i, req := range batch {
 		idx, err := w.apply(ctx, req)
 		results[i] = writeResult{index: idx, err: err}
@@ -386,8 +393,23 @@ func (s *Store) commit(batch []*writeRequest) {
 	}
 }
 
+// The statements every replicated write runs, prepared once per batch.
+const (
+	stmtSelect = iota
+	stmtUpsert
+	stmtAppend
+	numStmts
+)
+
+var stmtText = [numStmts]string{
+	stmtSelect: `SELECT value FROM kv WHERE key = ?`,
+	stmtUpsert: `INSERT INTO kv(key, value, bucket) VALUES(?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+	stmtAppend: `INSERT INTO wal(idx, epoch, op, key, value, created_at) VALUES(?, ?, ?, ?, ?, ?)`,
+}
+
 // batchWriter accumulates one transaction's WAL entries and merkle changes.
 type batchWriter struct {
+	stmts     [numStmts]*sql.Stmt // prepared on tx when the batch begins
 	tx        *sql.Tx
 	merkle    *merkleIndex
 	changed   map[int][]byte // bucket -> hash as of this transaction
@@ -415,7 +437,9 @@ func (w *batchWriter) bucketHash(bucket int) []byte {
 // transaction and the batch's in-memory state as they were before it.
 func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, error) {
 	w.saves++
-	name := fmt.Sprintf("w%d", w.saves)
+	// One name for every savepoint: each is released before the next, and a
+	// constant statement text lets SQLite reuse its parse.
+	const name = "w"
 	if _, err := w.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
 	}
@@ -478,7 +502,7 @@ func (w *batchWriter) applyOp(ctx context.Context, op Op) (uint64, error) {
 // for a delete of a key that does not exist.
 func (w *batchWriter) setKey(ctx context.Context, key string, value []byte, del bool) (bool, error) {
 	var old []byte
-	err := w.tx.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = ?`, key).Scan(&old)
+	err := w.stmts[stmtSelect].QueryRowContext(ctx, key).Scan(&old)
 	existed := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("read previous value: %w", err)
@@ -495,7 +519,7 @@ func (w *batchWriter) setKey(ctx context.Context, key string, value []byte, del 
 		_, err = w.tx.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, key)
 	} else {
 		xorInto(hash, entryHash(key, value))
-		_, err = w.tx.ExecContext(ctx, `INSERT INTO kv(key, value, bucket) VALUES(?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, nonNil(value), bucket)
+		_, err = w.stmts[stmtUpsert].ExecContext(ctx, key, nonNil(value), bucket)
 	}
 	if err != nil {
 		return false, fmt.Errorf("write key: %w", err)
@@ -511,8 +535,7 @@ func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
 	if e.Delete {
 		code, value = walDelete, nil
 	}
-	if _, err := w.tx.ExecContext(ctx, `INSERT INTO wal(idx, epoch, op, key, value, created_at) VALUES(?, ?, ?, ?, ?, ?)`,
-		e.Index, e.Epoch, code, e.Key, value, e.CreatedAt); err != nil {
+	if _, err := w.stmts[stmtAppend].ExecContext(ctx, e.Index, e.Epoch, code, e.Key, value, e.CreatedAt); err != nil {
 		return fmt.Errorf("append WAL entry %d: %w", e.Index, err)
 	}
 	w.next = e.Index + 1
