@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -203,9 +204,9 @@ func (c *cluster) raw(method, path, token, body string) (int, string) {
 		c.t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	buf := new(strings.Builder)
-	_, _ = fmt.Fprint(buf, "")
-	b := make([]byte, 64<<10)
-	n, _ := resp.Body.Read(b)
-	return resp.StatusCode, string(b[:n])
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }
