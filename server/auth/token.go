@@ -126,7 +126,8 @@ func sanitizeDisplayName(name string) string {
 	}
 	b := []byte("token-" + name)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && c != '-' {
 			b[i] = '-'
 		}
 	}

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 )
 
 // response is what a handler hands back; the router writes it.
@@ -97,11 +96,4 @@ func writeErrors(w http.ResponseWriter, status int, messages ...string) {
 		messages = []string{}
 	}
 	writeJSON(w, status, map[string]any{"errors": messages})
-}
-
-func unixTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC().Format(time.RFC3339Nano)
 }

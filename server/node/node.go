@@ -53,7 +53,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, e
 	n = &Node{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
-			n.closeAll()
+			_ = n.closeAll() // the start-up error is what the caller needs
 		}
 	}()
 	if cfg.DBPath == "" {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
@@ -414,5 +413,3 @@ func (m *Manager) Recover(_ context.Context) (*Result, error) {
 	m.log.Info("replication stream restart requested")
 	return &Result{Warnings: []string{"The replication stream is being restarted; watch sys/replication/dr/status."}}, nil
 }
-
-func containsString(list []string, s string) bool { return slices.Contains(list, s) }

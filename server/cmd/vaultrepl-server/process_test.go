@@ -111,7 +111,8 @@ func TestKillAfterAcknowledgedWrites(t *testing.T) {
 	root = client(t, srv.Addr, res.RootToken)
 	missing := 0
 	acked.Range(func(k, v any) bool {
-		sec, err := root.Logical().Read("secret/" + k.(string))
+		key, _ := k.(string)
+		sec, err := root.Logical().Read("secret/" + key)
 		if err != nil || sec == nil || sec.Data["v"] != v {
 			missing++
 			if missing <= 5 {
