@@ -2,7 +2,6 @@ package drtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -178,15 +177,6 @@ func (c *cluster) drOperationToken(keys []string) string {
 		c.t.Fatalf("%s: decode DR operation token: %v", c.name, err)
 	}
 	return tok
-}
-
-// statusCode extracts the HTTP status from a client error (0 if none).
-func statusCode(err error) int {
-	var re *vaultapi.ResponseError
-	if errors.As(err, &re) {
-		return re.StatusCode
-	}
-	return 0
 }
 
 // raw sends a request without the client, for exact status codes.

@@ -48,7 +48,8 @@ func (m *Manager) activate(ctx context.Context, cur *state, req ActivationReques
 		case err != nil:
 			return nil, apierr.Invalid("the activation token could not be read: %v; pass the token exactly as secondary-token returned it", err)
 		}
-		if m.now().Unix() > b.ExpiresAt {
+		// On or after exp, as the primary's VerifyJWT judges (RFC 7519 §4.1.4).
+		if m.now().Unix() >= b.ExpiresAt {
 			return nil, apierr.Invalid("the activation token expired at %s: mint a new one with sys/replication/dr/primary/secondary-token", time.Unix(b.ExpiresAt, 0).UTC().Format(time.RFC3339))
 		}
 		return &b, nil
@@ -58,7 +59,7 @@ func (m *Manager) activate(ctx context.Context, cur *state, req ActivationReques
 	if err != nil {
 		return nil, apierr.Invalid("the activation token is malformed: %v; pass the wrap_info.token from secondary-token unchanged", err)
 	}
-	if m.now().Unix() > claims.Exp {
+	if m.now().Unix() >= claims.Exp {
 		return nil, apierr.Invalid("the activation token expired at %s: mint a new one with sys/replication/dr/primary/secondary-token", time.Unix(claims.Exp, 0).UTC().Format(time.RFC3339))
 	}
 	addr := req.PrimaryAPIAddr
@@ -130,11 +131,13 @@ func unwrapAt(ctx context.Context, client *http.Client, addr, token string, over
 		if overridden {
 			hint = "check primary_api_addr and that the primary is running and reachable from this cluster"
 		}
+		what := "the primary is unreachable at"
 		var certErr *tls.CertificateVerificationError
 		if errors.As(err, &certErr) || strings.Contains(err.Error(), "certificate") {
+			what = "TLS failure with the primary at"
 			hint = "the primary's TLS certificate is not trusted: pass ca_file or ca_path"
 		}
-		return nil, apierr.Invalid("could not unwrap the activation token at the primary %s: %v; %s", u.Redacted(), redactToken(err, token), hint)
+		return nil, apierr.Invalid("could not unwrap the activation token: %s %s: %v; %s", what, u.Redacted(), redactToken(err, token), hint)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
