@@ -1,15 +1,16 @@
 // Command vaultrepl-bench measures vaultrepl-server's write path and prints a
 // table plus a JSON report:
 //
-//	go run ./server/cmd/vaultrepl-bench [-out bench.json] [-duration 5s] [-quick]
+//	go run ./server/cmd/vaultrepl-bench [-out bench.json] [-duration 5s] [-quick] [-sections raw,kvwrite,replication] [-bootstrap-keys 100000]
 //
 // It is a program rather than a Go benchmark because each measurement runs
 // for a fixed wall-clock time against a full in-process server on real
 // loopback sockets and a real SQLite file, and the report (with its ratios
 // between sections) is the product, not ns/op.
 //
-// Each measurement is a section (one file per section); later sections such
-// as replication lag or promotion latency are added to sections() below.
+// Each measurement is a section (one file per section, listed in sections()
+// below): raw SQLite, KV write throughput, and DR replication (lag,
+// throughput with secondaries, bootstrap, promotion).
 package main
 
 import (
@@ -38,8 +39,9 @@ func main() {
 
 // options are the settings every section sees.
 type options struct {
-	duration time.Duration // how long each single measurement runs
-	stderr   io.Writer     // progress and error samples, kept off the table
+	duration      time.Duration // how long each single measurement runs
+	bootstrapKeys int           // keys on the primary when a secondary bootstraps (replication)
+	stderr        io.Writer     // progress and error samples, kept off the table
 }
 
 // report is the JSON document. Sections fill in their own fields.
@@ -50,7 +52,9 @@ type report struct {
 	DurationS float64         `json:"duration_s"`
 	RawSQLite []rawResult     `json:"raw_sqlite"`
 	KVWrite   []kvWriteResult `json:"kv_write"`
-	Headline  *headline       `json:"headline,omitempty"`
+	// Replication is set when the replication section runs.
+	Replication *replReport `json:"replication,omitempty"`
+	Headline    *headline   `json:"headline,omitempty"`
 }
 
 // headline is the one number the run is judged by.
@@ -74,7 +78,7 @@ type section struct {
 // sections lists the measurements in the order they run. Later sections may
 // read what earlier ones put in the report (kv_write divides by raw_sqlite).
 func sections() []section {
-	return []section{rawSection(), kvWriteSection()}
+	return []section{rawSection(), kvWriteSection(), replicationSection()}
 }
 
 func sectionIDs() []string {
@@ -116,7 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("out", "bench.json", "`path` of the JSON report")
 	duration := fs.Duration("duration", 5*time.Second, "how long each measurement runs")
-	quick := fs.Bool("quick", false, "smoke run: every measurement runs 1s (overrides -duration)")
+	quick := fs.Bool("quick", false, "smoke run: every measurement runs 1s (overrides -duration) and the bootstrap uses 10000 keys")
+	bootstrapKeys := fs.Int("bootstrap-keys", 0, "keys on the primary when a new secondary bootstraps (default 100000, 10000 with -quick)")
 	only := fs.String("sections", "", "comma-separated section `ids` to run (default all: "+strings.Join(sectionIDs(), ",")+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -131,6 +136,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *quick {
 		*duration = time.Second
 	}
+	if *bootstrapKeys == 0 {
+		*bootstrapKeys = defaultBootstrapKeys
+		if *quick {
+			*bootstrapKeys = quickBootstrapKeys
+		}
+	}
+	if *bootstrapKeys < 0 {
+		_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: -bootstrap-keys must be positive, got %d\n", *bootstrapKeys)
+		return 2
+	}
 	if *duration <= 0 {
 		_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: -duration must be positive, got %s\n", *duration)
 		return 2
@@ -142,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	o := options{duration: *duration, stderr: stderr}
+	o := options{duration: *duration, bootstrapKeys: *bootstrapKeys, stderr: stderr}
 	r := &report{
 		When:      time.Now().UTC().Format(time.RFC3339),
 		Go:        runtime.Version(),

@@ -5,17 +5,19 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
 
-// TestRunWritesReport runs the whole program with a tiny duration. It proves
-// the benchmark works end to end (nodes start, writes succeed, the report is
+// TestRunWritesReport runs the whole program with a tiny duration and the
+// -quick bootstrap size. It proves the benchmark works end to end (nodes
+// start, writes succeed, DR sets converge and promote, the report is
 // complete); it asserts nothing about speed.
 func TestRunWritesReport(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.json")
 	var stdout, stderr bytes.Buffer
-	if code := run(t.Context(), []string{"-duration", "200ms", "-out", out}, &stdout, &stderr); code != 0 {
+	if code := run(t.Context(), []string{"-duration", "200ms", "-bootstrap-keys", strconv.Itoa(quickBootstrapKeys), "-out", out}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	data, err := os.ReadFile(out)
@@ -47,6 +49,53 @@ func TestRunWritesReport(t *testing.T) {
 	}
 	if !bytes.Contains(stdout.Bytes(), []byte("headline:")) {
 		t.Errorf("table has no headline line:\n%s", stdout.String())
+	}
+	checkReplication(t, r.Replication)
+	if !bytes.Contains(stdout.Bytes(), []byte("(d) promote")) {
+		t.Errorf("table has no replication rows:\n%s", stdout.String())
+	}
+}
+
+// checkReplication checks that every part of the replication section
+// reported plausible rows.
+func checkReplication(t *testing.T, rr *replReport) {
+	t.Helper()
+	if rr == nil {
+		t.Fatal("report has no replication part")
+	}
+	if rr.LagMethod == "" {
+		t.Error("replication lag_method is empty")
+	}
+	if len(rr.Lag) != 2 || rr.Lag[0].Load != "max" || rr.Lag[1].Load != "half" {
+		t.Errorf("replication lag rows = %+v, want max and half", rr.Lag)
+	}
+	for _, l := range rr.Lag {
+		if l.Writes == 0 || l.WritesPerS <= 0 || l.Errors != 0 || l.LagSamples == 0 || l.LagMaxMS <= 0 || l.Unapplied != 0 || l.Unmapped != 0 {
+			t.Errorf("replication lag %s: %+v, want writes, lag samples, no errors, every write applied", l.Load, l)
+		}
+	}
+	if len(rr.Lag) == 2 && (rr.Lag[1].TargetWritesPerS <= 0 || rr.Lag[1].TargetWritesPerS != rr.Lag[0].WritesPerS/2) {
+		t.Errorf("half load offered %v w/s, want half of %v", rr.Lag[1].TargetWritesPerS, rr.Lag[0].WritesPerS)
+	}
+	if len(rr.Throughput) != 3 {
+		t.Errorf("replication throughput has %d rows, want 3", len(rr.Throughput))
+	}
+	for i, tp := range rr.Throughput {
+		if tp.Secondaries != []int{0, 1, 3}[min(i, 2)] || tp.WritesPerS <= 0 || tp.Errors != 0 || tp.RatioToNone <= 0 {
+			t.Errorf("replication throughput row %d: %+v, want 0/1/3 secondaries, writes, no errors, a ratio", i, tp)
+		}
+	}
+	if b := rr.Bootstrap; b == nil || b.Keys != quickBootstrapKeys || b.KeysPerS <= 0 || b.BulkInsertKeysPerS <= 0 || b.Ratio <= 0 {
+		t.Errorf("replication bootstrap = %+v, want %d keys, both rates and a ratio", b, quickBootstrapKeys)
+	}
+	if p := rr.Promotion; p == nil || len(p.Runs) != promotionRuns || p.MinMS <= 0 || p.MedianMS < p.MinMS {
+		t.Errorf("replication promotion = %+v, want %d runs, min and median", p, promotionRuns)
+	} else {
+		for _, run := range p.Runs {
+			if run.FirstWriteMS < run.PromoteMS || run.WriteTries < 1 {
+				t.Errorf("promotion run %+v: first write before the promote answer, or no write", run)
+			}
+		}
 	}
 }
 
