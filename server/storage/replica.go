@@ -86,8 +86,12 @@ func (s *Store) OldestWAL(ctx context.Context) (uint64, error) {
 // ApplyRemote applies a primary's entries in order in one transaction,
 // keeping their indexes and epochs, so the position moves with the data.
 // Entries at or below the current position are skipped (a resent batch).
+//
+// It commits without waiting for an fsync: the entries and the position
+// move together, so a power loss can only take the secondary back to an
+// earlier consistent position, from which it fetches them again.
 func (s *Store) ApplyRemote(ctx context.Context, entries []WALEntry) error {
-	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+	_, err := s.submit(ctx, &writeRequest{relaxed: true, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
 		for _, e := range entries {
 			if e.Index < w.next {
 				continue
@@ -185,9 +189,11 @@ func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV,
 }
 
 // ReplaceBuckets makes the given buckets hold exactly the given entries
-// (a merkle sync from the primary). It does not move the position.
+// (a merkle sync from the primary). It does not move the position, and like
+// ApplyRemote it does not wait for an fsync: a lost bucket is found again by
+// the next diff.
 func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error {
-	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+	_, err := s.submit(ctx, &writeRequest{relaxed: true, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
 		for b, entries := range contents {
 			if b < 0 || b >= NumBuckets {
 				return fmt.Errorf("replace buckets: no bucket %d", b)

@@ -91,6 +91,7 @@ type Store struct {
 	now     func() time.Time
 
 	maxBatch int
+	sync     SyncMode
 	requests chan *writeRequest
 	stop     chan struct{}
 	done     chan struct{}
@@ -110,8 +111,11 @@ type Store struct {
 type writeRequest struct {
 	ops []Op
 	// fn, when set, runs instead of ops (replication's bulk changes).
-	fn     func(ctx context.Context, w *batchWriter) error
-	result chan writeResult
+	fn func(ctx context.Context, w *batchWriter) error
+	// relaxed requests may commit with synchronous=NORMAL: what they write
+	// can be fetched again from elsewhere if a power loss takes it.
+	relaxed bool
+	result  chan writeResult
 }
 
 type writeResult struct {
@@ -183,6 +187,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		log:      opts.Logger,
 		now:      opts.Now,
 		maxBatch: opts.MaxBatch,
+		sync:     opts.Sync,
 		requests: make(chan *writeRequest, opts.MaxBatch),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -335,6 +340,12 @@ func (s *Store) commit(batch []*writeRequest) {
 			req.result <- writeResult{err: err}
 		}
 	}
+	if s.sync == SyncFull && allRelaxed(batch) {
+		// One fsync fewer per batch; the next FULL commit makes it durable.
+		if _, err := s.writer.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err == nil {
+			defer func() { _, _ = s.writer.ExecContext(ctx, "PRAGMA synchronous=FULL") }()
+		}
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin commit of %d writes: %w", len(batch), err))
@@ -405,6 +416,15 @@ var stmtText = [numStmts]string{
 	stmtSelect: `SELECT value FROM kv WHERE key = ?`,
 	stmtUpsert: `INSERT INTO kv(key, value, bucket) VALUES(?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
 	stmtAppend: `INSERT INTO wal(idx, epoch, op, key, value, created_at) VALUES(?, ?, ?, ?, ?, ?)`,
+}
+
+func allRelaxed(batch []*writeRequest) bool {
+	for _, r := range batch {
+		if !r.relaxed {
+			return false
+		}
+	}
+	return true
 }
 
 // batchWriter accumulates one transaction's WAL entries and merkle changes.
