@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -19,6 +20,7 @@ type load struct {
 	acked     map[string]bool
 	target    func() (addr, token string) // where writes go; may change mid-load
 	cancel    context.CancelFunc
+	stopping  atomic.Bool // writers finish the request in flight, then stop
 	wg        sync.WaitGroup
 }
 
@@ -33,7 +35,7 @@ func startLoad(t *testing.T, writers, maxPerWriter int, target func() (string, s
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			for i := 0; i < maxPerWriter && ctx.Err() == nil; i++ {
+			for i := 0; i < maxPerWriter && ctx.Err() == nil && !l.stopping.Load(); i++ {
 				key := fmt.Sprintf("w%02d-i%05d", w, i)
 				addr, token := l.target()
 				l.mu.Lock()
@@ -83,10 +85,13 @@ func (l *load) waitAcked(n int) {
 	})
 }
 
-// stop ends the load and waits for the writers.
+// stop ends the load and waits for the writers. Requests in flight finish
+// first: a request abandoned by its client may still commit on the server,
+// after the test has moved on.
 func (l *load) stop() {
-	l.cancel()
+	l.stopping.Store(true)
 	l.wg.Wait()
+	l.cancel()
 }
 
 // snapshot copies the attempted and acknowledged sets.
