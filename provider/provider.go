@@ -46,9 +46,9 @@ const (
 )
 
 // Config is the fully resolved provider configuration (provider block, then
-// environment variables, then defaults). Configure hands a *Config to every
-// resource and data source as ResourceData / DataSourceData. Resolving it
-// performs no I/O: clients are built lazily from it when first needed.
+// environment variables, then defaults). Configure wraps it in the
+// providerData it hands to every resource and data source. Resolving it
+// performs no I/O: the client is built from it when first needed.
 type Config struct {
 	// Address is the base URL of the server, e.g. "https://127.0.0.1:8200".
 	Address string
@@ -119,7 +119,9 @@ func (p *vaultreplProvider) Metadata(_ context.Context, _ provider.MetadataReque
 // Schema defines the provider block.
 func (p *vaultreplProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		Description: "The vaultrepl provider manages a vaultrepl server (a Vault-compatible secrets server) over its HTTP API. " +
+		Description: "The vaultrepl provider manages Disaster Recovery (DR) replication of vaultrepl-server clusters — and of Vault Enterprise " +
+			"clusters, since it speaks only Vault's documented API: primaries, secondary activation tokens, secondaries and promotions. " +
+			"One provider block (or alias) talks to one cluster. " +
 			"Every argument is optional and falls back to the environment variable the Vault CLI uses, so an existing Vault environment works unchanged. " +
 			"Configuring the provider does not contact the server; the first resource or data source that needs it does.",
 		Attributes: map[string]schema.Attribute{
@@ -157,7 +159,8 @@ func (p *vaultreplProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				Optional: true,
 			},
 			"max_retries": schema.Int64Attribute{
-				Description: "Maximum number of times a request is retried after a connection error, a 5xx response or a 429 response; `0` disables retries. " +
+				Description: "Maximum number of times an idempotent read (status, health) is retried after a connection error or a 412, 429 or 5xx (except 501) response; `0` disables retries. " +
+					"Calls that change replication state (enable, promote, demote, disable, minting or revoking a secondary) are never retried automatically. " +
 					"Can also be set with the `" + EnvMaxRetries + "` environment variable. Defaults to `2`.",
 				Optional:   true,
 				Validators: []validator.Int64{int64validator.AtLeast(0)},
@@ -189,18 +192,29 @@ func (p *vaultreplProvider) Configure(ctx context.Context, req provider.Configur
 	}
 	cfg.ProviderVersion = p.version
 
-	resp.ResourceData = cfg
-	resp.DataSourceData = cfg
+	// One providerData per Configure: it builds the client and checks the
+	// cluster lazily, at the first call a resource or data source makes.
+	data := newProviderData(cfg)
+	resp.ResourceData = data
+	resp.DataSourceData = data
 }
 
 // Resources returns the provider's resources.
 func (p *vaultreplProvider) Resources(_ context.Context) []func() resource.Resource {
-	return []func() resource.Resource{}
+	return []func() resource.Resource{
+		NewDRPrimaryResource,
+		NewDRSecondaryTokenResource,
+		NewDRSecondaryResource,
+		NewDRPromotionResource,
+	}
 }
 
 // DataSources returns the provider's data sources.
 func (p *vaultreplProvider) DataSources(_ context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{}
+	return []func() datasource.DataSource{
+		NewDRStatusDataSource,
+		NewReplicationStatusDataSource,
+	}
 }
 
 func hasUnknown(m providerModel) bool {

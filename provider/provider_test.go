@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -69,11 +70,11 @@ func TestProviderSchemaValid(t *testing.T) {
 		t.Errorf("metadata = %+v", meta)
 	}
 	p := New("test")()
-	if n := len(p.Resources(ctx)); n != 0 {
-		t.Errorf("%d resources, want 0", n)
+	if n := len(p.Resources(ctx)); n != 4 {
+		t.Errorf("%d resources, want 4", n)
 	}
-	if n := len(p.DataSources(ctx)); n != 0 {
-		t.Errorf("%d data sources, want 0", n)
+	if n := len(p.DataSources(ctx)); n != 2 {
+		t.Errorf("%d data sources, want 2", n)
 	}
 }
 
@@ -320,12 +321,15 @@ func TestConfigure(t *testing.T) {
 		MaxRetries: 3, ProviderVersion: "1.2.3",
 	}
 	for name, data := range map[string]any{"ResourceData": resp.ResourceData, "DataSourceData": resp.DataSourceData} {
-		cfg, ok := data.(*Config)
+		pd, ok := data.(*providerData)
 		if !ok {
-			t.Fatalf("%s is %T, want *Config", name, data)
+			t.Fatalf("%s is %T, want *providerData", name, data)
 		}
-		if *cfg != want {
-			t.Errorf("%s = %#v, want %#v", name, *cfg, want)
+		if *pd.cfg != want {
+			t.Errorf("%s = %#v, want %#v", name, *pd.cfg, want)
+		}
+		if pd.client != nil {
+			t.Errorf("%s: Configure built a client; it must stay lazy", name)
 		}
 	}
 }
@@ -390,15 +394,10 @@ func TestHTTPURLValidator(t *testing.T) {
 	}
 }
 
-// TestAccProviderConfigure runs the real Terraform CLI (TF_ACC=1) on a
-// configuration holding only the provider block. It checks that the CLI can
-// start the provider in-process, fetch its schema and plan cleanly.
-//
-// Terraform prunes a provider that no resource or data source uses, so with
-// no resources yet it neither validates nor configures the provider block
-// here (a bad address or an unknown argument would not fail this test):
-// those paths are covered by the unit tests above, and acceptance tests of
-// resources will exercise them once resources exist.
+// TestAccProviderConfigure runs the real Terraform CLI (TF_ACC=1). Planning
+// the creation of a resource needs no call to the cluster, so a plan against
+// an address where nothing listens succeeds: Configure and plan stay lazy.
+// A malformed address is still refused at validation time.
 func TestAccProviderConfigure(t *testing.T) {
 	clearVaultEnv(t)
 	resource.Test(t, resource.TestCase{
@@ -406,13 +405,25 @@ func TestAccProviderConfigure(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config: `
-terraform {}
-
 provider "vaultrepl" {
   address = "http://127.0.0.1:1"
 }
+
+resource "vaultrepl_dr_primary" "p" {}
 `,
-				PlanOnly: true,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				Config: `
+provider "vaultrepl" {
+  address = "127.0.0.1:8200"
+}
+
+resource "vaultrepl_dr_primary" "p" {}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Invalid provider address`),
 			},
 		},
 	})

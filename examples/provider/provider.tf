@@ -22,7 +22,9 @@ provider "vaultrepl" {
   # Never disable verification outside throwaway test setups.
   # skip_tls_verify = true
 
-  # Retries after connection errors, 5xx and 429 responses (default 2; 0 disables).
+  # Retries of idempotent reads (status, health) after connection errors,
+  # 412, 429 and 5xx except 501 (default 2; 0 disables). Calls that change
+  # replication state are never retried.
   max_retries = 3
 }
 

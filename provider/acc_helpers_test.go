@@ -1,0 +1,179 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/client"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
+)
+
+// Acceptance tests start their own vaultrepl-server processes (dev mode:
+// initialised, unsealed, root token "root", one key share; heartbeats every
+// 200ms) and point a single-cluster configuration at one of them. Every
+// alias of an in-process provider would be configured in one process (last
+// Configure wins), so each configuration talks to exactly one cluster; what
+// the other cluster must do (mint a token, make a secondary) the test does
+// with the client.
+
+var serverBuilder testserver.Builder
+
+const devRootToken = "root"
+
+type testCluster struct {
+	t         *testing.T
+	srv       *testserver.Server
+	root      *client.Client
+	anon      *client.Client
+	unsealKey string // hex; the dev server's only key share
+}
+
+var unsealKeyRe = regexp.MustCompile(`Unseal Key: ([0-9a-f]+)`)
+
+// startCluster runs a dev-mode server for this test.
+func startCluster(t *testing.T) *testCluster {
+	t.Helper()
+	srv := testserver.Start(t, serverBuilder.Binary(t), testserver.Options{
+		Args: []string{"-dev", "-dev-root-token-id", devRootToken, "-heartbeat-interval", "200ms"},
+	})
+	c := &testCluster{t: t, srv: srv}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := unsealKeyRe.FindStringSubmatch(srv.Output()); m != nil {
+			c.unsealKey = m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no unseal key in the dev banner:\n%s", srv.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.root = c.newClient(devRootToken)
+	c.anon = c.newClient("")
+	t.Cleanup(func() {
+		if t.Failed() {
+			out := srv.Output()
+			if len(out) > 6000 {
+				out = out[len(out)-6000:]
+			}
+			t.Logf("== server %s output (tail):\n%s", srv.Addr, out)
+		}
+	})
+	return c
+}
+
+func (c *testCluster) newClient(token string) *client.Client {
+	c.t.Helper()
+	cl, err := client.New(client.Config{Address: c.srv.Addr, Token: token, MaxRetries: 2, RetryWaitMin: 50 * time.Millisecond, RetryWaitMax: 200 * time.Millisecond})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cl
+}
+
+func (c *testCluster) addr() string { return c.srv.Addr }
+
+func (c *testCluster) status() *client.DRStatus {
+	c.t.Helper()
+	st, err := c.anon.DRStatus(context.Background())
+	if err != nil {
+		c.t.Fatalf("DR status of %s: %v", c.addr(), err)
+	}
+	return st
+}
+
+func (c *testCluster) enablePrimary() string {
+	c.t.Helper()
+	if _, err := c.root.EnablePrimary(context.Background(), ""); err != nil {
+		c.t.Fatalf("enable primary on %s: %v", c.addr(), err)
+	}
+	return c.status().ClusterID
+}
+
+func (c *testCluster) secondaryToken(id, ttl string) string {
+	c.t.Helper()
+	tok, _, err := c.root.SecondaryToken(context.Background(), id, ttl, "")
+	if err != nil {
+		c.t.Fatalf("secondary-token %s on %s: %v", id, c.addr(), err)
+	}
+	return tok
+}
+
+// followPrimary makes c a secondary of p (which must be a primary) under id
+// and waits until it is in sync.
+func (c *testCluster) followPrimary(p *testCluster, id string) {
+	c.t.Helper()
+	tok := p.secondaryToken(id, "")
+	if _, err := c.root.EnableSecondary(context.Background(), client.Activation{Token: tok}); err != nil {
+		c.t.Fatalf("enable secondary %s: %v", c.addr(), err)
+	}
+	waitInSync(c.t, p, c)
+}
+
+func (c *testCluster) opToken(shares ...string) string {
+	c.t.Helper()
+	tok, err := c.anon.GenerateDROperationToken(context.Background(), shares)
+	if err != nil {
+		c.t.Fatalf("generate DR operation token on %s: %v", c.addr(), err)
+	}
+	return tok
+}
+
+func eventually(t *testing.T, what string, limit time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s: %s", what, limit, detail)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitInSync(t *testing.T, p, s *testCluster) {
+	t.Helper()
+	eventually(t, s.addr()+" in sync with "+p.addr(), 30*time.Second, func() (bool, string) {
+		ps, ss := p.status(), s.status()
+		return ss.Mode == client.ModeSecondary && ss.State == client.StateStreamWALs && ss.MerkleRoot == ps.MerkleRoot,
+			fmt.Sprintf("secondary %s/%s root %s, primary root %s", ss.Mode, ss.State, ss.MerkleRoot, ps.MerkleRoot)
+	})
+}
+
+// providerConfig is the provider block for one cluster.
+func providerConfig(addr string) string {
+	return fmt.Sprintf(`
+provider "vaultrepl" {
+  address     = %q
+  token       = %q
+  max_retries = 1
+}
+`, addr, devRootToken)
+}
+
+// serverCheck turns a question to the server into a TestCheckFunc /
+// CheckDestroy: the answer comes from the cluster, not from the state.
+func serverCheck(f func() error) func(*terraform.State) error {
+	return func(*terraform.State) error { return f() }
+}
+
+// stateAttr reads an attribute of a resource from the test state.
+func stateAttr(s *terraform.State, name, attr string) (string, error) {
+	rs, ok := s.RootModule().Resources[name]
+	if !ok {
+		return "", fmt.Errorf("%s not in state", name)
+	}
+	v, ok := rs.Primary.Attributes[attr]
+	if !ok {
+		return "", fmt.Errorf("%s has no attribute %s", name, attr)
+	}
+	return v, nil
+}

@@ -1,0 +1,421 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/client"
+)
+
+var (
+	_ resource.Resource                = (*drSecondaryResource)(nil)
+	_ resource.ResourceWithConfigure   = (*drSecondaryResource)(nil)
+	_ resource.ResourceWithImportState = (*drSecondaryResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*drSecondaryResource)(nil)
+)
+
+const defaultSecondaryCreateTimeout = 10 * time.Minute
+
+// wipeWarning is the sentence every plan that would enable a secondary
+// carries.
+const wipeWarning = "Enabling a cluster as a DR secondary WIPES all of its replicated data (secrets, tokens, policies, roles) " +
+	"and replaces it with the primary's; from then on it unseals with the primary's key shares."
+
+// NewDRSecondaryResource is the constructor of vaultrepl_dr_secondary.
+func NewDRSecondaryResource() resource.Resource { return &drSecondaryResource{} }
+
+type drSecondaryResource struct{ data *providerData }
+
+type drSecondaryModel struct {
+	Token              types.String   `tfsdk:"token"`
+	PrimaryAPIAddr     types.String   `tfsdk:"primary_api_addr"`
+	CAFile             types.String   `tfsdk:"ca_file"`
+	CAPath             types.String   `tfsdk:"ca_path"`
+	DROperationToken   types.String   `tfsdk:"dr_operation_token"`
+	ClusterID          types.String   `tfsdk:"cluster_id"`
+	SecondaryID        types.String   `tfsdk:"secondary_id"`
+	State              types.String   `tfsdk:"state"`
+	PrimaryClusterAddr types.String   `tfsdk:"primary_cluster_addr"`
+	Timeouts           timeouts.Value `tfsdk:"timeouts"`
+}
+
+func (r *drSecondaryResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_dr_secondary"
+}
+
+func (r *drSecondaryResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Makes the provider's cluster a **DR secondary** with an activation token from the primary, then waits " +
+			"until it streams WALs and its merkle root equals the primary's.\n\n" +
+			"~> **Creating this resource on a cluster that is not yet a DR secondary WIPES the cluster's replicated data** " +
+			"(secrets, tokens, policies, roles) and replaces it with the primary's. From then on the cluster unseals with the " +
+			"primary's key shares and accepts only the primary's tokens.\n\n" +
+			"If the cluster already is a DR secondary (for example a demoted former primary), it is re-pointed with " +
+			"`update-primary` instead, which needs `dr_operation_token` and never wipes. Changing `token` replaces the resource " +
+			"(disable, then enable again: a wipe), and the plan says so. If the cluster stops being a secondary outside Terraform, " +
+			"the next refresh removes the resource from state with a warning, because re-creating it would wipe the cluster.",
+		Attributes: map[string]schema.Attribute{
+			"token": schema.StringAttribute{
+				MarkdownDescription: "Activation token from the primary (`vaultrepl_dr_secondary_token.token`; sensitive, single use). " +
+					"Changing it **replaces** the resource: replication is disabled and enabled again with the new token, which wipes the " +
+					"cluster's replicated data again. After an import the first token set is only stored.",
+				Required:  true,
+				Sensitive: true,
+				PlanModifiers: []planmodifier.String{
+					stringplanmodifier.RequiresReplaceIf(tokenRequiresReplace,
+						"Changing token disables DR replication on the cluster and enables it again with the new token, which wipes its replicated data.",
+						"Changing `token` disables DR replication on the cluster and enables it again with the new token, which **wipes** its replicated data."),
+				},
+			},
+			"primary_api_addr": schema.StringAttribute{
+				MarkdownDescription: "API address of the primary, where the activation token is unwrapped. Defaults to the token's `addr` claim. " +
+					"The provider also reads the primary's (unauthenticated) DR status there, with the provider's own TLS settings, while it waits for the secondary to catch up. " +
+					"Only used when enabling or re-pointing; changing it later is only stored.",
+				Optional:   true,
+				Validators: []validator.String{apiAddrValidator{}},
+			},
+			"ca_file": schema.StringAttribute{
+				MarkdownDescription: "Path, **on the secondary's server**, of a PEM CA certificate that the secondary trusts for the primary's API " +
+					"when it unwraps the token. Only used when enabling or re-pointing.",
+				Optional: true,
+			},
+			"ca_path": schema.StringAttribute{
+				MarkdownDescription: "Directory, **on the secondary's server**, of PEM CA certificates trusted for the primary's API. " +
+					"Only used when enabling or re-pointing.",
+				Optional: true,
+			},
+			"dr_operation_token": schema.StringAttribute{
+				MarkdownDescription: "DR operation token of this cluster (sensitive). Needed when the cluster already is a DR secondary: it is then " +
+					"re-pointed with `update-primary`, without a wipe. Also used to disable replication on destroy when the provider's token is " +
+					"not accepted (after enabling, the cluster only knows the primary's tokens).",
+				Optional:  true,
+				Sensitive: true,
+			},
+			"cluster_id": schema.StringAttribute{
+				MarkdownDescription: "Id of the DR set the cluster belongs to (the primary's `cluster_id`).",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"secondary_id": schema.StringAttribute{
+				MarkdownDescription: "Id the primary admitted this secondary under. The import id.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"state": schema.StringAttribute{
+				MarkdownDescription: "Replication state at the last refresh: `connecting`, `merkle-diff`, `merkle-sync`, `stream-wals` (caught up and streaming) or `idle`.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"primary_cluster_addr": schema.StringAttribute{
+				MarkdownDescription: "Cluster address of the primary the secondary follows, at the last refresh.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"timeouts": createTimeoutAttribute(ctx, "the secondary to reach `stream-wals` with the primary's merkle root", defaultSecondaryCreateTimeout.String()),
+		},
+	}
+}
+
+// tokenRequiresReplace replaces on a token change, except when the prior
+// token is unknown to state (after an import): then the new one is stored.
+func tokenRequiresReplace(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+	resp.RequiresReplace = !req.StateValue.IsNull()
+}
+
+func (r *drSecondaryResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *drSecondaryResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	switch {
+	case req.Plan.Raw.IsNull():
+		resp.Diagnostics.AddWarning("Destroying Disables The DR Secondary",
+			"Destroying this vaultrepl_dr_secondary disables DR replication on the cluster: it keeps its data, stops following the primary "+
+				"and becomes a standalone cluster. Enabling it as a secondary again later wipes it.")
+	case req.State.Raw.IsNull():
+		resp.Diagnostics.AddWarning("Creating A DR Secondary Wipes The Cluster",
+			wipeWarning+" If the cluster is already a DR secondary of the same DR set, it is re-pointed with update-primary instead and keeps its data.")
+	default:
+		var plan, state drSecondaryModel
+		resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		if !state.Token.IsNull() && !plan.Token.Equal(state.Token) {
+			resp.Diagnostics.AddAttributeWarning(path.Root("token"), "Replacing The DR Secondary Wipes The Cluster",
+				fmt.Sprintf("token changed, so vaultrepl_dr_secondary (secondary %q of DR set %s) is replaced: DR replication is disabled and enabled "+
+					"again with the new token. %s", state.SecondaryID.ValueString(), state.ClusterID.ValueString(), wipeWarning))
+		}
+	}
+}
+
+func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan drSecondaryModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = withMasking(ctx, plan.Token.ValueString(), plan.DROperationToken.ValueString())
+	timeout, d := plan.Timeouts.Create(ctx, defaultSecondaryCreateTimeout)
+	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := clientFor(ctx, r.data, &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	st, err := c.DRStatus(ctx)
+	if err != nil {
+		readStatusError(&resp.Diagnostics, c.Address(), err)
+		return
+	}
+	activation := client.Activation{
+		Token:          plan.Token.ValueString(),
+		PrimaryAPIAddr: plan.PrimaryAPIAddr.ValueString(),
+		CAFile:         plan.CAFile.ValueString(),
+		CAPath:         plan.CAPath.ValueString(),
+	}
+	switch {
+	case st.Mode == client.ModePrimary:
+		resp.Diagnostics.AddError("Cluster Is A DR Primary",
+			fmt.Sprintf("The cluster at %s is a DR primary (DR set %s), so it cannot be enabled as a secondary.\n\n"+
+				"To make it follow another primary of its DR set (failback), demote it first: set destroy_action = %q on its "+
+				"vaultrepl_dr_primary and destroy that, or call sys/replication/dr/primary/demote; then this resource re-points it "+
+				"without a wipe. Check also that the provider's address points at the cluster you meant.", c.Address(), st.ClusterID, destroyDemote))
+		return
+	case st.IsSecondary():
+		if plan.DROperationToken.IsNull() || plan.DROperationToken.ValueString() == "" {
+			resp.Diagnostics.AddAttributeError(path.Root("dr_operation_token"), "DR Operation Token Required To Re-point Secondary",
+				fmt.Sprintf("The cluster at %s is already a DR secondary (DR set %s, secondary id %q). The provider re-points an existing secondary "+
+					"with update-primary, which keeps its data but needs dr_operation_token; it never disables and re-enables it on its own, "+
+					"because that would wipe it.\n\nGenerate a DR operation token on this cluster with the primary's unseal key shares "+
+					"(`vault operator generate-root -dr-token`) or use a DR operation batch token from the primary, and set dr_operation_token.",
+					c.Address(), st.ClusterID, st.SecondaryID))
+			return
+		}
+		tflog.Info(ctx, "cluster is already a DR secondary: re-pointing it with update-primary (no wipe)", map[string]any{
+			"cluster_id": st.ClusterID, "secondary_id": st.SecondaryID,
+		})
+		warnings, err := c.UpdatePrimary(ctx, plan.DROperationToken.ValueString(), activation)
+		if err != nil {
+			apiError(&resp.Diagnostics, "Cannot Re-point DR Secondary", "re-point the DR secondary with update-primary", c.Address(),
+				"update-primary works only within one DR set and needs a valid dr_operation_token for this cluster and an unused activation token. "+
+					"Nothing was changed on the cluster.", err)
+			return
+		}
+		logWarnings(ctx, warnings)
+	default:
+		tflog.Info(ctx, "enabling DR secondary: the cluster's replicated data is wiped", map[string]any{"address": c.Address()})
+		warnings, err := c.EnableSecondary(ctx, activation)
+		if err != nil {
+			apiError(&resp.Diagnostics, "Cannot Enable DR Secondary", "enable the cluster as a DR secondary", c.Address(),
+				"The activation token is single use and expires (ttl): if it was already used or expired, mint a new one "+
+					"(replace its vaultrepl_dr_secondary_token). If the primary could not be reached at the token's address, set primary_api_addr; "+
+					"if its certificate is not trusted, set ca_file or ca_path. A refused token changes nothing on the cluster.", err)
+			return
+		}
+		logWarnings(ctx, warnings)
+	}
+
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	final, last, err := r.waitInSync(waitCtx, c, plan)
+	if final != nil {
+		plan.setStatus(final)
+	} else {
+		plan.ClusterID, plan.SecondaryID, plan.State, plan.PrimaryClusterAddr =
+			types.StringNull(), types.StringNull(), types.StringValue(""), types.StringNull()
+	}
+	// Saved even on timeout: the cluster WAS enabled. Terraform then marks it
+	// tainted, and the error says how to avoid a wiping replacement.
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	if err != nil {
+		resp.Diagnostics.AddError("Timed Out Waiting For DR Secondary",
+			fmt.Sprintf("The cluster at %s was enabled as a DR secondary, but it did not reach state stream-wals with the primary's merkle root "+
+				"within %s. Last seen: %s.\n\nThe resource is saved as tainted, and replacing it would wipe the cluster again. If replication "+
+				"catches up (watch sys/replication/dr/status), run `terraform untaint` on it; otherwise check that the secondary can reach the "+
+				"primary's cluster address, and that this machine can read the primary's status (primary_api_addr).\n\nOriginal Error: %s",
+				c.Address(), timeout, last, err))
+	}
+}
+
+// waitInSync polls both clusters until the secondary streams WALs and its
+// merkle root equals the primary's. The primary's status needs no token;
+// its address is primary_api_addr, else the token's addr claim, else what
+// the secondary reports in primaries[].
+func (r *drSecondaryResource) waitInSync(ctx context.Context, c *client.Client, plan drSecondaryModel) (*client.DRStatus, string, error) {
+	primaryAddr := plan.PrimaryAPIAddr.ValueString()
+	if primaryAddr == "" {
+		if claims, err := client.ParseActivationToken(plan.Token.ValueString()); err == nil {
+			primaryAddr = claims.Addr
+		}
+	}
+	var primary *client.Client
+	var final *client.DRStatus
+	last, err := poll(ctx, "waiting for the DR secondary to catch up", func(ctx context.Context) (bool, string, error) {
+		st, err := c.DRStatus(ctx)
+		if err != nil {
+			return false, "secondary status: " + errorText(err), nil
+		}
+		final = st
+		addr := primaryAddr
+		if addr == "" && len(st.Primaries) > 0 {
+			addr = st.Primaries[0].APIAddress
+		}
+		if addr == "" {
+			return false, fmt.Sprintf("secondary mode %s state %s; primary API address not known yet", st.Mode, st.State), nil
+		}
+		if primary == nil || primary.Address() != addr {
+			if primary, err = c.WithAddress(addr); err != nil {
+				return false, "", fmt.Errorf("primary API address %q: %w", addr, err)
+			}
+		}
+		ps, err := primary.DRStatus(ctx)
+		if err != nil {
+			return false, fmt.Sprintf("secondary mode %s state %s; primary status at %s: %s", st.Mode, st.State, addr, errorText(err)), nil
+		}
+		lag := int64(ps.LastWAL) - int64(st.LastRemoteWAL)
+		observed := fmt.Sprintf("secondary mode %s state %s connection %s last_remote_wal %d merkle_root %s; primary last_wal %d merkle_root %s (lag %d WAL entries)",
+			st.Mode, st.State, st.ConnectionState, st.LastRemoteWAL, short(st.MerkleRoot), ps.LastWAL, short(ps.MerkleRoot), lag)
+		done := st.Mode == client.ModeSecondary && st.State == client.StateStreamWALs && ps.MerkleRoot != "" && st.MerkleRoot == ps.MerkleRoot
+		return done, observed, nil
+	})
+	return final, last, err
+}
+
+func short(root string) string {
+	if len(root) > 12 {
+		return root[:12]
+	}
+	return root
+}
+
+func (m *drSecondaryModel) setStatus(st *client.DRStatus) {
+	m.ClusterID = types.StringValue(st.ClusterID)
+	m.SecondaryID = types.StringValue(st.SecondaryID)
+	m.State = types.StringValue(st.State)
+	m.PrimaryClusterAddr = types.StringValue(st.PrimaryClusterAddr)
+}
+
+func (r *drSecondaryResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state drSecondaryModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = withMasking(ctx, state.Token.ValueString(), state.DROperationToken.ValueString())
+	c := clientFor(ctx, r.data, &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	st, err := c.DRStatus(ctx)
+	if err != nil {
+		readStatusError(&resp.Diagnostics, c.Address(), err)
+		return
+	}
+	wasID := state.ClusterID.ValueString()
+	switch {
+	case !st.IsSecondary():
+		resp.Diagnostics.AddWarning("Cluster Is No Longer A DR Secondary",
+			fmt.Sprintf("The cluster at %s is no longer a DR secondary of DR set %s (mode is now %q): it was promoted, disabled or re-enabled "+
+				"outside Terraform. The resource was removed from state, so the plan shows it being created again.\n\n"+
+				"Applying that would WIPE the cluster if it is not a secondary by then: %s If the cluster was promoted on purpose, "+
+				"remove this resource from the configuration instead.", c.Address(), wasID, st.Mode, wipeWarning))
+		resp.State.RemoveResource(ctx)
+		return
+	case wasID != "" && st.ClusterID != wasID:
+		resp.Diagnostics.AddWarning("DR Secondary Belongs To Another DR Set",
+			fmt.Sprintf("The cluster at %s is now a DR secondary of DR set %s, not %s: it was re-enabled outside Terraform. "+
+				"The resource was removed from state, so the plan shows it being created again (with dr_operation_token that re-points it without a wipe, "+
+				"and only within its DR set).", c.Address(), st.ClusterID, wasID))
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	state.setStatus(st)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *drSecondaryResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	// Every in-place change (primary_api_addr, ca_file, ca_path,
+	// dr_operation_token, timeouts, a token after import) only matters for a
+	// later enable or re-point: it is stored, nothing is called.
+	var plan, state drSecondaryModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	plan.ClusterID, plan.SecondaryID, plan.State, plan.PrimaryClusterAddr = state.ClusterID, state.SecondaryID, state.State, state.PrimaryClusterAddr
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *drSecondaryResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state drSecondaryModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = withMasking(ctx, state.Token.ValueString(), state.DROperationToken.ValueString())
+	c := clientFor(ctx, r.data, &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	st, err := c.DRStatus(ctx)
+	if err != nil {
+		readStatusError(&resp.Diagnostics, c.Address(), err)
+		return
+	}
+	if !st.IsSecondary() {
+		tflog.Info(ctx, "cluster is no longer a DR secondary: nothing to disable", map[string]any{"mode": st.Mode})
+		return
+	}
+	warnings, err := c.DisableSecondary(ctx, "")
+	if err != nil && client.IsPermissionDenied(err) && state.DROperationToken.ValueString() != "" {
+		tflog.Info(ctx, "provider token refused for secondary/disable: retrying with dr_operation_token")
+		warnings, err = c.DisableSecondary(ctx, state.DROperationToken.ValueString())
+	}
+	if err != nil {
+		apiError(&resp.Diagnostics, "Cannot Disable DR Secondary", "disable DR replication on the secondary", c.Address(),
+			"After enabling, a secondary only accepts its primary's tokens: configure the provider with a token of the primary "+
+				"(with update on sys/replication/dr/secondary/disable), or set dr_operation_token.", err)
+		return
+	}
+	logWarnings(ctx, warnings)
+}
+
+func (r *drSecondaryResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	ctx = withMasking(ctx)
+	c := clientFor(ctx, r.data, &resp.Diagnostics)
+	if c == nil {
+		return
+	}
+	st, err := c.DRStatus(ctx)
+	if err != nil {
+		readStatusError(&resp.Diagnostics, c.Address(), err)
+		return
+	}
+	if !st.IsSecondary() || st.SecondaryID != req.ID {
+		resp.Diagnostics.AddError("Cannot Import DR Secondary",
+			fmt.Sprintf("The cluster at %s is not a DR secondary with secondary id %q (mode %q, secondary id %q). "+
+				"Import with the secondary_id shown by sys/replication/dr/status on the provider's cluster.", c.Address(), req.ID, st.Mode, st.SecondaryID))
+		return
+	}
+	for attr, v := range map[string]string{
+		"cluster_id": st.ClusterID, "secondary_id": st.SecondaryID, "state": st.State, "primary_cluster_addr": st.PrimaryClusterAddr,
+	} {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(attr), types.StringValue(v))...)
+	}
+}
