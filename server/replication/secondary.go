@@ -398,29 +398,73 @@ func (m *Manager) merkleSync(ctx context.Context, rt *secondaryRuntime, c *peerC
 	}
 	rt.set(stateMerkleSync, "ready")
 	m.log.Info("merkle sync", "pages_differing", len(pages), "buckets_differing", len(buckets), "primary_wal", start.LastWAL)
-	for i := 0; i < len(buckets); i += fetchChunk {
-		chunk := buckets[i:min(i+fetchChunk, len(buckets))]
-		var got struct {
-			Entries map[int][]storage.KV `json:"entries"`
-		}
-		if err := c.post(ctx, "/dr/sync/fetch", map[string]any{"buckets": chunk}, &got); err != nil {
-			return err
-		}
-		for _, b := range chunk {
-			if _, ok := got.Entries[b]; !ok {
-				got.Entries[b] = nil // the bucket is empty on the primary
-			}
-		}
-		if err := m.store.ReplaceBuckets(ctx, got.Entries); err != nil {
-			return err
-		}
-		m.metrics.bucketsSynced.Add(uint64(len(chunk)))
+	if err := m.copyBuckets(ctx, c, buckets); err != nil {
+		return err
 	}
 	if err := m.store.ResetPosition(ctx, start.LastWAL, start.LastEpoch); err != nil {
 		return err
 	}
 	m.metrics.merkleSyncs.Add(1)
 	return nil
+}
+
+// fetched is one chunk of buckets copied from the primary.
+type fetched struct {
+	entries map[int][]storage.KV
+	err     error
+}
+
+// copyBuckets fetches the buckets in chunks and replaces them here. The
+// next chunk is fetched while the current one is written, so the network
+// and the disk work at the same time.
+func (m *Manager) copyBuckets(ctx context.Context, c *peerClient, buckets []int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var fetcher sync.WaitGroup
+	defer func() {
+		cancel()
+		fetcher.Wait()
+	}()
+	chunks := make(chan fetched, 1)
+	fetcher.Add(1)
+	go func() {
+		defer fetcher.Done()
+		defer close(chunks)
+		for i := 0; i < len(buckets); i += fetchChunk {
+			chunk := buckets[i:min(i+fetchChunk, len(buckets))]
+			var got struct {
+				Entries map[int][]storage.KV `json:"entries"`
+			}
+			err := c.post(ctx, "/dr/sync/fetch", map[string]any{"buckets": chunk}, &got)
+			if err == nil {
+				if got.Entries == nil {
+					got.Entries = map[int][]storage.KV{}
+				}
+				for _, b := range chunk {
+					if _, ok := got.Entries[b]; !ok {
+						got.Entries[b] = nil // the bucket is empty on the primary
+					}
+				}
+			}
+			select {
+			case chunks <- fetched{entries: got.Entries, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for f := range chunks {
+		if f.err != nil {
+			return f.err
+		}
+		if err := m.store.ReplaceBuckets(ctx, f.entries); err != nil {
+			return err
+		}
+		m.metrics.bucketsSynced.Add(uint64(len(f.entries)))
+	}
+	return ctx.Err()
 }
 
 // markBootstrapped records that the first sync finished (mode leaves

@@ -194,11 +194,15 @@ func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV,
 // the next diff.
 func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error {
 	_, err := s.submit(ctx, &writeRequest{relaxed: true, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+		clearBucket, err := w.tx.PrepareContext(ctx, `DELETE FROM kv WHERE bucket = ?`)
+		if err != nil {
+			return fmt.Errorf("replace buckets: %w", err)
+		}
 		for b, entries := range contents {
 			if b < 0 || b >= NumBuckets {
 				return fmt.Errorf("replace buckets: no bucket %d", b)
 			}
-			if _, err := w.tx.ExecContext(ctx, `DELETE FROM kv WHERE bucket = ?`, b); err != nil {
+			if _, err := clearBucket.ExecContext(ctx, b); err != nil {
 				return fmt.Errorf("clear bucket %d: %w", b, err)
 			}
 			hash := make([]byte, hashSize)
@@ -206,7 +210,7 @@ func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error
 				if bucketOf(kv.Key) != b {
 					return fmt.Errorf("replace bucket %d: key belongs to bucket %d", b, bucketOf(kv.Key))
 				}
-				if _, err := w.tx.ExecContext(ctx, `INSERT INTO kv(key, value, bucket) VALUES(?, ?, ?)`, kv.Key, nonNil(kv.Value), b); err != nil {
+				if _, err := w.stmts[stmtUpsert].ExecContext(ctx, kv.Key, nonNil(kv.Value), b); err != nil {
 					return fmt.Errorf("fill bucket %d: %w", b, err)
 				}
 				xorInto(hash, entryHash(kv.Key, kv.Value))
