@@ -39,6 +39,10 @@ type Config struct {
 	DevRootTokenID string // secret-ish: only set with Dev; empty = caller generates one
 
 	HeartbeatInterval time.Duration
+	// WALRetainCount and WALRetainAge bound a primary's WAL; a secondary
+	// that falls further behind catches up with a merkle sync.
+	WALRetainCount uint64
+	WALRetainAge   time.Duration
 }
 
 // Defaults. Constants, so there is no package-level mutable state.
@@ -64,6 +68,8 @@ type flagValues struct {
 	dev                                 bool
 	devRootTokenID                      string
 	heartbeatInterval                   time.Duration
+	walRetainCount                      uint64
+	walRetainAge                        time.Duration
 	configFile                          onceString
 }
 
@@ -118,6 +124,10 @@ func newFlagSet(fv *flagValues) *flag.FlagSet {
 		"root token `id` in -dev mode (default: $"+devRootTokenEnv+", else generated)")
 	fs.DurationVar(&fv.heartbeatInterval, "heartbeat-interval", defaultHeartbeatInterval,
 		"replication heartbeat `interval`")
+	fs.Uint64Var(&fv.walRetainCount, "wal-retain-count", 100000,
+		"newest WAL `entries` a primary keeps for secondaries that fall behind")
+	fs.DurationVar(&fv.walRetainAge, "wal-retain-age", 24*time.Hour,
+		"WAL entries younger than this `age` are kept")
 	fs.Var(&fv.configFile, "config",
 		"HCL config `file` (Vault's shape: listener \"tcp\", storage \"sqlite\", api_addr, ...); flags override it")
 	return fs
@@ -208,6 +218,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 		TLSKeyFile:        key.v,
 		Dev:               fv.dev,
 		HeartbeatInterval: fv.heartbeatInterval,
+		WALRetainCount:    fv.walRetainCount,
+		WALRetainAge:      fv.walRetainAge,
 	}
 
 	// Independent problems are all reported at once, so a user fixing a
@@ -232,6 +244,12 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if cfg.LogFormat, err = parseLogFormat(logFormat); err != nil {
 		add(err)
+	}
+	if cfg.WALRetainCount == 0 {
+		add(errors.New("-wal-retain-count must be at least 1"))
+	}
+	if cfg.WALRetainAge <= 0 {
+		add(fmt.Errorf("-wal-retain-age must be positive, got %s", cfg.WALRetainAge))
 	}
 	if cfg.HeartbeatInterval <= 0 {
 		add(fmt.Errorf("-heartbeat-interval must be positive, got %s", cfg.HeartbeatInterval))

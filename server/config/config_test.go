@@ -46,6 +46,8 @@ func TestParseDefaults(t *testing.T) {
 				LogLevel:             slog.LevelInfo,
 				LogFormat:            "text",
 				HeartbeatInterval:    time.Second,
+				WALRetainCount:       100000,
+				WALRetainAge:         24 * time.Hour,
 			},
 		},
 		{
@@ -61,6 +63,8 @@ func TestParseDefaults(t *testing.T) {
 				LogFormat:            "text",
 				Dev:                  true,
 				HeartbeatInterval:    time.Second,
+				WALRetainCount:       100000,
+				WALRetainAge:         24 * time.Hour,
 			},
 		},
 		{
@@ -87,6 +91,8 @@ func TestParseDefaults(t *testing.T) {
 				Dev:                  true,
 				DevRootTokenID:       "root",
 				HeartbeatInterval:    250 * time.Millisecond,
+				WALRetainCount:       100000,
+				WALRetainAge:         24 * time.Hour,
 			},
 		},
 		{
@@ -102,6 +108,8 @@ func TestParseDefaults(t *testing.T) {
 				LogLevel:             slog.LevelDebug - 4,
 				LogFormat:            "text",
 				HeartbeatInterval:    time.Second,
+				WALRetainCount:       100000,
+				WALRetainAge:         24 * time.Hour,
 			},
 		},
 	}
@@ -174,6 +182,8 @@ func TestParseFileAndFlags(t *testing.T) {
 					LogLevel:             slog.LevelInfo,
 					LogFormat:            "text",
 					HeartbeatInterval:    time.Second,
+					WALRetainCount:       100000,
+					WALRetainAge:         24 * time.Hour,
 				}
 				if *c != want {
 					t.Errorf("got  %+v\nwant %+v", *c, want)

@@ -31,6 +31,12 @@ type cluster struct {
 func startCluster(t *testing.T, name string) *cluster {
 	t.Helper()
 	srv := testserver.Start(t, builder.Binary(t), testserver.Options{Args: []string{"-heartbeat-interval", "200ms"}})
+	return initCluster(t, name, srv)
+}
+
+// initCluster initialises (5 shares, threshold 3) and unseals srv.
+func initCluster(t *testing.T, name string, srv *testserver.Server) *cluster {
+	t.Helper()
 	c := &cluster{t: t, name: name, srv: srv}
 	res, err := c.client("").Sys().Init(&vaultapi.InitRequest{SecretShares: 5, SecretThreshold: 3})
 	if err != nil {

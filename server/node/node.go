@@ -83,6 +83,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, e
 		APIAddr:           n.cfg.APIAddr,
 		ClusterAddr:       n.cfg.ClusterAddr,
 		HeartbeatInterval: cfg.HeartbeatInterval,
+		WALRetainCount:    cfg.WALRetainCount,
+		WALRetainAge:      cfg.WALRetainAge,
 		Logger:            log,
 	}})
 	if err != nil {

@@ -10,7 +10,8 @@ import (
 // merkle sync is the better way for it to catch up.
 func (m *Manager) retentionLoop() {
 	defer m.background.Done()
-	t := time.NewTicker(10 * time.Second)
+	// Often enough that a burst cannot outgrow the bound by much.
+	t := time.NewTicker(min(10*time.Second, 5*m.opts.HeartbeatInterval))
 	defer t.Stop()
 	for {
 		select {
