@@ -92,6 +92,7 @@ type Store struct {
 
 	maxBatch int
 	sync     SyncMode
+	stmts    [numStmts]*sql.Stmt // prepared once on the writer connection
 	requests chan *writeRequest
 	stop     chan struct{}
 	done     chan struct{}
@@ -192,6 +193,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	for i, text := range stmtText {
+		if s.stmts[i], err = writer.PrepareContext(ctx, text); err != nil {
+			_ = writer.Close()
+			_ = readers.Close()
+			return nil, fmt.Errorf("prepare %q: %w", text, err)
+		}
+	}
 	if err := s.load(ctx); err != nil {
 		_ = writer.Close()
 		_ = readers.Close()
@@ -258,7 +266,11 @@ func (s *Store) Close() error {
 		s.closeMu.Unlock()
 		close(s.stop)
 		<-s.done
-		err = errors.Join(s.readers.Close(), s.writer.Close())
+		errs := []error{s.readers.Close()}
+		for _, st := range s.stmts {
+			errs = append(errs, st.Close())
+		}
+		err = errors.Join(append(errs, s.writer.Close())...)
 	})
 	return err
 }
@@ -355,12 +367,8 @@ func (s *Store) commit(batch []*writeRequest) {
 	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
 	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano()}
-	for i, text := range stmtText {
-		if w.stmts[i], err = tx.PrepareContext(ctx, text); err != nil {
-			_ = tx.Rollback()
-			fail(fmt.Errorf("prepare commit of %d writes: %w", len(batch), err))
-			return
-		}
+	for i, st := range s.stmts {
+		w.stmts[i] = tx.StmtContext(ctx, st) // the writer has one connection: no re-prepare
 	}
 	for i, req := range batch {
 		idx, err := w.apply(ctx, req)
@@ -409,6 +417,11 @@ const (
 	stmtSelect = iota
 	stmtUpsert
 	stmtAppend
+	stmtMerkle
+	stmtMeta
+	stmtSavepoint
+	stmtRelease
+	stmtRollbackTo
 	numStmts
 )
 
@@ -416,6 +429,12 @@ var stmtText = [numStmts]string{
 	stmtSelect: `SELECT value FROM kv WHERE key = ?`,
 	stmtUpsert: `INSERT INTO kv(key, value, bucket) VALUES(?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
 	stmtAppend: `INSERT INTO wal(idx, epoch, op, key, value, created_at) VALUES(?, ?, ?, ?, ?, ?)`,
+	stmtMerkle: `INSERT INTO merkle(bucket, hash) VALUES(?, ?) ON CONFLICT(bucket) DO UPDATE SET hash = excluded.hash`,
+	stmtMeta:   `INSERT INTO meta(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
+	// One name for every savepoint: each is released before the next.
+	stmtSavepoint:  `SAVEPOINT w`,
+	stmtRelease:    `RELEASE w`,
+	stmtRollbackTo: `ROLLBACK TO w`,
 }
 
 func allRelaxed(batch []*writeRequest) bool {
@@ -457,18 +476,15 @@ func (w *batchWriter) bucketHash(bucket int) []byte {
 // transaction and the batch's in-memory state as they were before it.
 func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, error) {
 	w.saves++
-	// One name for every savepoint: each is released before the next, and a
-	// constant statement text lets SQLite reuse its parse.
-	const name = "w"
-	if _, err := w.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+	if _, err := w.stmts[stmtSavepoint].ExecContext(ctx); err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
 	}
 	saved := *w
 	saved.changed = maps.Clone(w.changed)
 	var lastIdx uint64
 	fail := func(err error) (uint64, error) {
-		_, _ = w.tx.ExecContext(ctx, "ROLLBACK TO "+name)
-		_, _ = w.tx.ExecContext(ctx, "RELEASE "+name)
+		_, _ = w.stmts[stmtRollbackTo].ExecContext(ctx)
+		_, _ = w.stmts[stmtRelease].ExecContext(ctx)
 		saves := w.saves
 		*w = saved
 		w.saves = saves
@@ -488,7 +504,7 @@ func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, err
 			lastIdx = idx
 		}
 	}
-	if _, err := w.tx.ExecContext(ctx, "RELEASE "+name); err != nil {
+	if _, err := w.stmts[stmtRelease].ExecContext(ctx); err != nil {
 		return 0, fmt.Errorf("release savepoint: %w", err)
 	}
 	return lastIdx, nil
@@ -566,12 +582,12 @@ func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
 // finish persists the merkle buckets and position changed by the batch.
 func (w *batchWriter) finish(ctx context.Context) error {
 	for bucket, hash := range w.changed {
-		if _, err := w.tx.ExecContext(ctx, `INSERT INTO merkle(bucket, hash) VALUES(?, ?) ON CONFLICT(bucket) DO UPDATE SET hash = excluded.hash`, bucket, hash); err != nil {
+		if _, err := w.stmts[stmtMerkle].ExecContext(ctx, bucket, hash); err != nil {
 			return fmt.Errorf("update merkle bucket %d: %w", bucket, err)
 		}
 	}
 	for name, v := range map[string]uint64{"last_wal": w.next - 1, "epoch": w.epoch, "last_epoch": w.lastEpoch} {
-		if _, err := w.tx.ExecContext(ctx, `INSERT INTO meta(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`, name, int64(v)); err != nil {
+		if _, err := w.stmts[stmtMeta].ExecContext(ctx, name, int64(v)); err != nil {
 			return fmt.Errorf("record %s: %w", name, err)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -122,6 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 5*time.Second, "how long each measurement runs")
 	quick := fs.Bool("quick", false, "smoke run: every measurement runs 1s (overrides -duration) and the bootstrap uses 10000 keys")
 	bootstrapKeys := fs.Int("bootstrap-keys", 0, "keys on the primary when a new secondary bootstraps (default 100000, 10000 with -quick)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `path` (to see where the time goes)")
 	only := fs.String("sections", "", "comma-separated section `ids` to run (default all: "+strings.Join(sectionIDs(), ",")+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -155,6 +157,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: %v\n", err)
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: %v\n", err)
+			return 2
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: start CPU profile: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	o := options{duration: *duration, bootstrapKeys: *bootstrapKeys, stderr: stderr}
