@@ -7,6 +7,8 @@ package testserver
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -94,19 +96,26 @@ type Server struct {
 	t       testing.TB
 	binary  string
 	args    []string
-	Addr    string // http://127.0.0.1:port
+	Addr    string // http://127.0.0.1:port (https:// with Options.TLSCertFile)
 	Cluster string // 127.0.0.1:port
 	DB      string
 	cmd     *exec.Cmd
 	out     *lockedBuffer
 	done    chan struct{}
 	exitErr error
+	roots   *x509.CertPool // trusted for the API when it serves TLS; nil: system roots
 }
 
 // Options for Start.
 type Options struct {
 	DB   string   // database path; default a new file in t.TempDir()
 	Args []string // extra flags, e.g. -dev
+
+	// TLSCertFile and TLSKeyFile, when set, serve the API over TLS
+	// (-tls-cert-file, -tls-key-file); Addr is then https://. CACertPEM is
+	// the CA that WaitReady and HTTPClient trust for it.
+	TLSCertFile, TLSKeyFile string
+	CACertPEM               []byte
 }
 
 // Start runs a server on fresh loopback ports and waits until its health
@@ -117,19 +126,36 @@ func Start(t testing.TB, binary string, opts Options) *Server {
 		opts.DB = filepath.Join(t.TempDir(), "cluster.db")
 	}
 	api, cluster := FreePort(t), FreePort(t)
+	scheme := "http"
+	if opts.TLSCertFile != "" || opts.TLSKeyFile != "" {
+		scheme = "https"
+	}
 	s := &Server{
 		t:       t,
 		binary:  binary,
-		Addr:    fmt.Sprintf("http://127.0.0.1:%d", api),
+		Addr:    fmt.Sprintf("%s://127.0.0.1:%d", scheme, api),
 		Cluster: fmt.Sprintf("127.0.0.1:%d", cluster),
 		DB:      opts.DB,
 	}
-	s.args = append([]string{
+	if len(opts.CACertPEM) > 0 {
+		s.roots = x509.NewCertPool()
+		if !s.roots.AppendCertsFromPEM(opts.CACertPEM) {
+			t.Fatal("testserver: Options.CACertPEM holds no PEM certificate")
+		}
+	}
+	s.args = []string{
 		"-listen-address", fmt.Sprintf("127.0.0.1:%d", api),
 		"-cluster-listen-address", s.Cluster,
 		"-db", opts.DB,
 		"-log-level", "debug",
-	}, opts.Args...)
+	}
+	if opts.TLSCertFile != "" {
+		s.args = append(s.args, "-tls-cert-file", opts.TLSCertFile)
+	}
+	if opts.TLSKeyFile != "" {
+		s.args = append(s.args, "-tls-key-file", opts.TLSKeyFile)
+	}
+	s.args = append(s.args, opts.Args...)
 	s.start()
 	t.Cleanup(func() { s.Kill() })
 	return s
@@ -156,7 +182,8 @@ func (s *Server) start() {
 func (s *Server) WaitReady(limit time.Duration) {
 	s.t.Helper()
 	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
+	client := s.HTTPClient()
+	client.Timeout = time.Second
 	for {
 		select {
 		case <-s.done:
@@ -173,6 +200,18 @@ func (s *Server) WaitReady(limit time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// HTTPClient returns a new client for the API; it trusts Options.CACertPEM
+// when one was given (and the system roots otherwise).
+func (s *Server) HTTPClient() *http.Client {
+	if s.roots == nil {
+		return &http.Client{}
+	}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:           http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{RootCAs: s.roots, MinVersion: tls.VersionTLS12},
+	}}
 }
 
 // Kill sends SIGKILL and waits for the process to end.

@@ -33,7 +33,7 @@ const (
 	pageSize      = 64 // buckets per merkle page
 	numPages      = storage.NumBuckets / pageSize
 	walFrameLimit = 512 // entries per WAL frame
-	fetchChunk    = 64  // buckets per fetch
+	fetchChunk    = 256 // buckets per fetch
 )
 
 type streamRequest struct {

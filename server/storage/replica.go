@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -198,6 +199,7 @@ func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error
 		if err != nil {
 			return fmt.Errorf("replace buckets: %w", err)
 		}
+		var all []KV
 		for b, entries := range contents {
 			if b < 0 || b >= NumBuckets {
 				return fmt.Errorf("replace buckets: no bucket %d", b)
@@ -210,12 +212,18 @@ func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error
 				if bucketOf(kv.Key) != b {
 					return fmt.Errorf("replace bucket %d: key belongs to bucket %d", b, bucketOf(kv.Key))
 				}
-				if _, err := w.stmts[stmtUpsert].ExecContext(ctx, kv.Key, nonNil(kv.Value), b); err != nil {
-					return fmt.Errorf("fill bucket %d: %w", b, err)
-				}
 				xorInto(hash, entryHash(kv.Key, kv.Value))
 			}
 			w.changed[b] = hash
+			all = append(all, entries...)
+		}
+		// Inserting in key order walks the table's B-tree once instead of
+		// jumping around it: buckets scatter keys across the whole range.
+		slices.SortFunc(all, func(x, y KV) int { return strings.Compare(x.Key, y.Key) })
+		for _, kv := range all {
+			if _, err := w.stmts[stmtUpsert].ExecContext(ctx, kv.Key, nonNil(kv.Value), bucketOf(kv.Key)); err != nil {
+				return fmt.Errorf("fill buckets: %w", err)
+			}
 		}
 		return nil
 	}})
