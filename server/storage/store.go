@@ -93,9 +93,12 @@ type Store struct {
 	maxBatch int
 	sync     SyncMode
 	stmts    [numStmts]*sql.Stmt // prepared once on the writer connection
-	requests chan *writeRequest
-	stop     chan struct{}
-	done     chan struct{}
+	// Point reads, prepared once: database/sql keeps them per reader
+	// connection, so a read does not parse its SQL again.
+	getKV, getLocal *sql.Stmt
+	requests        chan *writeRequest
+	stop            chan struct{}
+	done            chan struct{}
 
 	closeOnce sync.Once
 	closeMu   sync.RWMutex // held for reading while submitting, for writing by Close
@@ -200,6 +203,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("prepare %q: %w", text, err)
 		}
 	}
+	if s.getKV, err = readers.PrepareContext(ctx, `SELECT value FROM kv WHERE key = ?`); err == nil {
+		s.getLocal, err = readers.PrepareContext(ctx, `SELECT value FROM local WHERE key = ?`)
+	}
+	if err != nil {
+		_ = writer.Close()
+		_ = readers.Close()
+		return nil, fmt.Errorf("prepare reads: %w", err)
+	}
 	if err := s.load(ctx); err != nil {
 		_ = writer.Close()
 		_ = readers.Close()
@@ -266,7 +277,7 @@ func (s *Store) Close() error {
 		s.closeMu.Unlock()
 		close(s.stop)
 		<-s.done
-		errs := []error{s.readers.Close()}
+		errs := []error{s.getKV.Close(), s.getLocal.Close(), s.readers.Close()}
 		for _, st := range s.stmts {
 			errs = append(errs, st.Close())
 		}
@@ -603,17 +614,17 @@ func nonNil(b []byte) []byte {
 
 // Get reads a replicated key.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	return s.get(ctx, "kv", key)
+	return s.get(ctx, s.getKV, key)
 }
 
 // LocalGet reads a local key.
 func (s *Store) LocalGet(ctx context.Context, key string) ([]byte, error) {
-	return s.get(ctx, "local", key)
+	return s.get(ctx, s.getLocal, key)
 }
 
-func (s *Store) get(ctx context.Context, table, key string) ([]byte, error) {
+func (s *Store) get(ctx context.Context, stmt *sql.Stmt, key string) ([]byte, error) {
 	var v []byte
-	err := s.readers.QueryRowContext(ctx, `SELECT value FROM `+table+` WHERE key = ?`, key).Scan(&v)
+	err := stmt.QueryRowContext(ctx, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
