@@ -12,11 +12,11 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"sync"
 	"time"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
@@ -55,29 +55,7 @@ func HashID(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// randomBase62 returns n characters drawn uniformly from base62. Bytes at or
-// above 248 (= 4*62) are rejected so that b%62 has no bias.
+// randomBase62 returns n random characters of [0-9A-Za-z].
 func (m *Manager) randomBase62(n int) (string, error) {
-	if m.random == nil {
-		return "", fmt.Errorf("generate random id: no random source configured")
-	}
-	out := make([]byte, 0, n)
-	buf := make([]byte, n+n/4+8)
-	for len(out) < n {
-		if _, err := io.ReadFull(m.random, buf); err != nil {
-			return "", fmt.Errorf("generate random id: %w", err)
-		}
-		for _, b := range buf {
-			if b >= 248 {
-				continue
-			}
-			out = append(out, base62[b%62])
-			if len(out) == n {
-				break
-			}
-		}
-	}
-	return string(out), nil
+	return randid.Base62(m.random, n)
 }

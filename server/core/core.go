@@ -15,6 +15,7 @@ import (
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kv"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/seal"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
@@ -122,7 +123,7 @@ func (c *Core) Identity(ctx context.Context) (Identity, error) {
 	if !errors.Is(err, storage.ErrNotFound) {
 		return id, fmt.Errorf("read cluster identity: %w", err)
 	}
-	uuid, err := NewUUID()
+	uuid, err := randid.UUID(rand.Reader)
 	if err != nil {
 		return id, err
 	}
@@ -135,15 +136,4 @@ func (c *Core) Identity(ctx context.Context) (Identity, error) {
 		return id, fmt.Errorf("store cluster identity: %w", err)
 	}
 	return id, nil
-}
-
-// NewUUID returns a random RFC 4122 version 4 UUID.
-func NewUUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate uuid: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 )
 
 // maxBodyBytes bounds a request body, as Vault's default max_request_size.
@@ -329,7 +330,6 @@ func (p *params) unknownWarning() string {
 }
 
 func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	id, _ := randid.UUID(rand.Reader) // crypto/rand does not fail
+	return id
 }

@@ -192,14 +192,12 @@ func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Durati
 	if err != nil {
 		return nil, fmt.Errorf("load wrapping key: %w", err)
 	}
-	jti, err := newUUID()
+	claims, err := drcrypto.NewClaims(m.opts.APIAddr, now, ttl)
 	if err != nil {
 		return nil, err
 	}
-	token, err := drcrypto.SignJWT(wrapKey, drcrypto.Claims{
-		Addr: m.opts.APIAddr, Iat: now.Unix(), Nbf: now.Add(-5 * time.Second).Unix(), Exp: now.Add(ttl).Unix(),
-		JTI: jti, Accessor: "", Type: "wrapping",
-	})
+	jti := claims.JTI
+	token, err := drcrypto.SignJWT(wrapKey, claims)
 	if err != nil {
 		return nil, fmt.Errorf("sign activation token: %w", err)
 	}

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
@@ -427,17 +428,9 @@ func combineAndVerify(cfg *sealConfig, shares [][]byte) bool {
 	return cfg.verify(rootKey)
 }
 
-// newNonce returns a random UUID (version 4 layout) identifying one unseal
-// attempt.
+// newNonce returns a random UUID identifying one unseal attempt.
 func (m *Manager) newNonce() (string, error) {
-	b, err := m.readRandom(16)
-	if err != nil {
-		return "", err
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+	return randid.UUID(m.random)
 }
 
 // ResetUnseal discards the current unseal attempt.

@@ -7,13 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 )
 
 // Claims are the claims of an activation (wrapping) token, laid out as in
@@ -64,17 +65,13 @@ func NewClaims(addr string, now time.Time, ttl time.Duration) (Claims, error) {
 	}, nil
 }
 
-// newID returns a random RFC 4122 version 4 UUID, the shape Vault uses for
-// token identifiers.
+// newID returns a random UUID, the shape Vault uses for token identifiers.
 func newID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	id, err := randid.UUID(rand.Reader)
+	if err != nil {
 		return "", fmt.Errorf("drcrypto: generating token ID: %w", err)
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+	return id, nil
 }
 
 // SignJWT signs c as a compact JWS with ES512 (RFC 7518 §3.4): SHA-512 over

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/seal"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -431,39 +432,12 @@ func (g *Generator) RevokeAll(ctx context.Context) error {
 	return nil
 }
 
-// randomBase62 returns n characters drawn uniformly from base62Alphabet.
-// Bytes >= base62Threshold are rejected (rather than reduced modulo 62) so
-// that every character is equally likely. Callers hold g.mu.
+// randomBase62 returns n random characters of [0-9A-Za-z]. Callers hold g.mu.
 func (g *Generator) randomBase62(n int) (string, error) {
-	out := make([]byte, 0, n)
-	buf := make([]byte, n+n/4+4) // expected rejections are ~3%, so one read usually suffices
-	for len(out) < n {
-		if _, err := io.ReadFull(g.random, buf); err != nil {
-			return "", fmt.Errorf("optoken: read random bytes: %w", err)
-		}
-		for _, b := range buf {
-			if int(b) >= base62Threshold {
-				continue
-			}
-			out = append(out, base62Alphabet[int(b)%len(base62Alphabet)])
-			if len(out) == n {
-				break
-			}
-		}
-	}
-	clear(buf)
-	return string(out), nil
+	return randid.Base62(g.random, n)
 }
 
-// newNonce returns a random UUID (version 4 layout) identifying one
-// attempt. Callers hold g.mu.
+// newNonce returns a random UUID identifying one attempt. Callers hold g.mu.
 func (g *Generator) newNonce() (string, error) {
-	b := make([]byte, 16)
-	if _, err := io.ReadFull(g.random, b); err != nil {
-		return "", fmt.Errorf("optoken: read random bytes: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+	return randid.UUID(g.random)
 }
