@@ -398,6 +398,7 @@ func (m *Manager) merkleSync(ctx context.Context, rt *secondaryRuntime, c *peerC
 	}
 	rt.set(stateMerkleSync, "ready")
 	m.log.Info("merkle sync", "pages_differing", len(pages), "buckets_differing", len(buckets), "primary_wal", start.LastWAL)
+	began := time.Now()
 	if err := m.copyBuckets(ctx, c, buckets); err != nil {
 		return err
 	}
@@ -405,6 +406,7 @@ func (m *Manager) merkleSync(ctx context.Context, rt *secondaryRuntime, c *peerC
 		return err
 	}
 	m.metrics.merkleSyncs.Add(1)
+	m.log.Info("merkle sync finished", "buckets", len(buckets), "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 

@@ -164,11 +164,15 @@ func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV,
 		return nil, fmt.Errorf("read buckets: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, `SELECT key, value FROM kv WHERE bucket = ? ORDER BY key`)
+	if err != nil {
+		return nil, fmt.Errorf("read buckets: %w", err)
+	}
 	for _, b := range buckets {
 		if b < 0 || b >= NumBuckets {
 			return nil, fmt.Errorf("read buckets: no bucket %d", b)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT key, value FROM kv WHERE bucket = ? ORDER BY key`, b)
+		rows, err := stmt.QueryContext(ctx, b)
 		if err != nil {
 			return nil, fmt.Errorf("read bucket %d: %w", b, err)
 		}
