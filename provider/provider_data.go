@@ -64,7 +64,7 @@ func (d *providerData) Client(ctx context.Context) (*client.Client, diag.Diagnos
 			TLSServerName: d.cfg.TLSServerName,
 			MaxRetries:    d.cfg.MaxRetries,
 			UserAgent:     "terraform-provider-vaultrepl/" + d.cfg.ProviderVersion,
-			Logger:        tfLogger{ctx: ctx},
+			Logger:        newTFLogger(ctx),
 		})
 		if err != nil {
 			diags.AddError("Invalid Provider Configuration",
@@ -121,7 +121,25 @@ func checkReady(ctx context.Context, c *client.Client) diag.Diagnostics {
 
 // tfLogger forwards the client's debug lines to tflog. The client never
 // passes a secret; masking is applied on top all the same.
-type tfLogger struct{ ctx context.Context }
+//
+// One client, hence one tfLogger and one context, serves every request of
+// the provider process, and Terraform sends requests in parallel (two
+// resources on one alias). terraform-plugin-log's masking writes into the
+// field map of the context it logs with (LoggerOpts.ApplyMask), so the calls
+// are serialised: unserialised, they crashed the provider with "concurrent
+// map iteration and map write".
+type tfLogger struct {
+	mu  *sync.Mutex
+	ctx context.Context
+}
+
+func newTFLogger(ctx context.Context) tfLogger { return tfLogger{mu: &sync.Mutex{}, ctx: ctx} }
+
+func (l tfLogger) log(logf func(context.Context, string, ...map[string]any), msg string, kv []any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	logf(l.ctx, msg, fields(kv))
+}
 
 func fields(kv []any) map[string]any {
 	m := make(map[string]any, len(kv)/2)
@@ -131,10 +149,10 @@ func fields(kv []any) map[string]any {
 	return m
 }
 
-func (l tfLogger) Error(msg string, kv ...any) { tflog.Error(l.ctx, msg, fields(kv)) }
-func (l tfLogger) Info(msg string, kv ...any)  { tflog.Info(l.ctx, msg, fields(kv)) }
-func (l tfLogger) Debug(msg string, kv ...any) { tflog.Debug(l.ctx, msg, fields(kv)) }
-func (l tfLogger) Warn(msg string, kv ...any)  { tflog.Warn(l.ctx, msg, fields(kv)) }
+func (l tfLogger) Error(msg string, kv ...any) { l.log(tflog.Error, msg, kv) }
+func (l tfLogger) Info(msg string, kv ...any)  { l.log(tflog.Info, msg, kv) }
+func (l tfLogger) Debug(msg string, kv ...any) { l.log(tflog.Debug, msg, kv) }
+func (l tfLogger) Warn(msg string, kv ...any)  { l.log(tflog.Warn, msg, kv) }
 
 // clientFor is the first line of every CRUD method: the ready client, or
 // nil with the diagnostic already added.

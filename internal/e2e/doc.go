@@ -10,5 +10,8 @@
 // reach of the in-process provider factories, which would send every alias's
 // Configure to one process.
 //
-// The tests skip unless TF_ACC is set.
+// The tests skip unless TF_ACC is set. VAULTREPL_TF_CLI names the CLI
+// (default terraform, found on PATH; or tofu, or a path), and
+// VAULTREPL_E2E_TF_LOG=trace writes the CLI's and the provider's logs to
+// $TMPDIR/vaultrepl-e2e-<cli>.log.
 package e2e

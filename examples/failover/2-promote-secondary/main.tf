@@ -1,11 +1,17 @@
 # Failover, step 2: the primary is lost. Promote the DR secondary with the
 # primary's unseal key shares; the provider generates the DR operation token
 # itself (attempt -> update -> decode) and waits until the cluster is a primary.
+#
+# Only the promoted cluster is touched, so this step works while the old
+# primary is unreachable. Keep clients away from the old primary: if it comes
+# back it is a primary too, until step 3 demotes it. The promotion keeps the
+# DR set's cluster_id; the other secondaries follow nobody until step 4
+# re-points them.
 
 terraform {
   required_providers {
     vaultrepl = {
-      source = "registry.terraform.io/vaultrepl/vaultrepl"
+      source = "vaultrepl/vaultrepl"
     }
   }
 }
