@@ -148,25 +148,27 @@ type cluster struct {
 	done      chan struct{}
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts returns two distinct free loopback ports; the listeners are
+// held together so the kernel cannot hand out the same port twice.
+func freePorts() (int, int, error) {
+	var ports [2]int
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer func() { _ = ln.Close() }()
+		addr, ok := ln.Addr().(*net.TCPAddr)
+		if !ok {
+			return 0, 0, errors.New("not a TCP address")
+		}
+		ports[i] = addr.Port
 	}
-	defer func() { _ = ln.Close() }()
-	addr, ok := ln.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("not a TCP address")
-	}
-	return addr.Port, nil
+	return ports[0], ports[1], nil
 }
 
 func startCluster(ctx context.Context, bin, work, name string) (*cluster, error) {
-	api, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	clusterPort, err := freePort()
+	api, clusterPort, err := freePorts()
 	if err != nil {
 		return nil, err
 	}

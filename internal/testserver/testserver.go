@@ -79,16 +79,28 @@ func moduleRoot() (string, error) {
 // FreePort returns a loopback port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return FreePorts(t, 1)[0]
+}
+
+// FreePorts returns n distinct loopback ports that were free a moment ago.
+// The listeners are held open together, so the kernel cannot hand out the
+// same port twice (it may reuse a port as soon as its listener closes).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = ln.Close() }()
+		addr, ok := ln.Addr().(*net.TCPAddr)
+		if !ok {
+			t.Fatalf("listener address %v is not TCP", ln.Addr())
+		}
+		ports = append(ports, addr.Port)
 	}
-	defer func() { _ = ln.Close() }()
-	addr, ok := ln.Addr().(*net.TCPAddr)
-	if !ok {
-		t.Fatalf("listener address %v is not TCP", ln.Addr())
-	}
-	return addr.Port
+	return ports
 }
 
 // Server is one running vaultrepl-server process.
@@ -125,7 +137,8 @@ func Start(t testing.TB, binary string, opts Options) *Server {
 	if opts.DB == "" {
 		opts.DB = filepath.Join(t.TempDir(), "cluster.db")
 	}
-	api, cluster := FreePort(t), FreePort(t)
+	ports := FreePorts(t, 2)
+	api, cluster := ports[0], ports[1]
 	scheme := "http"
 	if opts.TLSCertFile != "" || opts.TLSKeyFile != "" {
 		scheme = "https"

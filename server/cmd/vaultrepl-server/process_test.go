@@ -180,7 +180,8 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 // TestConfigFile: the HCL config file sets listener and storage.
 func TestConfigFile(t *testing.T) {
 	dir := t.TempDir()
-	api := testserver.FreePort(t)
+	ports := testserver.FreePorts(t, 2)
+	api := ports[0]
 	db := filepath.Join(dir, "from-config.db")
 	cfg := fmt.Sprintf(`
 listener "tcp" {
@@ -189,7 +190,7 @@ listener "tcp" {
   tls_disable     = true
 }
 storage "sqlite" { path = %q }
-`, api, testserver.FreePort(t), db)
+`, api, ports[1], db)
 	path := filepath.Join(dir, "cluster.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
