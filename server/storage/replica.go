@@ -39,7 +39,7 @@ func (s *Store) Notify() <-chan struct{} {
 
 // WALSince returns up to limit entries after index, oldest first.
 func (s *Store) WALSince(ctx context.Context, after uint64, limit int) ([]WALEntry, error) {
-	rows, err := s.readers.QueryContext(ctx, `SELECT idx, epoch, op, key, value, created_at FROM wal WHERE idx > ? ORDER BY idx LIMIT ?`, int64(after), limit)
+	rows, err := s.walSince.QueryContext(ctx, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read WAL after %d: %w", after, err)
 	}

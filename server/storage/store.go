@@ -95,7 +95,7 @@ type Store struct {
 	stmts    [numStmts]*sql.Stmt // prepared once on the writer connection
 	// Point reads, prepared once: database/sql keeps them per reader
 	// connection, so a read does not parse its SQL again.
-	getKV, getLocal *sql.Stmt
+	getKV, getLocal, walSince *sql.Stmt
 	requests        chan *writeRequest
 	stop            chan struct{}
 	done            chan struct{}
@@ -206,6 +206,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.getKV, err = readers.PrepareContext(ctx, `SELECT value FROM kv WHERE key = ?`); err == nil {
 		s.getLocal, err = readers.PrepareContext(ctx, `SELECT value FROM local WHERE key = ?`)
 	}
+	if err == nil {
+		s.walSince, err = readers.PrepareContext(ctx, `SELECT idx, epoch, op, key, value, created_at FROM wal WHERE idx > ? ORDER BY idx LIMIT ?`)
+	}
 	if err != nil {
 		_ = writer.Close()
 		_ = readers.Close()
@@ -277,7 +280,7 @@ func (s *Store) Close() error {
 		s.closeMu.Unlock()
 		close(s.stop)
 		<-s.done
-		errs := []error{s.getKV.Close(), s.getLocal.Close(), s.readers.Close()}
+		errs := []error{s.getKV.Close(), s.getLocal.Close(), s.walSince.Close(), s.readers.Close()}
 		for _, st := range s.stmts {
 			errs = append(errs, st.Close())
 		}
