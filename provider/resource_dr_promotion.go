@@ -211,7 +211,7 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 			resp.Diagnostics.AddError("DR Secondary Is Behind Its Primary",
 				fmt.Sprintf("The cluster at %s refused the promotion because it has not caught up with its primary, and it did not catch up within %s:\n\n  %s\n\n"+
 					"Wait for it to catch up and apply again, or set force = true to promote now and lose the WAL entries it has not received "+
-					"(the recovery point of asynchronous replication).", c.Address(), promoteCatchUpGrace, re.Message()))
+					"(the recovery point of asynchronous replication).", c.Address(), min(promoteCatchUpGrace, timeout), re.Message()))
 		case client.IsPermissionDenied(err):
 			apiError(&resp.Diagnostics, "DR Operation Token Rejected", "promote the DR secondary", c.Address(),
 				"The dr_operation_token is not valid on this cluster: it must be generated on this secondary (generate-operation-token, with the "+
@@ -242,9 +242,13 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 
 // promote calls promote once, and again while the cluster answers the
 // documented 503 "behind" (never for any other failure), for at most
-// promoteCatchUpGrace.
+// promoteCatchUpGrace and never past ctx's deadline (the create timeout), so
+// that a refusal ends with the server's answer, not a context error.
 func (r *drPromotionResource) promote(ctx context.Context, c *client.Client, opToken string, plan drPromotionModel) error {
 	deadline := time.Now().Add(promoteCatchUpGrace)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	wait := pollInitial
 	for {
 		warnings, err := c.Promote(ctx, opToken, plan.PrimaryClusterAddr.ValueString(), plan.Force.ValueBool())

@@ -96,9 +96,9 @@ type Store struct {
 	// Point reads, prepared once: database/sql keeps them per reader
 	// connection, so a read does not parse its SQL again.
 	getKV, getLocal, walSince *sql.Stmt
-	requests        chan *writeRequest
-	stop            chan struct{}
-	done            chan struct{}
+	requests                  chan *writeRequest
+	stop                      chan struct{}
+	done                      chan struct{}
 
 	closeOnce sync.Once
 	closeMu   sync.RWMutex // held for reading while submitting, for writing by Close
