@@ -136,16 +136,17 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, e
 }
 
 // fixEphemeralAddrs advertises the real ports when port 0 was asked for and
-// the advertised addresses were derived from the listen addresses.
+// the advertised addresses were derived from the listen addresses (or not
+// given at all, as by callers that build a Config without config.Parse).
 func (n *Node) fixEphemeralAddrs() {
 	scheme := "http"
 	if n.cfg.TLSCertFile != "" {
 		scheme = "https"
 	}
-	if n.cfg.APIAddr == scheme+"://"+n.cfg.ListenAddress {
+	if n.cfg.APIAddr == "" || n.cfg.APIAddr == scheme+"://"+n.cfg.ListenAddress {
 		n.cfg.APIAddr = scheme + "://" + n.apiLn.Addr().String()
 	}
-	if n.cfg.ClusterAddr == "https://"+n.cfg.ClusterListenAddress {
+	if n.cfg.ClusterAddr == "" || n.cfg.ClusterAddr == "https://"+n.cfg.ClusterListenAddress {
 		n.cfg.ClusterAddr = "https://" + n.cluster.Addr().String()
 	}
 	n.cfg.ListenAddress = n.apiLn.Addr().String()
