@@ -37,13 +37,8 @@ func (d *drStatusDataSource) Configure(_ context.Context, req datasource.Configu
 
 func (d *drStatusDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
 	ctx = withMasking(ctx)
-	c := clientFor(ctx, d.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	_, st := clientAndStatus(ctx, d.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	m := newDRStatusModel(st)

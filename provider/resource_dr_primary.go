@@ -156,13 +156,8 @@ func (r *drPrimaryResource) Create(ctx context.Context, req resource.CreateReque
 		return
 	}
 	ctx = withMasking(ctx)
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	switch {
@@ -216,13 +211,8 @@ func (r *drPrimaryResource) Read(ctx context.Context, req resource.ReadRequest, 
 		return
 	}
 	ctx = withMasking(ctx)
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	if st.Mode != client.ModePrimary {
@@ -285,13 +275,8 @@ func (r *drPrimaryResource) Delete(ctx context.Context, req resource.DeleteReque
 		tflog.Info(ctx, "destroy_action is leave: DR primary left enabled", map[string]any{"cluster_id": state.ClusterID.ValueString()})
 		return
 	}
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	if st.Mode != client.ModePrimary || st.ClusterID != state.ClusterID.ValueString() {
@@ -300,7 +285,10 @@ func (r *drPrimaryResource) Delete(ctx context.Context, req resource.DeleteReque
 		})
 		return
 	}
-	var warnings client.Warnings
+	var (
+		warnings client.Warnings
+		err      error
+	)
 	switch action {
 	case destroyDemote:
 		warnings, err = c.DemotePrimary(ctx)
@@ -316,13 +304,8 @@ func (r *drPrimaryResource) Delete(ctx context.Context, req resource.DeleteReque
 
 func (r *drPrimaryResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	ctx = withMasking(ctx)
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	if st.Mode != client.ModePrimary || st.ClusterID != req.ID {

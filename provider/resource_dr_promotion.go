@@ -149,13 +149,8 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	switch {
@@ -175,6 +170,7 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 
 	opToken := plan.DROperationToken.ValueString()
 	generated := false
+	var err error
 	if len(shares) > 0 {
 		tflog.Info(ctx, "generating a DR operation token on the secondary from the primary's key shares", map[string]any{"shares": len(shares)})
 		opToken, err = c.GenerateDROperationToken(ctx, shares)
@@ -278,13 +274,8 @@ func (r *drPromotionResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	ctx = withMasking(ctx, state.DROperationToken.ValueString())
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	_, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	// Never removed and never re-planned: see the resource description.

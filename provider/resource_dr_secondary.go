@@ -173,13 +173,8 @@ func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	activation := client.Activation{
@@ -317,13 +312,8 @@ func (r *drSecondaryResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	ctx = withMasking(ctx, state.Token.ValueString(), state.DROperationToken.ValueString())
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	wasID := state.ClusterID.ValueString()
@@ -369,13 +359,8 @@ func (r *drSecondaryResource) Delete(ctx context.Context, req resource.DeleteReq
 		return
 	}
 	ctx = withMasking(ctx, state.Token.ValueString(), state.DROperationToken.ValueString())
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	if !st.IsSecondary() {
@@ -398,13 +383,8 @@ func (r *drSecondaryResource) Delete(ctx context.Context, req resource.DeleteReq
 
 func (r *drSecondaryResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	ctx = withMasking(ctx)
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	if !st.IsSecondary() || st.SecondaryID != req.ID {

@@ -172,13 +172,8 @@ func (r *drSecondaryTokenResource) Read(ctx context.Context, req resource.ReadRe
 		return
 	}
 	ctx = withMasking(ctx, state.Token.ValueString())
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	id := state.SecondaryID.ValueString()
@@ -240,13 +235,8 @@ func (r *drSecondaryTokenResource) Delete(ctx context.Context, req resource.Dele
 
 func (r *drSecondaryTokenResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	ctx = withMasking(ctx)
-	c := clientFor(ctx, r.data, &resp.Diagnostics)
-	if c == nil {
-		return
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
 	if st.Mode != client.ModePrimary || !st.HasKnownSecondary(req.ID) {
