@@ -386,6 +386,13 @@ func (s *Store) commit(batch []*writeRequest) {
 	}
 	for i, req := range batch {
 		idx, err := w.apply(ctx, req)
+		if err != nil && req.fn == nil {
+			// Plain writes run without a savepoint (they fail only when
+			// SQLite does), so none of the batch may commit.
+			_ = tx.Rollback()
+			fail(err)
+			return
+		}
 		results[i] = writeResult{index: idx, err: err}
 	}
 	if err := w.finish(ctx); err != nil {
@@ -485,17 +492,21 @@ func (w *batchWriter) bucketHash(bucket int) []byte {
 	return h[:]
 }
 
-// apply runs one request inside a savepoint and returns the WAL index of
-// its last replicated op (0 when it had none). A failed request leaves the
-// transaction and the batch's in-memory state as they were before it.
+// apply runs one request and returns the WAL index of its last replicated op
+// (0 when it had none). Requests with a function run inside a savepoint: a
+// failed one leaves the transaction and the batch's in-memory state as they
+// were before it. Plain writes skip that cost; they fail only when SQLite
+// does, and then the caller abandons the whole batch.
 func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, error) {
+	if req.fn == nil {
+		return w.applyOps(ctx, req.ops)
+	}
 	w.saves++
 	if _, err := w.stmts[stmtSavepoint].ExecContext(ctx); err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
 	}
 	saved := *w
 	saved.changed = maps.Clone(w.changed)
-	var lastIdx uint64
 	fail := func(err error) (uint64, error) {
 		_, _ = w.stmts[stmtRollbackTo].ExecContext(ctx)
 		_, _ = w.stmts[stmtRelease].ExecContext(ctx)
@@ -504,22 +515,31 @@ func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, err
 		w.saves = saves
 		return 0, err
 	}
-	if req.fn != nil {
-		if err := req.fn(ctx, w); err != nil {
-			return fail(err)
-		}
+	if err := req.fn(ctx, w); err != nil {
+		return fail(err)
 	}
-	for _, op := range req.ops {
+	lastIdx, err := w.applyOps(ctx, req.ops)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := w.stmts[stmtRelease].ExecContext(ctx); err != nil {
+		return 0, fmt.Errorf("release savepoint: %w", err)
+	}
+	return lastIdx, nil
+}
+
+// applyOps applies ops in order and returns the WAL index of the last
+// replicated one (0 when there was none).
+func (w *batchWriter) applyOps(ctx context.Context, ops []Op) (uint64, error) {
+	var lastIdx uint64
+	for _, op := range ops {
 		idx, err := w.applyOp(ctx, op)
 		if err != nil {
-			return fail(err)
+			return 0, err
 		}
 		if idx != 0 {
 			lastIdx = idx
 		}
-	}
-	if _, err := w.stmts[stmtRelease].ExecContext(ctx); err != nil {
-		return 0, fmt.Errorf("release savepoint: %w", err)
 	}
 	return lastIdx, nil
 }
