@@ -66,6 +66,9 @@ func (c *cluster) client(token string) *vaultapi.Client {
 	cfg.Address = c.srv.Addr
 	cfg.MaxRetries = 0
 	cfg.Timeout = 30 * time.Second
+	// The server's own client trusts its CA when the API serves TLS.
+	cfg.HttpClient = c.srv.HTTPClient()
+	cfg.HttpClient.Timeout = cfg.Timeout
 	cl, err := vaultapi.NewClient(cfg)
 	if err != nil {
 		c.t.Fatal(err)

@@ -1,7 +1,6 @@
 package drtest
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -97,14 +96,9 @@ func newTestPKI(t *testing.T, dir string) testPKI {
 // tlsCluster is a cluster whose API serves TLS: its clients trust caFile.
 // The embedded cluster's own helpers (client, status, write, …) speak to
 // the API with the default TLS settings and so must not be used on it.
-type tlsCluster struct {
-	*cluster
-	caFile string
-}
-
-// startTLSCluster starts a server with API TLS and initialises (5 shares,
-// threshold 3) and unseals it through a client that trusts the CA.
-func startTLSCluster(t *testing.T, name string, p testPKI) *tlsCluster {
+// startTLSCluster starts a server with API TLS and initialises and unseals
+// it; its client trusts the test CA.
+func startTLSCluster(t *testing.T, name string, p testPKI) *cluster {
 	t.Helper()
 	srv := testserver.Start(t, builder.Binary(t), testserver.Options{
 		Args:        []string{"-heartbeat-interval", "200ms"},
@@ -115,74 +109,7 @@ func startTLSCluster(t *testing.T, name string, p testPKI) *tlsCluster {
 	if !strings.HasPrefix(srv.Addr, "https://") {
 		t.Fatalf("%s: TLS server address %s", name, srv.Addr)
 	}
-	c := &tlsCluster{cluster: &cluster{t: t, name: name, srv: srv}, caFile: p.caFile}
-	res, err := c.client("").Sys().Init(&vaultapi.InitRequest{SecretShares: 5, SecretThreshold: 3})
-	if err != nil {
-		t.Fatalf("%s: init: %v", name, err)
-	}
-	c.root, c.keys = res.RootToken, res.Keys
-	for _, k := range c.keys[:3] {
-		if _, err := c.client("").Sys().Unseal(k); err != nil {
-			t.Fatalf("%s: unseal: %v", name, err)
-		}
-	}
-	if st, err := c.client("").Sys().SealStatus(); err != nil || st.Sealed {
-		t.Fatalf("%s: still sealed: %+v %v", name, st, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("== %s output:\n%s", name, lastLines(srv.Output(), 60))
-		}
-	})
-	return c
-}
-
-func (c *tlsCluster) client(token string) *vaultapi.Client {
-	c.t.Helper()
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = c.srv.Addr
-	cfg.MaxRetries = 0
-	cfg.Timeout = 30 * time.Second
-	if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACert: c.caFile}); err != nil {
-		c.t.Fatal(err)
-	}
-	cl, err := vaultapi.NewClient(cfg)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cl.SetToken(token)
-	return cl
-}
-
-func (c *tlsCluster) status() *vaultapi.ReplicationStatusGenericResponse {
-	c.t.Helper()
-	st, err := c.client("").Sys().ReplicationDRStatusWithContext(context.Background())
-	if err != nil {
-		c.t.Fatalf("%s: DR status: %v", c.name, err)
-	}
-	return st
-}
-
-func (c *tlsCluster) secondaryToken(id string) string {
-	c.t.Helper()
-	sec, err := c.client(c.root).Logical().Write("sys/replication/dr/primary/secondary-token", map[string]any{"id": id})
-	if err != nil {
-		c.t.Fatalf("%s: secondary-token: %v", c.name, err)
-	}
-	if sec.WrapInfo == nil || sec.WrapInfo.Token == "" {
-		c.t.Fatalf("%s: secondary-token answered no wrap_info: %+v", c.name, sec)
-	}
-	return sec.WrapInfo.Token
-}
-
-// waitInSyncTLS is waitInSync with a TLS primary.
-func waitInSyncTLS(t *testing.T, primary *tlsCluster, secondary *cluster) {
-	t.Helper()
-	eventually(t, secondary.name+" in sync with "+primary.name, 30*time.Second, func() (bool, string) {
-		p, s := primary.status(), secondary.status()
-		ok := s.State == "stream-wals" && s.MerkleRoot == p.MerkleRoot && s.LastRemoteWAL == p.LastWAL && s.Mode == "secondary"
-		return ok, fmt.Sprintf("primary wal %d root %s; secondary mode %s state %s wal %d root %s", p.LastWAL, p.MerkleRoot, s.Mode, s.State, s.LastRemoteWAL, s.MerkleRoot)
-	})
+	return initCluster(t, name, srv)
 }
 
 // TestSecondaryEnableWithTLSPrimary enables secondaries of a primary whose
@@ -202,7 +129,11 @@ func TestSecondaryEnableWithTLSPrimary(t *testing.T) {
 
 	// The official client without the CA is refused: the API really is TLS
 	// with an untrusted certificate.
-	if _, err := a.cluster.client("").Sys().Health(); err == nil || !strings.Contains(err.Error(), "certificate") {
+	plain, err := vaultapi.NewClient(&vaultapi.Config{Address: a.srv.Addr, MaxRetries: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Sys().Health(); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("client without the CA: %v, want a certificate error", err)
 	}
 
@@ -219,7 +150,7 @@ func TestSecondaryEnableWithTLSPrimary(t *testing.T) {
 	// (a) Without ca_file the secondary cannot verify the primary's
 	// certificate: 400 naming TLS and ca_file, and nothing changes.
 	b.write(b.root, "secret/only-on-b", map[string]any{"v": "kept"})
-	tokenB := a.secondaryToken("b")
+	tokenB := a.secondaryToken(a.root, "b", nil)
 	code, body := b.raw(http.MethodPut, "/v1/sys/replication/dr/secondary/enable", b.root, fmt.Sprintf(`{"token":%q}`, tokenB))
 	if code != http.StatusBadRequest || !strings.Contains(body, "TLS") || !strings.Contains(body, "ca_file") || !strings.Contains(body, a.srv.Addr) {
 		t.Fatalf("enable without ca_file: %d %s", code, body)
@@ -241,24 +172,24 @@ func TestSecondaryEnableWithTLSPrimary(t *testing.T) {
 	if err != nil || len(sec.Warnings) == 0 {
 		t.Fatalf("enable with ca_file: %v %+v", err, sec)
 	}
-	waitInSyncTLS(t, a, b)
+	waitInSync(t, a, b)
 	if st := b.status(); st.SecondaryID != "b" || st.ClusterID != a.status().ClusterID {
 		t.Fatalf("secondary B status %+v", st)
 	}
 
 	// (c) A second secondary trusts the CA through ca_path.
-	sec, err = c.rootClient().Logical().Write("sys/replication/dr/secondary/enable", map[string]any{"token": a.secondaryToken("c"), "ca_path": caDir})
+	sec, err = c.rootClient().Logical().Write("sys/replication/dr/secondary/enable", map[string]any{"token": a.secondaryToken(a.root, "c", nil), "ca_path": caDir})
 	if err != nil || len(sec.Warnings) == 0 {
 		t.Fatalf("enable with ca_path: %v %+v", err, sec)
 	}
-	waitInSyncTLS(t, a, c)
+	waitInSync(t, a, c)
 
 	// Both follow further writes.
 	if _, err := a.client(a.root).Logical().Write("secret/after", map[string]any{"v": "2"}); err != nil {
 		t.Fatalf("write on primary: %v", err)
 	}
-	waitInSyncTLS(t, a, b)
-	waitInSyncTLS(t, a, c)
+	waitInSync(t, a, b)
+	waitInSync(t, a, c)
 	if p := a.status(); len(p.KnownSecondaries) != 2 {
 		t.Fatalf("known_secondaries %v", p.KnownSecondaries)
 	}
