@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -155,7 +154,7 @@ func (c *cli) try(t *testing.T, dir string, args ...string) (stdout, all string,
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, c.path, append([]string{"-chdir=" + dir}, args...)...)
 	cmd.Env = c.env
-	var out, both lockedBuffer
+	var out, both testserver.LockedBuffer
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, &both), &both
 	err = cmd.Run()
 	stdout, all = out.String(), both.String()
@@ -168,23 +167,6 @@ func (c *cli) try(t *testing.T, dir string, args ...string) (stdout, all string,
 	}
 	c.mu.Unlock()
 	return stdout, all, err
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // apply writes vars to terraform.tfvars.json in dir (which every command

@@ -112,7 +112,7 @@ type Server struct {
 	Cluster string // 127.0.0.1:port
 	DB      string
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     *LockedBuffer
 	done    chan struct{}
 	exitErr error
 	roots   *x509.CertPool // trusted for the API when it serves TLS; nil: system roots
@@ -176,7 +176,7 @@ func Start(t testing.TB, binary string, opts Options) *Server {
 
 func (s *Server) start() {
 	s.t.Helper()
-	s.out = &lockedBuffer{}
+	s.out = &LockedBuffer{}
 	s.done = make(chan struct{})
 	s.cmd = exec.Command(s.binary, s.args...)
 	s.cmd.Stdout = s.out
@@ -264,18 +264,20 @@ func (s *Server) Restart() {
 // Output is what the process printed so far (stdout and stderr).
 func (s *Server) Output() string { return s.out.String() }
 
-type lockedBuffer struct {
+// LockedBuffer collects output written from several goroutines (a
+// process's stdout and stderr) and can be read while it grows.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
