@@ -292,3 +292,25 @@ func StartArgs(t testing.TB, binary, addr string, args ...string) *Server {
 	t.Cleanup(func() { s.Kill() })
 	return s
 }
+
+// PID is the process id of the running server.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// PeakRSS is the process's peak resident set size in bytes, read from the
+// VmHWM line of /proc/PID/status (Linux only).
+func (s *Server) PeakRSS() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.PID()))
+	if err != nil {
+		return 0, fmt.Errorf("read process status: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kib); err != nil {
+				return 0, fmt.Errorf("parse VmHWM %q: %w", rest, err)
+			}
+			return kib << 10, nil
+		}
+	}
+	return 0, errors.New("no VmHWM line in /proc/PID/status")
+}
