@@ -17,6 +17,7 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kv"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/optoken"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/seal"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -33,6 +34,9 @@ type Core struct {
 	Repl  *replication.Manager
 	Log   *slog.Logger
 	Now   func() time.Time
+	// RootGen runs sys/generate-root: a new root token from a quorum of
+	// the unseal key shares (root_generation.go).
+	RootGen *optoken.Generator
 }
 
 // Options configure a Core; zero values take sensible defaults.
@@ -65,7 +69,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Core{
+	c := &Core{
 		Store: store,
 		Seal:  sealer,
 		Auth:  auth.New(store, opts.Now, opts.Random),
@@ -73,7 +77,9 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		Repl:  repl,
 		Log:   opts.Logger,
 		Now:   opts.Now,
-	}, nil
+	}
+	c.RootGen = newRootGenerator(c, opts.Random)
+	return c, nil
 }
 
 // Close stops background work (replication streams).
