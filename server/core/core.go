@@ -17,7 +17,6 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kv"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
-	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/optoken"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/seal"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -27,6 +26,9 @@ const Version = "1.19.0+ent"
 
 // Core is one cluster.
 type Core struct {
+	// rootGen runs sys/generate-root (root_generation.go).
+	rootGen rootGeneration
+
 	Store *storage.Store
 	Seal  *seal.Manager
 	Auth  *auth.Manager
@@ -34,9 +36,6 @@ type Core struct {
 	Repl  *replication.Manager
 	Log   *slog.Logger
 	Now   func() time.Time
-	// RootGen runs sys/generate-root: a new root token from a quorum of
-	// the unseal key shares (root_generation.go).
-	RootGen *optoken.Generator
 }
 
 // Options configure a Core; zero values take sensible defaults.
@@ -69,7 +68,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	if err != nil {
 		return nil, err
 	}
-	c := &Core{
+	return &Core{
 		Store: store,
 		Seal:  sealer,
 		Auth:  auth.New(store, opts.Now, opts.Random),
@@ -77,9 +76,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		Repl:  repl,
 		Log:   opts.Logger,
 		Now:   opts.Now,
-	}
-	c.RootGen = newRootGenerator(c, opts.Random)
-	return c, nil
+	}, nil
 }
 
 // Close stops background work (replication streams).

@@ -3,7 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
-	"io"
+	"sync"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/optoken"
 )
@@ -12,20 +12,30 @@ import (
 // point to.
 const rootGenerationPath = "sys/generate-root/attempt"
 
-// newRootGenerator returns the generator behind sys/generate-root. It is
-// the DR operation token machinery (nonce, OTP, shares kept in memory only,
-// verification against the seal configuration, Vault's OTP encoding) minting
-// a root token instead: a never-expiring orphan service token with the root
-// policy, stored like every token in the replicated keyspace, so that DR
-// secondaries hold it too.
-func newRootGenerator(c *Core, random io.Reader) *optoken.Generator {
-	return optoken.NewKind(c.Store, c.Seal, random, c.Log, optoken.Kind{
-		What:        "root token",
-		LogWhat:     "root token",
-		AttemptPath: rootGenerationPath,
-		KeyOwner:    "this cluster's",
-		Mint:        c.mintRootToken,
+// rootGeneration holds the cluster's one sys/generate-root generator, made
+// on first use.
+type rootGeneration struct {
+	once sync.Once
+	gen  *optoken.Generator
+}
+
+// RootGen returns the generator behind sys/generate-root. It is the DR
+// operation token machinery (nonce, OTP, shares kept in memory only,
+// verification against the seal configuration, Vault's OTP encoding)
+// minting a root token instead: a never-expiring orphan service token with
+// the root policy, stored like every token in the replicated keyspace, so
+// that DR secondaries hold it too.
+func (c *Core) RootGen() *optoken.Generator {
+	c.rootGen.once.Do(func() {
+		c.rootGen.gen = optoken.NewKind(c.Store, c.Seal, nil, c.Log, optoken.Kind{
+			What:        "root token",
+			LogWhat:     "root token",
+			AttemptPath: rootGenerationPath,
+			KeyOwner:    "this cluster's",
+			Mint:        c.mintRootToken,
+		})
 	})
+	return c.rootGen.gen
 }
 
 func (c *Core) mintRootToken(ctx context.Context) (string, error) {

@@ -14,7 +14,7 @@ import (
 // instead). The answers are the bare status objects Vault sends.
 
 func (a *API) generateRootStatus(r *request) (response, error) {
-	st, err := a.core.RootGen.Status(r.ctx)
+	st, err := a.core.RootGen().Status(r.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +27,7 @@ func (a *API) generateRootStart(r *request) (response, error) {
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	st, err := a.core.RootGen.Start(r.ctx, otp, pgp)
+	st, err := a.core.RootGen().Start(r.ctx, otp, pgp)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func (a *API) generateRootStart(r *request) (response, error) {
 }
 
 func (a *API) generateRootCancel(r *request) (response, error) {
-	if err := a.core.RootGen.Cancel(r.ctx); err != nil {
+	if err := a.core.RootGen().Cancel(r.ctx); err != nil {
 		return nil, err
 	}
 	return noContent{}, nil
@@ -50,7 +50,7 @@ func (a *API) generateRootUpdate(r *request) (response, error) {
 	if key == "" {
 		return nil, apierr.Invalid("'key' must be specified in request body as JSON")
 	}
-	st, err := a.core.RootGen.Update(r.ctx, key, nonce)
+	st, err := a.core.RootGen().Update(r.ctx, key, nonce)
 	if err != nil {
 		return nil, err
 	}
