@@ -31,6 +31,10 @@ type Manager struct {
 
 	mu     sync.Mutex
 	parsed map[string]*parsedPolicy // raw policy text → parsed form
+
+	// tokenMu orders a renewal's read-modify-write of a token against its
+	// revocation's delete, so a renewal cannot write back a revoked token.
+	tokenMu sync.Mutex
 }
 
 // New returns a Manager over store. now and random are injected so tests can

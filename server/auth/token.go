@@ -60,6 +60,10 @@ type Token struct {
 	ExpireTime     time.Time         `json:"expire_time"` // zero = never expires
 	Role           string            `json:"role,omitempty"`
 	Meta           map[string]string `json:"meta,omitempty"`
+	// LastRenewal and LeaseTTL are set by Renew: when, and the TTL it
+	// granted, which the next renewal without an increment grants again.
+	LastRenewal time.Time     `json:"last_renewal,omitzero"`
+	LeaseTTL    time.Duration `json:"lease_ttl,omitempty"`
 }
 
 // CreateRequest carries the parameters of auth/token/create[-orphan|/:role].
@@ -583,7 +587,10 @@ func (m *Manager) revokeHash(ctx context.Context, hash, indexKey string, depth i
 			ops = append(ops, storage.Op{Key: k, Delete: true})
 		}
 	}
-	if _, err := m.store.Write(ctx, ops...); err != nil {
+	m.tokenMu.Lock()
+	_, err = m.store.Write(ctx, ops...)
+	m.tokenMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	// A child created while we were revoking would otherwise outlive us.

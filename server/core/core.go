@@ -26,6 +26,9 @@ const Version = "1.19.0+ent"
 
 // Core is one cluster.
 type Core struct {
+	// rootGen runs sys/generate-root (root_generation.go).
+	rootGen rootGeneration
+
 	Store *storage.Store
 	Seal  *seal.Manager
 	Auth  *auth.Manager

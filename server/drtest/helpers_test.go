@@ -209,3 +209,29 @@ func (c *cluster) raw(method, path, token, body string) (int, string) {
 	}
 	return resp.StatusCode, string(b)
 }
+
+// generateRoot generates a root token on c from the given shares through
+// sys/generate-root and decodes it as `vault operator generate-root -decode`
+// does.
+func (c *cluster) generateRoot(keys []string) string {
+	c.t.Helper()
+	sys := c.client("").Sys()
+	st, err := sys.GenerateRootInit("", "")
+	if err != nil {
+		c.t.Fatalf("%s: generate-root attempt: %v", c.name, err)
+	}
+	otp := st.OTP
+	for _, k := range keys[:3] {
+		if st, err = sys.GenerateRootUpdate(k, st.Nonce); err != nil {
+			c.t.Fatalf("%s: generate-root update: %v", c.name, err)
+		}
+	}
+	if !st.Complete || st.EncodedToken == "" {
+		c.t.Fatalf("%s: root generation not complete: %+v", c.name, st)
+	}
+	tok, err := roottoken.DecodeToken(st.EncodedToken, otp, len(otp))
+	if err != nil {
+		c.t.Fatalf("%s: decode root token: %v", c.name, err)
+	}
+	return tok
+}

@@ -29,6 +29,7 @@ func concretePath(pattern string) string {
 var defaultPolicyAllows = map[string]bool{
 	"GET auth/token/lookup-self":       true,
 	"PUT auth/token/revoke-self":       true,
+	"PUT auth/token/renew-self":        true,
 	"PUT sys/capabilities-self":        true,
 	"GET sys/internal/ui/mounts/*path": true,
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -125,4 +126,17 @@ func (tc *testCluster) token(policies ...string) string {
 		tc.t.Fatalf("create token: %v", err)
 	}
 	return sec.Auth.ClientToken
+}
+
+// wantResponseError fails unless err is the official client's ResponseError
+// with this status and an error message containing substr.
+func wantResponseError(t *testing.T, what string, err error, status int, substr string) {
+	t.Helper()
+	var re *vaultapi.ResponseError
+	if !errors.As(err, &re) {
+		t.Fatalf("%s: err = %v, want a %d response", what, err, status)
+	}
+	if re.StatusCode != status || !strings.Contains(strings.Join(re.Errors, "; "), substr) {
+		t.Fatalf("%s: status %d errors %q, want %d mentioning %q", what, re.StatusCode, re.Errors, status, substr)
+	}
 }

@@ -14,6 +14,12 @@ func (a *API) routes() []*route {
 		{method: http.MethodPut, path: "sys/seal", sudo: true, handle: a.seal},
 		{method: http.MethodGet, path: "sys/health", auth: authNone, sealed: true, dr: true, handle: a.health},
 		{method: http.MethodHead, path: "sys/health", auth: authNone, sealed: true, dr: true, handle: a.health},
+		{method: http.MethodGet, path: "sys/leader", auth: authNone, sealed: true, dr: true, handle: a.leader},
+		// Root token generation from unseal key shares (sys_generate_root.go).
+		{method: http.MethodGet, path: "sys/generate-root/attempt", auth: authNone, handle: a.generateRootStatus},
+		{method: http.MethodPut, path: "sys/generate-root/attempt", auth: authNone, handle: a.generateRootStart},
+		{method: http.MethodDelete, path: "sys/generate-root/attempt", auth: authNone, handle: a.generateRootCancel},
+		{method: http.MethodPut, path: "sys/generate-root/update", auth: authNone, handle: a.generateRootUpdate},
 		{method: http.MethodGet, path: "sys/metrics", dr: true, handle: a.metrics},
 
 		// DR replication (API.md §3): served on DR secondaries too.
@@ -51,6 +57,12 @@ func (a *API) routes() []*route {
 		{method: http.MethodPut, path: "sys/policy/:name", handle: a.writePolicy},
 		{method: http.MethodDelete, path: "sys/policy/:name", handle: a.deletePolicy},
 		{method: http.MethodPut, path: "sys/capabilities-self", handle: a.capabilitiesSelf},
+		{method: http.MethodPut, path: "sys/capabilities", handle: a.capabilities},
+		{method: http.MethodPut, path: "sys/capabilities-accessor", handle: a.capabilitiesAccessor},
+
+		// Auth methods: the built-in token store only.
+		{method: http.MethodGet, path: "sys/auth", handle: a.listAuth},
+		{method: http.MethodGet, path: "sys/auth/token/tune", sudo: true, handle: a.tokenAuthTune},
 
 		// Mount discovery, which the vault CLI's kv commands ask first.
 		{method: http.MethodGet, path: "sys/mounts", handle: a.mounts},
@@ -65,6 +77,10 @@ func (a *API) routes() []*route {
 		{method: http.MethodPut, path: "auth/token/revoke", handle: a.revokeToken},
 		{method: http.MethodPut, path: "auth/token/revoke-self", handle: a.revokeSelf},
 		{method: http.MethodPut, path: "auth/token/revoke-accessor", handle: a.revokeAccessor},
+		{method: http.MethodPut, path: "auth/token/lookup-accessor", handle: a.lookupAccessor},
+		{method: http.MethodPut, path: "auth/token/renew", handle: a.renewToken},
+		{method: http.MethodPut, path: "auth/token/renew-self", handle: a.renewSelf},
+		{method: http.MethodPut, path: "auth/token/renew-accessor", handle: a.renewAccessor},
 		{method: methodList, path: "auth/token/roles", handle: a.listRoles},
 		{method: http.MethodGet, path: "auth/token/roles/:name", handle: a.readRole},
 		{method: http.MethodPut, path: "auth/token/roles/:name", handle: a.writeRole},

@@ -1,10 +1,5 @@
 package httpapi
 
-import (
-	"sort"
-	"strings"
-)
-
 func (a *API) listPolicies(r *request) (response, error) {
 	names, err := a.core.Auth.ListPolicies(r.ctx)
 	if err != nil {
@@ -61,31 +56,4 @@ func (a *API) deletePolicy(r *request) (response, error) {
 		return nil, err
 	}
 	return noContent{}, nil
-}
-
-func (a *API) capabilitiesSelf(r *request) (response, error) {
-	p := r.params
-	paths := p.Strings("paths")
-	if path := p.String("path"); path != "" {
-		paths = append(paths, path)
-	}
-	if len(paths) == 0 && p.Err() == nil {
-		p.Require("paths")
-	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	data := map[string]any{}
-	var all []string
-	for _, path := range paths {
-		caps, err := a.core.Auth.Capabilities(r.ctx, r.token, strings.TrimPrefix(path, "/"))
-		if err != nil {
-			return nil, err
-		}
-		data[path] = caps
-		all = append(all, caps...)
-	}
-	sort.Strings(all)
-	data["capabilities"] = all
-	return &logical{Data: data}, nil
 }

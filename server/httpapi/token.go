@@ -89,7 +89,7 @@ func tokenData(tok *auth.Token, id string, now time.Time) map[string]any {
 	if !tok.ExpireTime.IsZero() {
 		expire = tok.ExpireTime.UTC().Format(time.RFC3339Nano)
 	}
-	return map[string]any{
+	data := map[string]any{
 		"id":               id,
 		"accessor":         tok.Accessor,
 		"policies":         tok.Policies,
@@ -109,6 +109,11 @@ func tokenData(tok *auth.Token, id string, now time.Time) map[string]any {
 		"entity_id":        "",
 		"role":             tok.Role,
 	}
+	if !tok.LastRenewal.IsZero() {
+		data["last_renewal_time"] = tok.LastRenewal.Unix()
+		data["last_renewal"] = tok.LastRenewal.UTC().Format(time.RFC3339Nano)
+	}
+	return data
 }
 
 func (a *API) lookupSelf(r *request) (response, error) {
@@ -116,20 +121,26 @@ func (a *API) lookupSelf(r *request) (response, error) {
 }
 
 func (a *API) lookupToken(r *request) (response, error) {
-	p := r.params
-	p.Require("token")
-	id := p.String("token")
-	if err := p.Err(); err != nil {
+	id := r.params.String("token")
+	if err := r.params.Err(); err != nil {
 		return nil, err
+	}
+	if id == "" {
+		id = r.tokenID // Vault looks up the caller's own token
 	}
 	tok, err := a.core.Auth.Lookup(r.ctx, id)
 	if err != nil {
-		// Vault answers a lookup of an unknown token with 400, not 403:
-		// the caller's own token was fine.
-		return nil, apierr.Invalid("bad token: it does not exist, has expired or was revoked")
+		if apierr.KindOf(err) == apierr.KindPermissionDenied {
+			return nil, errBadToken
+		}
+		return nil, err
 	}
 	return &logical{Data: tokenData(tok, id, a.core.Now())}, nil
 }
+
+// errBadToken is Vault's 403 for a lookup of a token that does not exist,
+// has expired or was revoked.
+var errBadToken = apierr.PermissionDenied("bad token")
 
 func (a *API) revokeToken(r *request) (response, error) {
 	p := r.params
@@ -152,13 +163,16 @@ func (a *API) revokeSelf(r *request) (response, error) {
 }
 
 func (a *API) revokeAccessor(r *request) (response, error) {
-	p := r.params
-	p.Require("accessor")
-	acc := p.String("accessor")
-	if err := p.Err(); err != nil {
+	acc, err := accessorParam(r.params)
+	if err != nil {
 		return nil, err
 	}
 	if err := a.core.Auth.RevokeAccessor(r.ctx, acc); err != nil {
+		// Only an accessor no token has is Invalid here; Vault answers
+		// that with a warning rather than an error.
+		if apierr.KindOf(err) == apierr.KindInvalid {
+			return &logical{Warnings: []string{"No token found with this accessor"}}, nil
+		}
 		return nil, err
 	}
 	return noContent{}, nil

@@ -67,7 +67,7 @@ type Status struct {
 	Required         int    `json:"required"`
 	Complete         bool   `json:"complete"`
 	EncodedToken     string `json:"encoded_token"`
-	EncodedRootToken string `json:"encoded_root_token"` // always "": this endpoint never yields a root token
+	EncodedRootToken string `json:"encoded_root_token"` // left "": only sys/generate-root sets it, to EncodedToken
 	PGPFingerprint   string `json:"pgp_fingerprint"`
 	OTP              string `json:"otp"`
 	OTPLength        int    `json:"otp_length"`
@@ -94,6 +94,27 @@ type attempt struct {
 	shares [][]byte
 }
 
+// Kind is what a Generator mints and how its messages name it, so that
+// sys/generate-root shares the attempt machinery (nonce, OTP, share
+// collection and verification, encoding) with DR operation tokens.
+type Kind struct {
+	What        string // the token in messages: "operation token"
+	LogWhat     string // the token in log lines: "DR operation token"
+	AttemptPath string // the attempt endpoint that messages point to
+	KeyOwner    string // whose root key the shares rebuild: "the primary's"
+	// Mint creates and stores the token a completed attempt hands out. It
+	// must be OTPLength characters long.
+	Mint func(ctx context.Context) (string, error)
+}
+
+// article is "an" or "a" for k.What.
+func (k *Kind) article() string {
+	if k.What != "" && strings.ContainsRune("aeiou", rune(k.What[0])) {
+		return "an"
+	}
+	return "a"
+}
+
 // Generator runs DR operation token generation and answers whether a token
 // is a live generated one. It is safe for concurrent use.
 type Generator struct {
@@ -102,6 +123,7 @@ type Generator struct {
 	random io.Reader
 	logger *slog.Logger
 	now    func() time.Time
+	kind   Kind
 
 	// mu guards current and serialises every read of random, so injected
 	// readers need not be safe for concurrent use.
@@ -118,7 +140,18 @@ func New(store *storage.Store, sealer ShareVerifier, random io.Reader, logger *s
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Generator{store: store, sealer: sealer, random: random, logger: logger, now: time.Now}
+	g := &Generator{store: store, sealer: sealer, random: random, logger: logger, now: time.Now}
+	g.kind = Kind{What: "operation token", LogWhat: "DR operation token", AttemptPath: attemptPath, KeyOwner: "the primary's", Mint: g.createToken}
+	return g
+}
+
+// NewKind returns a Generator of another kind of token: the attempt
+// machinery of New with kind's token and messages. Check, Revoke and
+// RevokeAll concern operation tokens only and are not for such Generators.
+func NewKind(store *storage.Store, sealer ShareVerifier, random io.Reader, logger *slog.Logger, kind Kind) *Generator {
+	g := New(store, sealer, random, logger)
+	g.kind = kind
+	return g
 }
 
 // threshold returns the number of key shares the primary's seal needs.
@@ -169,14 +202,14 @@ func (g *Generator) Start(ctx context.Context, otp, pgpKey string) (Status, erro
 
 	if a := g.current; a != nil {
 		return g.statusLocked(required), apierr.Invalid(
-			"an operation token generation is already in progress (nonce %s); cancel it with DELETE %s or finish it",
-			a.nonce, attemptPath)
+			"%s %s generation is already in progress (nonce %s); cancel it with DELETE %s or finish it",
+			g.kind.article(), g.kind.What, a.nonce, g.kind.AttemptPath)
 	}
 	if pgpKey != "" {
 		// Checked before the otp so that sending both gets the message
 		// that explains what is supported.
 		return g.statusLocked(required), apierr.Invalid(
-			"PGP-encrypted operation tokens are not supported by this server: send an otp or nothing")
+			"PGP-encrypted %ss are not supported by this server: send an otp or nothing", g.kind.What)
 	}
 	if otp != "" {
 		if len(otp) != OTPLength {
@@ -210,7 +243,7 @@ func (g *Generator) Start(ctx context.Context, otp, pgpKey string) (Status, erro
 		return Status{}, err
 	}
 	g.current = &attempt{nonce: nonce, otp: otp}
-	g.logger.Info("DR operation token generation started", "nonce", nonce, "required", required, "otp_generated", generated)
+	g.logger.Info(g.kind.LogWhat+" generation started", "nonce", nonce, "required", required, "otp_generated", generated)
 
 	st := g.statusLocked(required)
 	if generated {
@@ -230,7 +263,7 @@ func (g *Generator) Cancel(ctx context.Context) error {
 	if g.current != nil {
 		nonce := g.current.nonce
 		g.clearLocked()
-		g.logger.Info("DR operation token generation cancelled", "nonce", nonce)
+		g.logger.Info(g.kind.LogWhat+" generation cancelled", "nonce", nonce)
 	}
 	return nil
 }
@@ -264,12 +297,12 @@ func (g *Generator) Update(ctx context.Context, key, nonce string) (Status, erro
 	a := g.current
 	if a == nil {
 		return g.statusLocked(required), apierr.Invalid(
-			"no operation token generation in progress: start one with PUT %s", attemptPath)
+			"no %s generation in progress: start one with PUT %s", g.kind.What, g.kind.AttemptPath)
 	}
 	if subtle.ConstantTimeCompare([]byte(nonce), []byte(a.nonce)) != 1 {
 		return g.statusLocked(required), apierr.Invalid(
-			"the nonce does not match the running operation token generation attempt: send the nonce returned when it was started (GET %s shows it)",
-			attemptPath)
+			"the nonce does not match the running %s generation attempt: send the nonce returned when it was started (GET %s shows it)",
+			g.kind.What, g.kind.AttemptPath)
 	}
 	raw, err := seal.DecodeKey(key)
 	if err != nil {
@@ -296,13 +329,13 @@ func (g *Generator) Update(ctx context.Context, key, nonce string) (Status, erro
 			return Status{}, fmt.Errorf("optoken: verify key shares: %w", err)
 		}
 		g.clearLocked()
-		g.logger.Warn("DR operation token generation failed: key shares do not combine into the primary's root key; attempt cancelled", "nonce", a.nonce)
+		g.logger.Warn(g.kind.LogWhat+" generation failed: key shares do not combine into "+g.kind.KeyOwner+" root key; attempt cancelled", "nonce", a.nonce)
 		return g.statusLocked(required), apierr.Invalid(
-			"the submitted key shares do not combine into the primary's root key (%s); the attempt (nonce %s) was cancelled: start again with PUT %s and submit %d correct key shares",
-			err.Error(), a.nonce, attemptPath, required)
+			"the submitted key shares do not combine into %s root key (%s); the attempt (nonce %s) was cancelled: start again with PUT %s and submit %d correct key shares",
+			g.kind.KeyOwner, err.Error(), a.nonce, g.kind.AttemptPath, required)
 	}
 
-	token, err := g.createToken(ctx)
+	token, err := g.kind.Mint(ctx)
 	if err != nil {
 		g.dropLastShareLocked()
 		return Status{}, err
@@ -312,7 +345,7 @@ func (g *Generator) Update(ctx context.Context, key, nonce string) (Status, erro
 	st.Complete = true
 	st.EncodedToken = encoded
 	g.clearLocked()
-	g.logger.Info("DR operation token generated", "nonce", a.nonce)
+	g.logger.Info(g.kind.LogWhat+" generated", "nonce", a.nonce)
 	return st, nil
 }
 

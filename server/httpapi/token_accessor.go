@@ -1,0 +1,50 @@
+package httpapi
+
+import (
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+)
+
+// accessorParam reads the accessor parameter, answering a missing one in
+// Vault's words.
+func accessorParam(p *params) (string, error) {
+	acc := p.String("accessor")
+	if err := p.Err(); err != nil {
+		return "", err
+	}
+	if acc == "" {
+		return "", apierr.Invalid("missing accessor")
+	}
+	return acc, nil
+}
+
+// lookupAccessor serves auth/token/lookup-accessor: the token's properties
+// with its id blanked, as Vault does.
+func (a *API) lookupAccessor(r *request) (response, error) {
+	acc, err := accessorParam(r.params)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := a.core.Auth.LookupAccessor(r.ctx, acc)
+	if err != nil {
+		return nil, err
+	}
+	return &logical{Data: tokenData(tok, "", a.core.Now())}, nil
+}
+
+// renewAccessor serves auth/token/renew-accessor; the answer carries no
+// client_token since the caller only knows the accessor.
+func (a *API) renewAccessor(r *request) (response, error) {
+	acc, err := accessorParam(r.params)
+	if err != nil {
+		return nil, err
+	}
+	inc := r.params.Duration("increment")
+	if err := r.params.Err(); err != nil {
+		return nil, err
+	}
+	rn, err := a.core.Auth.RenewAccessor(r.ctx, acc, inc)
+	if err != nil {
+		return nil, err
+	}
+	return renewResponse(rn, ""), nil
+}
