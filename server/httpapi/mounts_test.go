@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	vaultapi "github.com/hashicorp/vault/api"
+)
+
+// wantVaultError checks err is a Vault response error with this status and
+// a message containing want.
+func wantVaultError(t *testing.T, what string, err error, status int, want string) {
+	t.Helper()
+	var re *vaultapi.ResponseError
+	if !errors.As(err, &re) {
+		t.Fatalf("%s: error %v, want a %d response", what, err, status)
+	}
+	if re.StatusCode != status || !strings.Contains(strings.Join(re.Errors, "; "), want) {
+		t.Fatalf("%s: %d %q, want %d containing %q", what, re.StatusCode, re.Errors, status, want)
+	}
+}
+
+// TestMountsThroughOfficialClient enables, reads, tunes, moves and disables
+// mounts with the official client's Sys() calls, as `vault secrets` does.
+func TestMountsThroughOfficialClient(t *testing.T) {
+	tc := newUnsealedCluster(t)
+	c := tc.client(tc.root)
+
+	list, err := c.Sys().ListMounts()
+	if err != nil {
+		t.Fatalf("ListMounts: %v", err)
+	}
+	if list["secret/"] == nil || list["secret/"].Type != "kv" || list["secret/"].Options["version"] != "1" || list["sys/"] == nil || list["sys/"].Type != "system" {
+		t.Fatalf("default mounts = %v", keysOf(list))
+	}
+
+	err = c.Sys().Mount("kv2", &vaultapi.MountInput{
+		Type: "kv", Description: "versioned", Local: true,
+		Options: map[string]string{"version": "2"},
+		Config:  vaultapi.MountConfigInput{DefaultLeaseTTL: "1h", MaxLeaseTTL: "2h"},
+	})
+	if err != nil {
+		t.Fatalf("Mount kv v2: %v", err)
+	}
+	if err := c.Sys().Mount("team/v1", &vaultapi.MountInput{Type: "kv-v1"}); err != nil {
+		t.Fatalf("Mount kv-v1: %v", err)
+	}
+	got, err := c.Sys().GetMount("kv2")
+	if err != nil {
+		t.Fatalf("GetMount: %v", err)
+	}
+	if got.Type != "kv" || got.Description != "versioned" || !got.Local || got.Options["version"] != "2" ||
+		got.Config.DefaultLeaseTTL != 3600 || got.Config.MaxLeaseTTL != 7200 || got.UUID == "" || !strings.HasPrefix(got.Accessor, "kv_") {
+		t.Fatalf("GetMount(kv2) = %+v", got)
+	}
+
+	// Wrong input gets Vault's status and message.
+	wantVaultError(t, "mount at a used path", c.Sys().Mount("kv2", &vaultapi.MountInput{Type: "kv"}), http.StatusConflict, "path is already in use at kv2/")
+	wantVaultError(t, "mount under a mount", c.Sys().Mount("kv2/inner", &vaultapi.MountInput{Type: "kv"}), http.StatusConflict, "path is already in use at kv2/")
+	wantVaultError(t, "mount over a mount", c.Sys().Mount("team", &vaultapi.MountInput{Type: "kv"}), http.StatusConflict, "path is already in use at team/v1/")
+	wantVaultError(t, "unknown engine", c.Sys().Mount("x", &vaultapi.MountInput{Type: "nope"}), http.StatusBadRequest, "plugin not found in the catalog: nope")
+	wantVaultError(t, "no type", c.Sys().Mount("x", &vaultapi.MountInput{}), http.StatusBadRequest, "backend type must be specified as a string")
+	wantVaultError(t, "kv version 3", c.Sys().Mount("x", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "3"}}), http.StatusBadRequest, "unsupported kv version")
+	wantVaultError(t, "mount under sys/", c.Sys().Mount("sys/x", &vaultapi.MountInput{Type: "kv"}), http.StatusForbidden, `cannot mount "sys/x/"`)
+	wantVaultError(t, "default over max", c.Sys().Mount("x", &vaultapi.MountInput{Type: "kv", Config: vaultapi.MountConfigInput{DefaultLeaseTTL: "3h", MaxLeaseTTL: "1h"}}), http.StatusBadRequest, "given default lease TTL greater than given max lease TTL")
+	wantVaultError(t, "bad ttl", c.Sys().Mount("x", &vaultapi.MountInput{Type: "kv", Config: vaultapi.MountConfigInput{DefaultLeaseTTL: "soon"}}), http.StatusBadRequest, "default_lease_ttl")
+	// The client resolves dot segments itself, so send this one raw.
+	if code, body := tc.do(http.MethodPost, "/v1/sys/mounts/a/../b", tc.root, `{"type":"kv"}`); code != http.StatusBadRequest || !strings.Contains(body, "does not match cleaned path") {
+		t.Fatalf("unclean mount path: %d %s", code, body)
+	}
+	if _, err := c.Sys().GetMount("nowhere"); err == nil {
+		t.Fatal("GetMount of no mount succeeded")
+	}
+
+	// Tune.
+	desc := "tuned"
+	if err := c.Sys().TuneMount("kv2", vaultapi.MountConfigInput{DefaultLeaseTTL: "30m", MaxLeaseTTL: "90m", Description: &desc}); err != nil {
+		t.Fatalf("TuneMount: %v", err)
+	}
+	cfg, err := c.Sys().MountConfig("kv2")
+	if err != nil {
+		t.Fatalf("MountConfig: %v", err)
+	}
+	if cfg.DefaultLeaseTTL != 1800 || cfg.MaxLeaseTTL != 5400 {
+		t.Fatalf("MountConfig after tune = %+v", cfg)
+	}
+	tuned, err := c.Logical().Read("sys/mounts/kv2/tune")
+	if err != nil || tuned.Data["description"] != "tuned" || tuned.Data["options"].(map[string]any)["version"] != "2" {
+		t.Fatalf("tune read = %+v, %v", tuned, err)
+	}
+	cfg, err = c.Sys().MountConfig("secret")
+	if err != nil || cfg.DefaultLeaseTTL != systemMaxLeaseSeconds || cfg.MaxLeaseTTL != systemMaxLeaseSeconds {
+		t.Fatalf("MountConfig(secret) = %+v, %v; want the system TTLs", cfg, err)
+	}
+	wantVaultError(t, "tune to downgrade", c.Sys().TuneMount("kv2", vaultapi.MountConfigInput{Options: map[string]string{"version": "1"}}), http.StatusBadRequest, "not supported")
+	wantVaultError(t, "tune no mount", c.Sys().TuneMount("nowhere", vaultapi.MountConfigInput{DefaultLeaseTTL: "1h"}), http.StatusBadRequest, "no mount entry found")
+	wantVaultError(t, "tune sys", c.Sys().TuneMount("sys", vaultapi.MountConfigInput{DefaultLeaseTTL: "1h"}), http.StatusBadRequest, `cannot tune "sys/"`)
+
+	// Data lives with the mount, through moves, and goes with it.
+	if _, err := c.Logical().Write("team/v1/app", map[string]any{"k": "v"}); err != nil {
+		t.Fatalf("write to the v1 mount: %v", err)
+	}
+	if err := c.Sys().Remount("team/v1", "moved"); err != nil {
+		t.Fatalf("Remount: %v", err)
+	}
+	kv1 := c.KVv1("moved")
+	sec, err := kv1.Get(t.Context(), "app")
+	if err != nil || sec.Data["k"] != "v" {
+		t.Fatalf("KVv1 read after the move = %+v, %v", sec, err)
+	}
+	if code, _ := tc.do(http.MethodGet, "/v1/team/v1/app", tc.root, ""); code != http.StatusNotFound {
+		t.Fatalf("read at the old path after the move: status %d, want 404", code)
+	}
+	wantVaultError(t, "remount nothing", c.Sys().Remount("nowhere", "x"), http.StatusBadRequest, `no matching mount at "nowhere/"`)
+	wantVaultError(t, "remount onto a mount", c.Sys().Remount("moved", "kv2"), http.StatusBadRequest, "path already in use")
+	wantVaultError(t, "remount sys", c.Sys().Remount("sys", "x"), http.StatusBadRequest, `cannot remount "sys/"`)
+
+	if err := c.Sys().Unmount("moved"); err != nil {
+		t.Fatalf("Unmount: %v", err)
+	}
+	if err := c.Sys().Unmount("never-mounted"); err != nil {
+		t.Fatalf("Unmount of nothing: %v (Vault answers 204)", err)
+	}
+	// A new mount at the same path starts empty: the old data was deleted.
+	if err := c.Sys().Mount("moved", &vaultapi.MountInput{Type: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	if sec, err := c.Logical().Read("moved/app"); err != nil || sec != nil {
+		t.Fatalf("read in a re-enabled mount = %+v, %v; want nothing", sec, err)
+	}
+	// Nothing else was written to a mount, so no mount data is left.
+	if keys, err := tc.store.List(t.Context(), "logical/"); err != nil || len(keys) != 0 {
+		t.Fatalf("storage under logical/ = %v, %v; want nothing", keys, err)
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestInternalUIMounts answers the preflight the vault CLI and
+// terraform-provider-vault send before touching a path.
+func TestInternalUIMounts(t *testing.T) {
+	tc := newUnsealedCluster(t)
+	c := tc.client(tc.root)
+	if err := c.Sys().Mount("kv2", &vaultapi.MountInput{Type: "kv-v2"}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string][2]string{
+		"secret/app":                 {"secret/", "kv"},
+		"secret":                     {"secret/", "kv"},
+		"kv2/data/x":                 {"kv2/", "kv"},
+		"sys/replication/dr/status":  {"sys/", "system"},
+		"auth/token/lookup-accessor": {"token/", "token"},
+	} {
+		sec, err := c.Logical().Read("sys/internal/ui/mounts/" + path)
+		if err != nil || sec == nil || sec.Data["path"] != want[0] || sec.Data["type"] != want[1] {
+			t.Fatalf("internal/ui/mounts/%s = %+v, %v; want %v", path, sec, err, want)
+		}
+	}
+	sec, err := c.Logical().Read("sys/internal/ui/mounts/kv2/data/x")
+	if err != nil || sec.Data["options"].(map[string]any)["version"] != "2" {
+		t.Fatalf("kv2 preflight = %+v, %v; want options.version 2", sec, err)
+	}
+	code, body := tc.do(http.MethodGet, "/v1/sys/internal/ui/mounts/nothing/here", tc.root, "")
+	if code != http.StatusForbidden || !strings.Contains(body, "preflight capability check returned 403") {
+		t.Fatalf("preflight where no mount encloses: %d %s; want 403", code, body)
+	}
+}
