@@ -401,12 +401,54 @@ func eventually(t *testing.T, what string, limit time.Duration, cond func() (boo
 
 // --- what the servers must say ---------------------------------------------------
 
-// ledger is every secret a primary acknowledged, by path.
+// ledger is every secret a primary acknowledged, by path: KV v1 secrets on
+// secret/ and two-version KV v2 secrets on the kvV2Mount.
 type ledger struct {
 	t      *testing.T
 	values map[string]string
 	order  []string
 	n      int
+}
+
+// kvV2Mount is the KV version 2 mount the test enables on the first primary;
+// the mount table replicates like everything else.
+const kvV2Mount = "kv"
+
+func (c *cluster) enableKVv2() {
+	c.t.Helper()
+	if _, err := c.root.Write(context.Background(), "sys/mounts/"+kvV2Mount, map[string]any{"type": "kv", "options": map[string]any{"version": "2"}}); err != nil {
+		c.t.Fatalf("enable a KV v2 mount on %s: %v", c, err)
+	}
+}
+
+// writeKVv2 stores value as version 2 of a KV v2 secret, with check-and-set
+// (version 1 holds value+" (v1)").
+func (c *cluster) writeKVv2(name, value string) error {
+	for cas, v := range []string{value + " (v1)", value} {
+		body := map[string]any{"data": map[string]any{"v": v}, "options": map[string]any{"cas": cas}}
+		if _, err := c.root.Write(context.Background(), kvV2Mount+"/data/"+name, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readKVv2 returns the current value of a KV v2 secret and its metadata's
+// current_version and number of versions kept ("", 0, 0 when absent).
+func (c *cluster) readKVv2(name string) (value string, current float64, versions int, err error) {
+	s, err := c.root.Read(context.Background(), kvV2Mount+"/data/"+name)
+	if err != nil || s == nil {
+		return "", 0, 0, err
+	}
+	data, _ := s.Data["data"].(map[string]any)
+	value, _ = data["v"].(string)
+	m, err := c.root.Read(context.Background(), kvV2Mount+"/metadata/"+name)
+	if err != nil || m == nil {
+		return value, 0, 0, err
+	}
+	current, _ = m.Data["current_version"].(float64)
+	vs, _ := m.Data["versions"].(map[string]any)
+	return value, current, len(vs), nil
 }
 
 // write stores count secrets on the current primary; each one the primary
@@ -422,6 +464,12 @@ func (l *ledger) write(on *cluster, label string, count int) {
 		}
 		l.values[path] = value
 		l.order = append(l.order, path)
+		name := fmt.Sprintf("e2e/%s-%d", label, l.n)
+		if err := on.writeKVv2(name, value); err != nil {
+			l.t.Fatalf("write KV v2 secret %s on %s: %v", name, on, err)
+		}
+		l.values[kvV2Mount+"/"+name] = value
+		l.order = append(l.order, kvV2Mount+"/"+name)
 	}
 }
 
@@ -429,6 +477,14 @@ func (l *ledger) write(on *cluster, label string, count int) {
 func (l *ledger) heldBy(c *cluster) {
 	l.t.Helper()
 	for _, path := range l.order {
+		if name, ok := strings.CutPrefix(path, kvV2Mount+"/"); ok {
+			got, current, versions, err := c.readKVv2(name)
+			if err != nil || got != l.values[path] || current != 2 || versions != 2 {
+				l.t.Fatalf("acknowledged KV v2 secret %s on %s: read %q (current_version %v, %d versions), %v; want %q as version 2 of 2",
+					path, c, got, current, versions, err, l.values[path])
+			}
+			continue
+		}
 		got, err := c.read(path)
 		if err != nil {
 			l.t.Fatalf("read %s on %s: %v", path, c, err)
