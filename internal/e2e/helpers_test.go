@@ -59,6 +59,16 @@ type cli struct {
 // writes the CLI configuration.
 func newCLI(t *testing.T, root string) *cli {
 	t.Helper()
+	pluginDir := filepath.Join(t.TempDir(), "plugins")
+	buildProvider(t, root, pluginDir)
+	return newCLIFor(t, pluginDir, "vaultrepl/vaultrepl")
+}
+
+// newCLIFor finds the CLI named by VAULTREPL_TF_CLI and writes a CLI
+// configuration whose dev_overrides load provider (namespace/type) from the
+// binary in pluginDir, under both registries' addresses.
+func newCLIFor(t *testing.T, pluginDir, provider string) *cli {
+	t.Helper()
 	want := os.Getenv(EnvCLI)
 	if want == "" {
 		want = "terraform"
@@ -69,21 +79,17 @@ func newCLI(t *testing.T, root string) *cli {
 	}
 	c := &cli{path: path, name: filepath.Base(path)}
 
-	dir := t.TempDir()
-	pluginDir := filepath.Join(dir, "plugins")
-	buildProvider(t, root, pluginDir)
-
 	// Both registries' addresses: Terraform expands "vaultrepl/vaultrepl" to
 	// registry.terraform.io, OpenTofu to registry.opentofu.org.
-	cfg := filepath.Join(dir, "cli.tfrc")
+	cfg := filepath.Join(t.TempDir(), "cli.tfrc")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `provider_installation {
   dev_overrides {
-    "registry.terraform.io/vaultrepl/vaultrepl" = %[1]q
-    "registry.opentofu.org/vaultrepl/vaultrepl" = %[1]q
+    "registry.terraform.io/%[2]s" = %[1]q
+    "registry.opentofu.org/%[2]s" = %[1]q
   }
   direct {}
 }
-`, pluginDir), 0o600); err != nil {
+`, pluginDir, provider), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, kv := range os.Environ() {
@@ -433,22 +439,30 @@ func (c *cluster) writeKVv2(name, value string) error {
 	return nil
 }
 
-// readKVv2 returns the current value of a KV v2 secret and its metadata's
-// current_version and number of versions kept ("", 0, 0 when absent).
+// readKVv2 returns the current value (data.v) of a KV v2 secret and its
+// metadata's current_version and number of versions kept ("", 0, 0 when
+// absent).
 func (c *cluster) readKVv2(name string) (value string, current float64, versions int, err error) {
-	s, err := c.root.Read(context.Background(), kvV2Mount+"/data/"+name)
-	if err != nil || s == nil {
-		return "", 0, 0, err
-	}
-	data, _ := s.Data["data"].(map[string]any)
+	data, current, versions, err := c.readKVv2Data(kvV2Mount, name)
 	value, _ = data["v"].(string)
-	m, err := c.root.Read(context.Background(), kvV2Mount+"/metadata/"+name)
+	return value, current, versions, err
+}
+
+// readKVv2Data returns the current data of a KV v2 secret on mount, its
+// current_version and how many versions its metadata lists.
+func (c *cluster) readKVv2Data(mount, name string) (data map[string]any, current float64, versions int, err error) {
+	s, err := c.root.Read(context.Background(), mount+"/data/"+name)
+	if err != nil || s == nil {
+		return nil, 0, 0, err
+	}
+	data, _ = s.Data["data"].(map[string]any)
+	m, err := c.root.Read(context.Background(), mount+"/metadata/"+name)
 	if err != nil || m == nil {
-		return value, 0, 0, err
+		return data, 0, 0, err
 	}
 	current, _ = m.Data["current_version"].(float64)
 	vs, _ := m.Data["versions"].(map[string]any)
-	return value, current, len(vs), nil
+	return data, current, len(vs), nil
 }
 
 // write stores count secrets on the current primary; each one the primary
