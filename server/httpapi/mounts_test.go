@@ -99,6 +99,13 @@ func TestMountsThroughOfficialClient(t *testing.T) {
 	wantVaultError(t, "tune no mount", c.Sys().TuneMountAllowNil("nowhere", vaultapi.TuneMountConfigInput{DefaultLeaseTTL: str("1h")}), http.StatusBadRequest, "no mount entry found")
 	wantVaultError(t, "tune sys", c.Sys().TuneMountAllowNil("sys", vaultapi.TuneMountConfigInput{DefaultLeaseTTL: str("1h")}), http.StatusBadRequest, `cannot tune "sys/"`)
 
+	if code, _ := tc.do(http.MethodDelete, "/v1/sys/mounts/kv2/tune", tc.root, ""); code != http.StatusMethodNotAllowed {
+		t.Fatalf("DELETE sys/mounts/kv2/tune: %d, want 405", code)
+	}
+	if _, err := c.Sys().GetMount("kv2"); err != nil {
+		t.Fatalf("kv2/ after DELETE on its tune path: %v", err)
+	}
+
 	// Data lives with the mount, through moves, and goes with it.
 	if _, err := c.Logical().Write("team/v1/app", map[string]any{"k": "v"}); err != nil {
 		t.Fatalf("write to the v1 mount: %v", err)
@@ -172,5 +179,39 @@ func TestInternalUIMounts(t *testing.T) {
 	code, body := tc.do(http.MethodGet, "/v1/sys/internal/ui/mounts/nothing/here", tc.root, "")
 	if code != http.StatusForbidden || !strings.Contains(body, "preflight capability check returned 403") {
 		t.Fatalf("preflight where no mount encloses: %d %s; want 403", code, body)
+	}
+}
+
+// TestNoServerErrorOnMounts sends every mount and KV path wrong types and
+// shapes: each answer is a 2xx/4xx, never a 500.
+func TestNoServerErrorOnMounts(t *testing.T) {
+	tc, _ := newKVv2Cluster(t)
+	bodies := []string{
+		`{"type":5,"options":[],"config":"x","local":"maybe","description":{},"plugin_name":[]}`,
+		`{"type":"kv","options":{"version":7},"config":{"default_lease_ttl":[],"max_lease_ttl":{},"force_no_cache":"x","listing_visibility":5}}`,
+		`{"data":[],"options":"x","versions":{},"version":"x","max_versions":-5,"cas_required":"maybe","delete_version_after":[],"custom_metadata":"x"}`,
+		`{"data":{"k":"v"},"options":{"cas":[]},"versions":[1,"x",-1,1e40],"custom_metadata":{"k":[]},"from":5,"to":[]}`,
+		`{"from":"kv","to":"sys/x"}`, `{"from":"kv ","to":" y"}`,
+		`[]`, `"string"`, `null`, `{"a":`,
+	}
+	paths := []string{
+		"/v1/sys/mounts/x", "/v1/sys/mounts/kv/tune", "/v1/sys/mounts/secret/tune", "/v1/sys/remount", "/v1/sys/remount/status/x",
+		"/v1/kv/config", "/v1/kv/data/a", "/v1/kv/metadata/a", "/v1/kv/metadata/", "/v1/kv/delete/a", "/v1/kv/undelete/a", "/v1/kv/destroy/a",
+		"/v1/kv/data/a?version=-1", "/v1/kv/data/a?version=99999999999999", "/v1/kv/other", "/v1/kv", "/v1/secret/a", "/v1/secret",
+		"/v1/sys/internal/ui/mounts/", "/v1/sys/internal/ui/mounts/kv/data/a",
+	}
+	for _, p := range paths {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, "LIST", http.MethodPatch} {
+			for _, body := range bodies {
+				code, resp := tc.do(m, p, tc.root, body)
+				if code >= http.StatusInternalServerError {
+					t.Errorf("%s %s with %.60s: status %d %.200s", m, p, body, code, resp)
+				}
+			}
+		}
+	}
+	// The cluster still serves its mounts afterwards.
+	if code, body := tc.do(http.MethodGet, "/v1/sys/mounts/kv", tc.root, ""); code != http.StatusOK {
+		t.Fatalf("kv/ after the bad requests: %d %s", code, body)
 	}
 }

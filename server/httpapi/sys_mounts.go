@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -103,7 +104,11 @@ func (a *API) writeMount(r *request) (response, error) {
 }
 
 func (a *API) deleteMount(r *request) (response, error) {
-	p, _ := mountPathParam(r)
+	p, tune := mountPathParam(r)
+	if tune {
+		// Vault's tune path has no delete; never read it as "unmount <path>".
+		return &raw{Status: http.StatusMethodNotAllowed, Body: map[string]any{"errors": []string{"unsupported operation: DELETE on " + r.path}}}, nil
+	}
 	if err := a.core.Mounts.Disable(r.ctx, p); err != nil {
 		return nil, err
 	}
