@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
@@ -324,38 +323,6 @@ func tuneOptions(e *mounts.Entry, options map[string]string) error {
 	return nil
 }
 
-// Remounts finish before sys/remount answers; their status is kept so
-// sys/remount/status answers as Vault's does.
-const maxRemountStatuses = 100
-
-type remountStatus struct {
-	mu    sync.Mutex
-	order []string
-	info  map[string]map[string]any
-}
-
-func (s *remountStatus) add(id string, info map[string]any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.info == nil {
-		s.info = map[string]map[string]any{}
-	}
-	if len(s.order) >= maxRemountStatuses {
-		delete(s.info, s.order[0])
-		s.order = s.order[1:]
-	}
-	s.order = append(s.order, id)
-	s.info[id] = info
-}
-
-func (s *remountStatus) get(id string) map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.info[id]
-}
-
-var remounts remountStatus
-
 // remount moves a mount synchronously and answers with Vault's migration id.
 func (a *API) remount(r *request) (response, error) {
 	from, to := r.params.String("from"), r.params.String("to")
@@ -371,15 +338,10 @@ func (a *API) remount(r *request) (response, error) {
 	if strings.TrimSpace(to) != to {
 		return nil, apierr.Invalid("'to' path cannot contain trailing whitespace")
 	}
-	if err := a.core.Mounts.Move(r.ctx, from, to); err != nil {
+	id, err := a.core.Mounts.Move(r.ctx, from, to)
+	if err != nil {
 		return nil, err
 	}
-	id := newRequestID()
-	remounts.add(id, map[string]any{
-		"source_mount": mounts.Sanitize(from),
-		"target_mount": mounts.Sanitize(to),
-		"status":       "success",
-	})
 	return &logical{
 		Data:     map[string]any{"migration_id": id},
 		Warnings: []string{"Mount move has been queued. Progress will be reported in Vault's server log, tagged with the returned migration_id"},
@@ -388,11 +350,15 @@ func (a *API) remount(r *request) (response, error) {
 
 func (a *API) remountStatus(r *request) (response, error) {
 	id := r.vars.ByName("id")
-	info := remounts.get(id)
-	if info == nil {
+	info, ok := a.core.Mounts.MoveStatus(id)
+	if !ok {
 		return nil, apierr.NotFound("")
 	}
-	return &logical{Data: map[string]any{"migration_id": id, "migration_info": info}}, nil
+	return &logical{Data: map[string]any{"migration_id": id, "migration_info": map[string]any{
+		"source_mount": info.Source,
+		"target_mount": info.Target,
+		"status":       info.Status,
+	}}}, nil
 }
 
 // internalMount answers sys/internal/ui/mounts/*path with the mount that

@@ -111,6 +111,7 @@ var protected = []string{"audit/", "auth/", "sys/", "cubbyhole/", "identity/"}
 // Table reads and changes the mount table.
 type Table struct {
 	store *storage.Store
+	moves moveLog
 	// mu makes every change (read-modify-write of the table, data deletion)
 	// exclusive and lets requests on a mount hold it shared, so a disable
 	// never races a write into the mount being deleted.
@@ -392,8 +393,21 @@ func (t *Table) Tune(ctx context.Context, p string, change func(*Entry) error) e
 }
 
 // Move gives the mount at from the path to. Its data stays where it is (the
-// storage prefix does not depend on the path), so the move is one write.
-func (t *Table) Move(ctx context.Context, from, to string) error {
+// storage prefix does not depend on the path), so the move is one write. It
+// returns the move's id for MoveStatus, as Vault's migration_id.
+func (t *Table) Move(ctx context.Context, from, to string) (string, error) {
+	if err := t.move(ctx, from, to); err != nil {
+		return "", err
+	}
+	id, err := randid.UUID(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	t.moves.add(id, MoveInfo{Source: Sanitize(from), Target: Sanitize(to), Status: "success"})
+	return id, nil
+}
+
+func (t *Table) move(ctx context.Context, from, to string) error {
 	from, to = Sanitize(from), Sanitize(to)
 	for _, pre := range protected {
 		if strings.HasPrefix(from, pre) {
@@ -423,4 +437,41 @@ func (t *Table) Move(ctx context.Context, from, to string) error {
 	}
 	entries[i].Path = to
 	return t.save(ctx, entries)
+}
+
+// maxMoves is how many finished moves MoveStatus remembers (in memory, as
+// Vault's migration tracker).
+const maxMoves = 100
+
+// MoveInfo is what sys/remount/status reports about one move.
+type MoveInfo struct {
+	Source, Target, Status string
+}
+
+type moveLog struct {
+	mu    sync.Mutex
+	order []string
+	info  map[string]MoveInfo
+}
+
+func (l *moveLog) add(id string, info MoveInfo) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.info == nil {
+		l.info = map[string]MoveInfo{}
+	}
+	if len(l.order) >= maxMoves {
+		delete(l.info, l.order[0])
+		l.order = l.order[1:]
+	}
+	l.order = append(l.order, id)
+	l.info[id] = info
+}
+
+// MoveStatus returns the move with this id, if it is among the last maxMoves.
+func (t *Table) MoveStatus(id string) (MoveInfo, bool) {
+	t.moves.mu.Lock()
+	defer t.moves.mu.Unlock()
+	info, ok := t.moves.info[id]
+	return info, ok
 }
