@@ -313,3 +313,32 @@ func TestMountsSealed(t *testing.T) {
 		}
 	}
 }
+
+// TestKVv2DeleteVersionAfter: a version whose delete_version_after has
+// passed reads as deleted (404 with its metadata), and undelete restores it.
+func TestKVv2DeleteVersionAfter(t *testing.T) {
+	tc, c := newKVv2Cluster(t)
+	ctx := t.Context()
+	kv := c.KVv2("kv")
+	if err := kv.PutMetadata(ctx, "s", vaultapi.KVMetadataPutInput{DeleteVersionAfter: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := kv.Put(ctx, "s", map[string]any{"k": "v"})
+	if err != nil || s.VersionMetadata.DeletionTime.Sub(s.VersionMetadata.CreatedTime) != time.Hour {
+		t.Fatalf("Put = %+v, %v; want a deletion time one hour after creation", s, err)
+	}
+	if s, err := kv.Get(ctx, "s"); err != nil || s.Data["k"] != "v" {
+		t.Fatalf("Get before the deletion time = %+v, %v", s, err)
+	}
+	tc.now.offset = 2 * time.Hour
+	code, body := tc.do(http.MethodGet, "/v1/kv/data/s", tc.root, "")
+	if code != http.StatusNotFound || !strings.Contains(body, `"data":null`) || !strings.Contains(body, `"version":1`) {
+		t.Fatalf("read after the deletion time: %d %s; want 404 with the version's metadata", code, body)
+	}
+	if err := kv.Undelete(ctx, "s", []int{1}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := kv.Get(ctx, "s"); err != nil || s.Data["k"] != "v" {
+		t.Fatalf("Get after undelete = %+v, %v", s, err)
+	}
+}
