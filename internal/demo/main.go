@@ -130,7 +130,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	say("The promoted cluster B serves the secret written on A")
+	say("The promoted cluster B serves the secrets written on A (KV v1, and both KV v2 versions)")
 	if sb, err = drStatus(ctx, b.addr); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ func (a *API) kvv2Handlers(method, op string) kvv2Handler {
 		{http.MethodGet, "data"}:        a.kvv2Read,
 		{http.MethodPut, "data"}:        a.kvv2Write,
 		{http.MethodDelete, "data"}:     a.kvv2DeleteLatest,
+		{http.MethodPatch, "data"}:      a.kvv2Patch,
 		{http.MethodGet, "metadata"}:    a.kvv2ReadMetadata,
 		{http.MethodPut, "metadata"}:    a.kvv2WriteMetadata,
 		{http.MethodDelete, "metadata"}: a.kvv2DeleteMetadata,
@@ -169,6 +171,36 @@ func casOption(p *params) (*int, error) {
 	}
 	cas := int(n)
 	return &cas, nil
+}
+
+// kvv2Patch merges the body's data into the current version (vault kv patch).
+func (a *API) kvv2Patch(r *request, prefix, key string) (response, error) {
+	if err := kvv2.CheckPath(key); err != nil {
+		return nil, err
+	}
+	raw, ok := r.params.get("data")
+	if !ok {
+		return nil, apierr.Invalid("no data provided")
+	}
+	patch, ok := raw.(map[string]any)
+	if !ok {
+		return nil, apierr.Invalid("parameter \"data\": expected an object, got %s", jsonKind(raw))
+	}
+	cas, err := casOption(r.params)
+	if err != nil {
+		return nil, err
+	}
+	v, err := a.core.KVv2.Patch(r.ctx, prefix, key, patch, cas)
+	if errors.Is(err, kvv2.ErrNoCurrentVersion) {
+		if v == nil {
+			return nil, apierr.NotFound("")
+		}
+		return &logical{Status: http.StatusNotFound, Data: versionData(v)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &logical{Data: versionData(v)}, nil
 }
 
 func (a *API) kvv2DeleteLatest(r *request, prefix, key string) (response, error) {

@@ -187,7 +187,7 @@ func TestKVv2BadInput(t *testing.T) {
 		{http.MethodPost, "/v1/kv/metadata/a", `{"max_versions":"many"}`, 400, `parameter \"max_versions\"`},
 		{http.MethodPost, "/v1/kv/data/", `{"data":{"k":"v"}}`, 400, "is not a secret path"},
 		{http.MethodGet, "/v1/kv/nothing/a", "", 404, "no handler for route"},
-		{http.MethodPatch, "/v1/kv/data/a", `{"data":{}}`, 405, "not supported"},
+		{http.MethodPatch, "/v1/kv/config", `{}`, 405, "not supported"},
 		{http.MethodGet, "/v1/kv/metadata/none", "", 404, ""},
 	} {
 		code, body := tc.do(tt.method, tt.path, tc.root, tt.body)
@@ -340,5 +340,43 @@ func TestKVv2DeleteVersionAfter(t *testing.T) {
 	}
 	if s, err := kv.Get(ctx, "s"); err != nil || s.Data["k"] != "v" {
 		t.Fatalf("Get after undelete = %+v, %v", s, err)
+	}
+}
+
+// TestKVv2Patch merges into the current version as `vault kv patch` does,
+// under the patch capability.
+func TestKVv2Patch(t *testing.T) {
+	tc, c := newKVv2Cluster(t)
+	ctx := t.Context()
+	kv := c.KVv2("kv")
+	if _, err := kv.Patch(ctx, "p", map[string]any{"a": "1"}); err == nil {
+		t.Fatal("Patch of a secret that does not exist succeeded")
+	}
+	if _, err := kv.Put(ctx, "p", map[string]any{"a": "1", "b": "2", "nested": map[string]any{"x": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := kv.Patch(ctx, "p", map[string]any{"b": nil, "c": "3", "nested": map[string]any{"y": "2"}})
+	if err != nil || s.VersionMetadata.Version != 2 {
+		t.Fatalf("Patch = %+v, %v", s, err)
+	}
+	s, err = kv.Get(ctx, "p")
+	if err != nil || fmt.Sprint(s.Data) != "map[a:1 c:3 nested:map[x:1 y:2]]" {
+		t.Fatalf("after Patch = %+v, %v", s, err)
+	}
+	if _, err := kv.Patch(ctx, "p", map[string]any{"a": "x"}, vaultapi.WithCheckAndSet(1)); err == nil {
+		t.Fatal("Patch with a stale cas succeeded")
+	}
+	if err := kv.Delete(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := tc.do(http.MethodPatch, "/v1/kv/data/p", tc.root, `{"data":{"a":"2"}}`); code != http.StatusNotFound {
+		t.Fatalf("PATCH of a deleted current version: %d, want 404", code)
+	}
+	// PATCH needs the patch capability, not update.
+	if err := c.Sys().PutPolicy("updater", `path "kv/data/*" { capabilities = ["create", "update", "read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := tc.do(http.MethodPatch, "/v1/kv/data/p", tc.token("updater"), `{"data":{"a":"2"}}`); code != http.StatusForbidden {
+		t.Fatalf("PATCH without the patch capability: %d, want 403", code)
 	}
 }

@@ -248,6 +248,8 @@ func operationOf(req *request, rt *route) (auth.Operation, error) {
 		return auth.OpList, nil
 	case http.MethodDelete:
 		return auth.OpDelete, nil
+	case http.MethodPatch:
+		return auth.OpPatch, nil
 	}
 	// A root token may do anything, so create and update need not be told
 	// apart (that costs a read).

@@ -212,10 +212,6 @@ func (e *Engine) Read(ctx context.Context, prefix, key string, n uint64) (*Versi
 // Write stores data as the secret's next version. cas, when not nil, must
 // equal the current version (0: the secret must not exist).
 func (e *Engine) Write(ctx context.Context, prefix, key string, data map[string]any, cas *int) (*Version, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return nil, apierr.Invalid("secret data cannot be stored as JSON: %v", err)
-	}
 	cfg, err := e.ReadConfig(ctx, prefix)
 	if err != nil {
 		return nil, err
@@ -229,11 +225,83 @@ func (e *Engine) Write(ctx context.Context, prefix, key string, data map[string]
 	if meta == nil {
 		meta = &Metadata{Versions: map[uint64]*VersionMeta{}}
 	}
+	if err := checkCAS(cfg, meta, cas); err != nil {
+		return nil, err
+	}
+	return e.addVersion(ctx, prefix, key, cfg, meta, data)
+}
+
+// ErrNoCurrentVersion is Patch's answer when there is nothing to patch: no
+// secret, or a current version that is deleted or destroyed (Vault's 404).
+var ErrNoCurrentVersion = errors.New("no current version to patch")
+
+// Patch merges patch into the current version (JSON merge patch: a null
+// removes a key) and stores the result as the next version. When the
+// current version is deleted or destroyed it returns that version with
+// ErrNoCurrentVersion.
+func (e *Engine) Patch(ctx context.Context, prefix, key string, patch map[string]any, cas *int) (*Version, error) {
+	cfg, err := e.ReadConfig(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	unlock := e.lock(prefix, key)
+	defer unlock()
+	cur, err := e.Read(ctx, prefix, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		return nil, ErrNoCurrentVersion
+	}
+	meta, err := e.ReadMetadata(ctx, prefix, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCAS(cfg, meta, cas); err != nil {
+		return nil, err
+	}
+	if cur.Data == nil {
+		return cur, ErrNoCurrentVersion
+	}
+	return e.addVersion(ctx, prefix, key, cfg, meta, mergePatch(cur.Data, patch))
+}
+
+// mergePatch applies an RFC 7386 JSON merge patch to doc.
+func mergePatch(doc, patch map[string]any) map[string]any {
+	for k, v := range patch {
+		if v == nil {
+			delete(doc, k)
+			continue
+		}
+		if pm, ok := v.(map[string]any); ok {
+			if dm, ok := doc[k].(map[string]any); ok {
+				doc[k] = mergePatch(dm, pm)
+				continue
+			}
+			doc[k] = mergePatch(map[string]any{}, pm)
+			continue
+		}
+		doc[k] = v
+	}
+	return doc
+}
+
+func checkCAS(cfg Config, meta *Metadata, cas *int) error {
 	switch {
 	case cas != nil && (*cas < 0 || uint64(*cas) != meta.CurrentVersion):
-		return nil, apierr.Invalid("check-and-set parameter did not match the current version")
+		return apierr.Invalid("check-and-set parameter did not match the current version")
 	case cas == nil && (cfg.CasRequired || meta.CasRequired):
-		return nil, apierr.Invalid("check-and-set parameter required for this call")
+		return apierr.Invalid("check-and-set parameter required for this call")
+	}
+	return nil
+}
+
+// addVersion stores data as the next version of meta's secret, trimming old
+// versions, in one storage write. The caller holds the secret's lock.
+func (e *Engine) addVersion(ctx context.Context, prefix, key string, cfg Config, meta *Metadata, data map[string]any) (*Version, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, apierr.Invalid("secret data cannot be stored as JSON: %v", err)
 	}
 	now := e.now().UTC()
 	vm := &VersionMeta{CreatedTime: now}
