@@ -13,7 +13,9 @@ import (
 // concretePath fills a route pattern's parameters with sample values.
 func concretePath(pattern string) string {
 	if strings.HasPrefix(pattern, "sys/internal/ui/mounts/") {
-		return "/v1/sys/internal/ui/mounts/secret/key" // 403 where no mount encloses the path
+		// 403 where no mount encloses the path or the token cannot reach the
+		// mount; the default policy reaches sys/.
+		return "/v1/sys/internal/ui/mounts/sys/health"
 	}
 	parts := strings.Split(pattern, "/")
 	for i, p := range parts {

@@ -215,3 +215,39 @@ func TestNoServerErrorOnMounts(t *testing.T) {
 		t.Fatalf("kv/ after the bad requests: %d %s", code, body)
 	}
 }
+
+// TestInternalUIMountsACL tells a token only about mounts it can reach, as
+// Vault's preflight does.
+func TestInternalUIMountsACL(t *testing.T) {
+	tc := newUnsealedCluster(t)
+	c := tc.client(tc.root)
+	if err := c.Sys().Mount("kv2", &vaultapi.MountInput{Type: "kv-v2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("app", `path "kv2/data/app/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("team", `path "+/data/team/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("denied", `path "kv2/*" { capabilities = ["deny"] }`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		policy, path string
+		want         int
+	}{
+		{"app", "kv2/data/app/x", http.StatusOK},
+		{"app", "secret/x", http.StatusForbidden},
+		{"app", "sys/health", http.StatusOK}, // the default policy reaches sys/
+		{"app", "auth/token/lookup-self", http.StatusOK},
+		{"team", "kv2/data/team/x", http.StatusOK},
+		{"team", "secret/data/x", http.StatusOK},
+		{"denied", "kv2/data/x", http.StatusForbidden},
+	} {
+		code, body := tc.do(http.MethodGet, "/v1/sys/internal/ui/mounts/"+tt.path, tc.token(tt.policy), "")
+		if code != tt.want {
+			t.Errorf("policy %s, preflight of %s: %d %s; want %d", tt.policy, tt.path, code, body, tt.want)
+		}
+	}
+}

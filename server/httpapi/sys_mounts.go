@@ -374,8 +374,16 @@ func (a *API) internalMount(r *request) (response, error) {
 	if err != nil {
 		return nil, err
 	}
+	denied := apierr.PermissionDenied("preflight capability check returned 403, please ensure client's policies grant access to path %q", p)
 	if e == nil {
-		return nil, apierr.PermissionDenied("preflight capability check returned 403, please ensure client's policies grant access to path %q", p)
+		return nil, denied
+	}
+	// Like Vault, only tell a token about a mount it can reach.
+	if ok, err := a.core.Auth.HasMountAccess(r.ctx, r.token, e.Path); err != nil || !ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, denied
 	}
 	data := mountInfo(e)
 	data["path"] = e.Path
