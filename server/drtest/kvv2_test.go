@@ -13,7 +13,8 @@ import (
 )
 
 // kvState is everything a client can read about the mounts and the KV v2
-// secrets: the mount table, each secret's metadata and every version.
+// secrets (each "mount/name"): the mount table, each secret's metadata and
+// every version, and kv/'s config.
 func kvState(t *testing.T, c *cluster, token string, secrets ...string) string {
 	t.Helper()
 	cl := c.client(token)
@@ -22,24 +23,25 @@ func kvState(t *testing.T, c *cluster, token string, secrets ...string) string {
 		t.Fatalf("%s: list mounts: %v", c.name, err)
 	}
 	state := map[string]any{"mounts": mounts}
-	kv := cl.KVv2("kv")
-	for _, s := range secrets {
+	for _, full := range secrets {
+		mount, s, _ := strings.Cut(full, "/")
+		kv := cl.KVv2(mount)
 		m, err := kv.GetMetadata(t.Context(), s)
 		if err != nil {
 			t.Fatalf("%s: metadata of %s: %v", c.name, s, err)
 		}
-		raw, err := cl.Logical().Read("kv/metadata/" + s)
+		raw, err := cl.Logical().Read(mount + "/metadata/" + s)
 		if err != nil || raw == nil {
 			t.Fatalf("%s: read metadata of %s: %v", c.name, s, err)
 		}
-		state["metadata/"+s] = raw.Data
+		state[full+" metadata"] = raw.Data
 		for v := 1; v <= m.CurrentVersion; v++ {
 			sec, err := kv.GetVersion(t.Context(), s, v)
 			if err != nil {
-				state[fmt.Sprintf("data/%s@%d", s, v)] = "error: " + err.Error()
+				state[fmt.Sprintf("%s@%d", full, v)] = "error: " + err.Error()
 				continue
 			}
-			state[fmt.Sprintf("data/%s@%d", s, v)] = sec.Raw.Data
+			state[fmt.Sprintf("%s@%d", full, v)] = sec.Raw.Data
 		}
 	}
 	cfg, err := cl.Logical().Read("kv/config")
@@ -69,6 +71,7 @@ func TestKVv2SurvivesFailover(t *testing.T) {
 		t.Fatalf("enable old: %v", err)
 	}
 	a.write(a.root, "old/gone", map[string]any{"v": "1"})
+	a.write(a.root, "secret/legacy", map[string]any{"v": "from kv v1"})
 	if _, err := root.Logical().Write("kv/config", map[string]any{"max_versions": 4}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +109,13 @@ func TestKVv2SurvivesFailover(t *testing.T) {
 	if err := root.Sys().Unmount("old"); err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{"app/db", "app/api"}
+	// vault kv enable-versioning secret/: the v1 data becomes version 1.
+	if err := root.Sys().TuneMountAllowNil("secret", vaultapi.TuneMountConfigInput{Options: &map[string]string{"version": "2"}}); err != nil {
+		t.Fatalf("upgrade secret/ to kv v2: %v", err)
+	}
+	secrets := []string{"kv/app/db", "kv/app/api", "secret/legacy"}
 	onA := kvState(t, a, a.root, secrets...)
-	for _, want := range []string{`"late/"`, `"pw-5"`, `"destroyed": true`, `"owner": "payments"`} {
+	for _, want := range []string{`"late/"`, `"pw-5"`, `"destroyed": true`, `"owner": "payments"`, `"from kv v1"`} {
 		if !strings.Contains(onA, want) {
 			t.Fatalf("state on A lacks %s:\n%s", want, onA)
 		}

@@ -95,7 +95,8 @@ func TestMountsThroughOfficialClient(t *testing.T) {
 	if err != nil || cfg.DefaultLeaseTTL != systemMaxLeaseSeconds || cfg.MaxLeaseTTL != systemMaxLeaseSeconds {
 		t.Fatalf("MountConfig(secret) = %+v, %v; want the system TTLs", cfg, err)
 	}
-	wantVaultError(t, "tune to downgrade", c.Sys().TuneMountAllowNil("kv2", vaultapi.TuneMountConfigInput{Options: &map[string]string{"version": "1"}}), http.StatusBadRequest, "not supported")
+	wantVaultError(t, "tune to downgrade", c.Sys().TuneMountAllowNil("kv2", vaultapi.TuneMountConfigInput{Options: &map[string]string{"version": "1"}}), http.StatusBadRequest, "cannot downgrade mount from version 2")
+	wantVaultError(t, "tune to version 3", c.Sys().TuneMountAllowNil("kv2", vaultapi.TuneMountConfigInput{Options: &map[string]string{"version": "3"}}), http.StatusBadRequest, "invalid version provided: 3")
 	wantVaultError(t, "tune no mount", c.Sys().TuneMountAllowNil("nowhere", vaultapi.TuneMountConfigInput{DefaultLeaseTTL: str("1h")}), http.StatusBadRequest, "no mount entry found")
 	wantVaultError(t, "tune sys", c.Sys().TuneMountAllowNil("sys", vaultapi.TuneMountConfigInput{DefaultLeaseTTL: str("1h")}), http.StatusBadRequest, `cannot tune "sys/"`)
 
@@ -249,5 +250,52 @@ func TestInternalUIMountsACL(t *testing.T) {
 		if code != tt.want {
 			t.Errorf("policy %s, preflight of %s: %d %s; want %d", tt.policy, tt.path, code, body, tt.want)
 		}
+	}
+}
+
+// TestKVUpgradeToVersion2 upgrades a KV v1 mount in place, as
+// `vault kv enable-versioning` does: every secret becomes version 1 of a KV
+// v2 secret and the v1 keys are gone.
+func TestKVUpgradeToVersion2(t *testing.T) {
+	tc := newUnsealedCluster(t)
+	c := tc.client(tc.root)
+	ctx := t.Context()
+	secrets := map[string]string{"a": "1", "dir/b": "2", "dir/sub/c": "3", "metadata/odd": "4"}
+	for p, v := range secrets {
+		if _, err := c.Logical().Write("secret/"+p, map[string]any{"v": v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sec, err := c.Logical().Write("sys/mounts/secret/tune", map[string]any{"options": map[string]any{"version": "2"}})
+	if err != nil || sec == nil || len(sec.Warnings) == 0 || !strings.Contains(sec.Warnings[0], "Upgrading mount from version 1 to version 2") {
+		t.Fatalf("tune to version 2 = %+v, %v", sec, err)
+	}
+	m, err := c.Sys().GetMount("secret")
+	if err != nil || m.Options["version"] != "2" {
+		t.Fatalf("secret/ after the upgrade = %+v, %v", m, err)
+	}
+	kv := c.KVv2("secret")
+	for p, v := range secrets {
+		s, err := kv.Get(ctx, p)
+		if err != nil || s.Data["v"] != v || s.VersionMetadata.Version != 1 {
+			t.Fatalf("KVv2 Get(%s) after the upgrade = %+v, %v", p, s, err)
+		}
+	}
+	list, err := c.Logical().List("secret/metadata/dir")
+	if err != nil || list == nil || fmt.Sprint(list.Data["keys"]) != "[b sub/]" {
+		t.Fatalf("LIST secret/metadata/dir = %+v, %v", list, err)
+	}
+	if keys, err := tc.store.List(ctx, "logical/secret/"); err != nil || len(keys) != 0 {
+		t.Fatalf("v1 keys left after the upgrade: %v, %v", keys, err)
+	}
+	if _, err := kv.Put(ctx, "a", map[string]any{"v": "new"}, vaultapi.WithCheckAndSet(1)); err != nil {
+		t.Fatalf("Put version 2 after the upgrade: %v", err)
+	}
+	// Tuning to 2 again changes nothing.
+	if err := c.Sys().TuneMountAllowNil("secret", vaultapi.TuneMountConfigInput{Options: &map[string]string{"version": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := kv.Get(ctx, "a"); err != nil || s.Data["v"] != "new" || s.VersionMetadata.Version != 2 {
+		t.Fatalf("after a second tune = %+v, %v", s, err)
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -276,7 +277,17 @@ func (a *API) writeMountTune(r *request, p string) (response, error) {
 	if err := params.Err(); err != nil {
 		return nil, err
 	}
-	err := a.core.Mounts.Tune(r.ctx, p, func(e *mounts.Entry) error {
+	upgrade, err := a.kvVersionChange(r, p, options)
+	if err != nil {
+		return nil, err
+	}
+	if upgrade != nil {
+		// vault kv enable-versioning: rewrite the v1 data as v2, then tune.
+		if err := a.core.Mounts.Upgrade(r.ctx, upgrade.Path, a.core.KVv2.ImportV1); err != nil {
+			return nil, err
+		}
+	}
+	err = a.core.Mounts.Tune(r.ctx, p, func(e *mounts.Entry) error {
 		if def != nil {
 			e.Config.DefaultLeaseTTL = *def
 		}
@@ -289,38 +300,64 @@ func (a *API) writeMountTune(r *request, p string) (response, error) {
 		if setVisibility {
 			e.Config.ListingVisibility = visibility
 		}
-		if err := tuneOptions(e, options); err != nil {
-			return err
-		}
+		tuneOptions(e, options)
 		return checkTTLs(e.Config)
 	})
 	if err != nil {
 		return nil, err
 	}
+	if upgrade != nil {
+		return &logical{Warnings: []string{"Upgrading mount from version 1 to version 2. This mount will be unavailable for a brief period and will resume service shortly."}}, nil
+	}
 	return noContent{}, nil
 }
 
-// tuneOptions merges options into the mount's; a kv mount keeps its version.
-func tuneOptions(e *mounts.Entry, options map[string]string) error {
-	if v, ok := options["version"]; ok && v != "" {
-		current := "1"
-		if e.KVVersion() == 2 {
-			current = "2"
-		}
-		if v != current {
-			return apierr.Invalid("changing a kv mount from version %s to %s is not supported: enable a new mount and copy the secrets", current, v)
-		}
+// kvVersionChange checks options.version as Vault does (1 or 2, never a
+// downgrade) and returns the mount to upgrade when it asks for one.
+func (a *API) kvVersionChange(r *request, p string, options map[string]string) (*mounts.Entry, error) {
+	v, ok := options["version"]
+	if !ok {
+		return nil, nil
 	}
+	want, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, apierr.Invalid("unable to parse options: %q is not a number", v)
+	}
+	if want != 1 && want != 2 {
+		return nil, apierr.Invalid("invalid version provided: %d", want)
+	}
+	e, err := a.core.Mounts.Match(r.ctx, mounts.Sanitize(p))
+	if err != nil || e == nil || e.Type != mounts.TypeKV {
+		return nil, err // Tune reports a missing mount
+	}
+	switch have := e.KVVersion(); {
+	case have > want:
+		return nil, apierr.Invalid("cannot downgrade mount from version %d", have)
+	case have < want:
+		return e, nil
+	}
+	return nil, nil
+}
+
+// tuneOptions merges options into the mount's; an empty value removes an
+// option, except version (checked by kvVersionChange).
+func tuneOptions(e *mounts.Entry, options map[string]string) {
 	if len(options) == 0 {
-		return nil
+		return
 	}
 	if e.Options == nil {
 		e.Options = map[string]string{}
 	}
 	for k, v := range options {
+		if v == "" && k != "version" {
+			delete(e.Options, k)
+			continue
+		}
+		if k == "version" && v == "" {
+			continue
+		}
 		e.Options[k] = v
 	}
-	return nil
 }
 
 // remount moves a mount synchronously and answers with Vault's migration id.

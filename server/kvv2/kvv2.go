@@ -572,3 +572,23 @@ func (e *Engine) putJSON(ctx context.Context, key string, v any) error {
 	}
 	return nil
 }
+
+// ImportV1 returns the writes that make a KV version-1 secret (its stored
+// JSON) version 1 of a KV v2 secret under prefix, for a mount's upgrade.
+func (e *Engine) ImportV1(prefix, key string, value []byte) ([]storage.Op, error) {
+	now := e.now().UTC()
+	meta := &Metadata{
+		Versions:       map[uint64]*VersionMeta{1: {CreatedTime: now}},
+		CurrentVersion: 1,
+		CreatedTime:    now,
+		UpdatedTime:    now,
+	}
+	mraw, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("encode secret metadata: %w", err)
+	}
+	return []storage.Op{
+		{Key: versionKey(prefix, key, 1), Value: value},
+		{Key: metaKey(prefix, key), Value: mraw},
+	}, nil
+}

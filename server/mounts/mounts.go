@@ -475,3 +475,80 @@ func (t *Table) MoveStatus(id string) (MoveInfo, bool) {
 	info, ok := t.moves.info[id]
 	return info, ok
 }
+
+// ConvertFunc turns one key of a mount's old layout (relative to its prefix)
+// into the writes of its new layout under newPrefix.
+type ConvertFunc func(newPrefix, key string, value []byte) ([]storage.Op, error)
+
+// Upgrade rewrites the kv version-1 mount at path as version 2: every key is
+// converted into a new storage prefix, then the table switches the mount to
+// it (one write), then the old keys are deleted, all through the normal
+// write path so DR secondaries follow. Requests to the mount wait meanwhile.
+// A crash before the switch leaves the mount as it was (and unreachable
+// keys under an unused prefix); after it, only old keys to delete.
+func (t *Table) Upgrade(ctx context.Context, p string, convert ConvertFunc) error {
+	p = Sanitize(p)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	entries, err := t.List(ctx)
+	if err != nil {
+		return err
+	}
+	i := indexOf(entries, p)
+	if i < 0 {
+		return apierr.Invalid("tune of path %q failed: no mount entry found", p)
+	}
+	e := &entries[i]
+	if e.Type != TypeKV || e.KVVersion() != 1 {
+		return apierr.Invalid("%q is not a kv version 1 mount", p)
+	}
+	uuid, err := randid.UUID(rand.Reader)
+	if err != nil {
+		return err
+	}
+	oldPrefix, newPrefix := e.Prefix, "logical/"+uuid+"/"
+	var batch []storage.Op
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := t.store.Write(ctx, batch...); err != nil {
+			return fmt.Errorf("upgrade mount: %w", err)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err = t.walk(ctx, oldPrefix, func(key string) error {
+		value, err := t.store.Get(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("upgrade mount: %w", err)
+		}
+		ops, err := convert(newPrefix, strings.TrimPrefix(key, oldPrefix), value)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, ops...)
+		if len(batch) >= deleteBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return err
+	}
+	e.Prefix = newPrefix
+	if e.Options == nil {
+		e.Options = map[string]string{}
+	}
+	e.Options["version"] = "2"
+	if err := t.save(ctx, entries); err != nil {
+		return err
+	}
+	return t.deleteData(ctx, oldPrefix)
+}
