@@ -33,6 +33,14 @@ const MaxMounts = 1000
 // MaxPathLength bounds a mount path, in bytes.
 const MaxPathLength = 512
 
+// Bounds on what one entry may carry: every request decodes the table, so
+// it must stay small.
+const (
+	MaxDescriptionLength = 4096
+	MaxOptions           = 32
+	MaxOptionLength      = 1024
+)
+
 // deleteBatch is how many keys one storage write removes when a mount's data
 // is deleted: big enough to be quick, small enough to keep commits short.
 const deleteBatch = 256
@@ -237,6 +245,22 @@ func ValidatePath(p string) error {
 	return nil
 }
 
+// CheckSize refuses an entry whose description or options exceed the bounds.
+func CheckSize(e *Entry) error {
+	if len(e.Description) > MaxDescriptionLength {
+		return apierr.Invalid("description is %d bytes; the limit is %d", len(e.Description), MaxDescriptionLength)
+	}
+	if len(e.Options) > MaxOptions {
+		return apierr.Invalid("%d options given; the limit is %d", len(e.Options), MaxOptions)
+	}
+	for k, v := range e.Options {
+		if len(k) > MaxOptionLength || len(v) > MaxOptionLength {
+			return apierr.Invalid("option %.40q is longer than %d bytes", k, MaxOptionLength)
+		}
+	}
+	return nil
+}
+
 func conflict(entries []Entry, p, except string) error {
 	for _, e := range entries {
 		if e.Path == except {
@@ -254,6 +278,9 @@ func conflict(entries []Entry, p, except string) error {
 func (t *Table) Enable(ctx context.Context, e Entry) (Entry, error) {
 	e.Path = Sanitize(e.Path)
 	if err := ValidatePath(e.Path); err != nil {
+		return Entry{}, err
+	}
+	if err := CheckSize(&e); err != nil {
 		return Entry{}, err
 	}
 	t.mu.Lock()
@@ -387,6 +414,9 @@ func (t *Table) Tune(ctx context.Context, p string, change func(*Entry) error) e
 		return apierr.Invalid("tune of path %q failed: no mount entry found", p)
 	}
 	if err := change(e); err != nil {
+		return err
+	}
+	if err := CheckSize(e); err != nil {
 		return err
 	}
 	return t.save(ctx, entries)

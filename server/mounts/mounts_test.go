@@ -84,3 +84,26 @@ func TestEnclosing(t *testing.T) {
 		}
 	}
 }
+
+// TestEntryBounds keeps oversized descriptions and options out of the table.
+func TestEntryBounds(t *testing.T) {
+	ctx := context.Background()
+	table := New(openStore(t))
+	long := string(make([]byte, MaxDescriptionLength+1))
+	if _, err := table.Enable(ctx, Entry{Path: "x", Type: TypeKV, Description: long}); err == nil {
+		t.Fatal("Enable with an oversized description succeeded")
+	}
+	if _, err := table.Enable(ctx, Entry{Path: "x", Type: TypeKV}); err != nil {
+		t.Fatal(err)
+	}
+	err := table.Tune(ctx, "x", func(e *Entry) error {
+		e.Options = map[string]string{"k": string(make([]byte, MaxOptionLength+1))}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("Tune to an oversized option succeeded")
+	}
+	if e, err := table.Get(ctx, "x"); err != nil || e == nil || len(e.Options) != 0 {
+		t.Fatalf("entry after the refused tune = %+v, %v", e, err)
+	}
+}
