@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it starts two clusters on SQLite, applies
-// examples/dr-topology with the freshly built provider, replicates a secret,
-// then runs a failover drill (promotion with the primary's unseal key) and
-// reads the secret on the promoted cluster. It stops everything it started.
+// examples/dr-topology with the freshly built provider, replicates a KV v1
+// secret and a KV v2 secret with two versions, then runs a failover drill
+// (promotion with the primary's unseal key) and reads them on the promoted
+// cluster, both KV v2 versions included. It stops everything it started.
 //
 // It needs only the binaries in ./bin (make build) and a terraform on PATH
 // (the GNUmakefile ensures one).
@@ -84,9 +85,17 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	say("Writing secret/app/db on the primary")
+	say("Writing secret/app/db (KV v1) and two versions of kv/data/app/db (a KV v2 mount) on the primary")
 	if err := request(ctx, http.MethodPut, a.addr+"/v1/secret/app/db", `{"password":"correct-horse"}`, nil); err != nil {
 		return err
+	}
+	if err := request(ctx, http.MethodPost, a.addr+"/v1/sys/mounts/kv", `{"type":"kv","options":{"version":"2"}}`, nil); err != nil {
+		return err
+	}
+	for _, pw := range []string{"battery-staple", "correct-horse-2"} {
+		if err := request(ctx, http.MethodPut, a.addr+"/v1/kv/data/app/db", `{"data":{"password":"`+pw+`"}}`, nil); err != nil {
+			return err
+		}
 	}
 
 	say("DR status of both clusters (the secondary reaches the primary's merkle root)")
@@ -121,7 +130,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	say("The promoted cluster B serves the secret written on A")
+	say("The promoted cluster B serves the secrets written on A (KV v1, and both KV v2 versions)")
 	if sb, err = drStatus(ctx, b.addr); err != nil {
 		return err
 	}
@@ -136,7 +145,35 @@ func run(ctx context.Context) error {
 	if secret.Data["password"] != "correct-horse" {
 		return errors.New("the promoted cluster does not hold the secret")
 	}
+	if err := checkKVv2(ctx, b.addr); err != nil {
+		return err
+	}
 	say("Demo complete in %s; stopping the clusters", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// checkKVv2 reads both versions of kv/data/app/db on addr.
+func checkKVv2(ctx context.Context, addr string) error {
+	for _, c := range []struct{ version, want string }{{"", "correct-horse-2"}, {"1", "battery-staple"}} {
+		version, want := c.version, c.want
+		var v2 struct {
+			Data struct {
+				Data     map[string]any `json:"data"`
+				Metadata map[string]any `json:"metadata"`
+			} `json:"data"`
+		}
+		url := addr + "/v1/kv/data/app/db"
+		if version != "" {
+			url += "?version=" + version
+		}
+		if err := request(ctx, http.MethodGet, url, "", &v2); err != nil {
+			return err
+		}
+		fmt.Printf("    GET %s -> %v (version %v)\n", url, v2.Data.Data, v2.Data.Metadata["version"])
+		if v2.Data.Data["password"] != want {
+			return fmt.Errorf("the promoted cluster does not hold %s", url)
+		}
+	}
 	return nil
 }
 

@@ -30,12 +30,14 @@ path "sys/replication/dr/secondary/update-primary" { capabilities = ["update"] }
 //	3-demote-old-primary   planned swap-back: B demoted
 //	5-swap-back            A promoted back, B dr-1 and C dr-2 re-pointed to it
 //
-// Before every step it writes secrets on the current primary; after every
-// step it asks the servers (not the state) that each cluster has the role
-// the configuration gives it, that each secondary streams WALs with its
-// primary's merkle root and last WAL (DR secondaries refuse reads, so equal
-// roots are the proof they hold the same data), and reads every secret a
-// primary ever acknowledged on the current primary. The one write that is
+// Before every step it writes secrets on the current primary (KV v1 on
+// secret/, and KV v2 secrets of two versions on a kv/ mount enabled on A
+// before step 1); after every step it asks the servers (not the state) that
+// each cluster has the role the configuration gives it, that each secondary
+// streams WALs with its primary's merkle root and last WAL (DR secondaries
+// refuse reads, so equal roots are the proof they hold the same data), and
+// reads every secret a primary ever acknowledged on the current primary
+// (for KV v2: the value, current_version and both versions' metadata). The one write that is
 // lost is the documented one: taken by the old primary after it came back
 // and before it was demoted, discarded when it re-syncs from the new primary.
 func TestAccFailoverWorkflow(t *testing.T) {
@@ -86,6 +88,7 @@ func TestAccFailoverWorkflow(t *testing.T) {
 	dir5 := stepDir(t, root, "5-swap-back")
 
 	step("step 1: topology (A primary, B dr-1, C dr-2)", func() {
+		a.enableKVv2()
 		l.write(a, "before-topology", 3)
 		if err := b.write("secret/e2e/local-on-b", "wiped when B becomes a secondary"); err != nil {
 			t.Fatal(err)

@@ -59,6 +59,16 @@ type cli struct {
 // writes the CLI configuration.
 func newCLI(t *testing.T, root string) *cli {
 	t.Helper()
+	pluginDir := filepath.Join(t.TempDir(), "plugins")
+	buildProvider(t, root, pluginDir)
+	return newCLIFor(t, pluginDir, "vaultrepl/vaultrepl")
+}
+
+// newCLIFor finds the CLI named by VAULTREPL_TF_CLI and writes a CLI
+// configuration whose dev_overrides load provider (namespace/type) from the
+// binary in pluginDir, under both registries' addresses.
+func newCLIFor(t *testing.T, pluginDir, provider string) *cli {
+	t.Helper()
 	want := os.Getenv(EnvCLI)
 	if want == "" {
 		want = "terraform"
@@ -69,21 +79,17 @@ func newCLI(t *testing.T, root string) *cli {
 	}
 	c := &cli{path: path, name: filepath.Base(path)}
 
-	dir := t.TempDir()
-	pluginDir := filepath.Join(dir, "plugins")
-	buildProvider(t, root, pluginDir)
-
 	// Both registries' addresses: Terraform expands "vaultrepl/vaultrepl" to
 	// registry.terraform.io, OpenTofu to registry.opentofu.org.
-	cfg := filepath.Join(dir, "cli.tfrc")
+	cfg := filepath.Join(t.TempDir(), "cli.tfrc")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `provider_installation {
   dev_overrides {
-    "registry.terraform.io/vaultrepl/vaultrepl" = %[1]q
-    "registry.opentofu.org/vaultrepl/vaultrepl" = %[1]q
+    "registry.terraform.io/%[2]s" = %[1]q
+    "registry.opentofu.org/%[2]s" = %[1]q
   }
   direct {}
 }
-`, pluginDir), 0o600); err != nil {
+`, pluginDir, provider), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, kv := range os.Environ() {
@@ -401,12 +407,62 @@ func eventually(t *testing.T, what string, limit time.Duration, cond func() (boo
 
 // --- what the servers must say ---------------------------------------------------
 
-// ledger is every secret a primary acknowledged, by path.
+// ledger is every secret a primary acknowledged, by path: KV v1 secrets on
+// secret/ and two-version KV v2 secrets on the kvV2Mount.
 type ledger struct {
 	t      *testing.T
 	values map[string]string
 	order  []string
 	n      int
+}
+
+// kvV2Mount is the KV version 2 mount the test enables on the first primary;
+// the mount table replicates like everything else.
+const kvV2Mount = "kv"
+
+func (c *cluster) enableKVv2() {
+	c.t.Helper()
+	if _, err := c.root.Write(context.Background(), "sys/mounts/"+kvV2Mount, map[string]any{"type": "kv", "options": map[string]any{"version": "2"}}); err != nil {
+		c.t.Fatalf("enable a KV v2 mount on %s: %v", c, err)
+	}
+}
+
+// writeKVv2 stores value as version 2 of a KV v2 secret, with check-and-set
+// (version 1 holds value+" (v1)").
+func (c *cluster) writeKVv2(name, value string) error {
+	for cas, v := range []string{value + " (v1)", value} {
+		body := map[string]any{"data": map[string]any{"v": v}, "options": map[string]any{"cas": cas}}
+		if _, err := c.root.Write(context.Background(), kvV2Mount+"/data/"+name, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readKVv2 returns the current value (data.v) of a KV v2 secret and its
+// metadata's current_version and number of versions kept ("", 0, 0 when
+// absent).
+func (c *cluster) readKVv2(name string) (value string, current float64, versions int, err error) {
+	data, current, versions, err := c.readKVv2Data(kvV2Mount, name)
+	value, _ = data["v"].(string)
+	return value, current, versions, err
+}
+
+// readKVv2Data returns the current data of a KV v2 secret on mount, its
+// current_version and how many versions its metadata lists.
+func (c *cluster) readKVv2Data(mount, name string) (data map[string]any, current float64, versions int, err error) {
+	s, err := c.root.Read(context.Background(), mount+"/data/"+name)
+	if err != nil || s == nil {
+		return nil, 0, 0, err
+	}
+	data, _ = s.Data["data"].(map[string]any)
+	m, err := c.root.Read(context.Background(), mount+"/metadata/"+name)
+	if err != nil || m == nil {
+		return data, 0, 0, err
+	}
+	current, _ = m.Data["current_version"].(float64)
+	vs, _ := m.Data["versions"].(map[string]any)
+	return data, current, len(vs), nil
 }
 
 // write stores count secrets on the current primary; each one the primary
@@ -422,6 +478,12 @@ func (l *ledger) write(on *cluster, label string, count int) {
 		}
 		l.values[path] = value
 		l.order = append(l.order, path)
+		name := fmt.Sprintf("e2e/%s-%d", label, l.n)
+		if err := on.writeKVv2(name, value); err != nil {
+			l.t.Fatalf("write KV v2 secret %s on %s: %v", name, on, err)
+		}
+		l.values[kvV2Mount+"/"+name] = value
+		l.order = append(l.order, kvV2Mount+"/"+name)
 	}
 }
 
@@ -429,6 +491,14 @@ func (l *ledger) write(on *cluster, label string, count int) {
 func (l *ledger) heldBy(c *cluster) {
 	l.t.Helper()
 	for _, path := range l.order {
+		if name, ok := strings.CutPrefix(path, kvV2Mount+"/"); ok {
+			got, current, versions, err := c.readKVv2(name)
+			if err != nil || got != l.values[path] || current != 2 || versions != 2 {
+				l.t.Fatalf("acknowledged KV v2 secret %s on %s: read %q (current_version %v, %d versions), %v; want %q as version 2 of 2",
+					path, c, got, current, versions, err, l.values[path])
+			}
+			continue
+		}
 		got, err := c.read(path)
 		if err != nil {
 			l.t.Fatalf("read %s on %s: %v", path, c, err)

@@ -20,6 +20,8 @@ const (
 	KindNotFound
 	// KindUnavailable is a cluster that cannot serve the request now, e.g. sealed (HTTP 503).
 	KindUnavailable
+	// KindConflict is a request that collides with existing state, e.g. a mount path in use (HTTP 409).
+	KindConflict
 )
 
 // Error is a failure whose message is safe to show to the client: it never
@@ -50,6 +52,11 @@ func NotFound(format string, args ...any) error {
 // Unavailable reports a cluster that cannot serve now (503).
 func Unavailable(format string, args ...any) error {
 	return &Error{Kind: KindUnavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// Conflict reports a collision with existing state (409).
+func Conflict(format string, args ...any) error {
+	return &Error{Kind: KindConflict, Message: fmt.Sprintf(format, args...)}
 }
 
 // KindOf returns the kind of the first *Error in err's chain, or 0 when err

@@ -37,6 +37,8 @@ type Config struct {
 
 	Dev            bool
 	DevRootTokenID string // secret-ish: only set with Dev; empty = caller generates one
+	// DevKVv2 mounts secret/ as KV version 2 in dev mode, Vault's dev layout.
+	DevKVv2 bool
 
 	HeartbeatInterval time.Duration
 	// WALRetainCount and WALRetainAge bound a primary's WAL; a secondary
@@ -67,6 +69,7 @@ type flagValues struct {
 	logLevel, logFormat                 string
 	dev                                 bool
 	devRootTokenID                      string
+	devKVv2                             bool
 	heartbeatInterval                   time.Duration
 	walRetainCount                      uint64
 	walRetainAge                        time.Duration
@@ -122,6 +125,8 @@ func newFlagSet(fv *flagValues) *flag.FlagSet {
 		"development mode: -db optional (a temporary folder is used when empty)")
 	fs.StringVar(&fv.devRootTokenID, "dev-root-token-id", "",
 		"root token `id` in -dev mode (default: $"+devRootTokenEnv+", else generated)")
+	fs.BoolVar(&fv.devKVv2, "dev-kv-v2", false,
+		"with -dev: mount secret/ as KV version 2, as `vault server -dev` does (default: KV version 1)")
 	fs.DurationVar(&fv.heartbeatInterval, "heartbeat-interval", defaultHeartbeatInterval,
 		"replication heartbeat `interval`")
 	fs.Uint64Var(&fv.walRetainCount, "wal-retain-count", 100000,
@@ -217,6 +222,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 		TLSCertFile:       cert.v,
 		TLSKeyFile:        key.v,
 		Dev:               fv.dev,
+		DevKVv2:           fv.devKVv2,
 		HeartbeatInterval: fv.heartbeatInterval,
 		WALRetainCount:    fv.walRetainCount,
 		WALRetainAge:      fv.walRetainAge,
@@ -231,6 +237,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 		}
 	}
 
+	if cfg.DevKVv2 && !cfg.Dev {
+		add(errors.New("-dev-kv-v2 only applies with -dev: on other servers run `vault secrets disable secret && vault secrets enable -path=secret -version=2 kv`"))
+	}
 	if !cfg.Dev && cfg.DBPath == "" {
 		add(errors.New("-db is required (path of the SQLite file), or use -dev"))
 	}

@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
-	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kv"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kvv2"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/mounts"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/seal"
@@ -32,10 +33,13 @@ type Core struct {
 	Store *storage.Store
 	Seal  *seal.Manager
 	Auth  *auth.Manager
-	KV    *kv.Mount
-	Repl  *replication.Manager
-	Log   *slog.Logger
-	Now   func() time.Time
+	// Mounts says which engine serves which path; KVv2 serves the
+	// versioned KV mounts (KV v1 mounts are kv.Mount values made per request).
+	Mounts *mounts.Table
+	KVv2   *kvv2.Engine
+	Repl   *replication.Manager
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Options configure a Core; zero values take sensible defaults.
@@ -69,13 +73,14 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		return nil, err
 	}
 	return &Core{
-		Store: store,
-		Seal:  sealer,
-		Auth:  auth.New(store, opts.Now, opts.Random),
-		KV:    kv.New(store, "secret/", "logical/secret/"),
-		Repl:  repl,
-		Log:   opts.Logger,
-		Now:   opts.Now,
+		Store:  store,
+		Seal:   sealer,
+		Auth:   auth.New(store, opts.Now, opts.Random),
+		Mounts: mounts.New(store),
+		KVv2:   kvv2.New(store, opts.Now),
+		Repl:   repl,
+		Log:    opts.Logger,
+		Now:    opts.Now,
 	}, nil
 }
 

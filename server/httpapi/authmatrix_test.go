@@ -12,6 +12,11 @@ import (
 
 // concretePath fills a route pattern's parameters with sample values.
 func concretePath(pattern string) string {
+	if strings.HasPrefix(pattern, "sys/internal/ui/mounts/") {
+		// 403 where no mount encloses the path or the token cannot reach the
+		// mount; the default policy reaches sys/.
+		return "/v1/sys/internal/ui/mounts/sys/health"
+	}
 	parts := strings.Split(pattern, "/")
 	for i, p := range parts {
 		switch {

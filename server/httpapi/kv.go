@@ -1,50 +1,69 @@
 package httpapi
 
 import (
-	"strings"
+	"net/http"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kv"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/mounts"
 )
 
 // kvLeaseSeconds is the lease Vault reports on KV v1 reads (768h).
 const kvLeaseSeconds = 2764800
 
-func secretPath(r *request) string {
-	return strings.TrimPrefix(r.vars.ByName("path"), "/")
+// kvRoute is the KV v1 route for method on the mount e, or nil.
+func (a *API) kvRoute(method string, e *mounts.Entry) *route {
+	rt := &route{method: method, path: e.Path + "*path"}
+	switch method {
+	case http.MethodGet:
+		rt.handle = a.onMount(e, a.readSecret)
+	case http.MethodPut:
+		rt.exists = a.existsOnMount(e, a.secretExists)
+		rt.handle = a.onMount(e, a.writeSecret)
+	case http.MethodDelete:
+		rt.handle = a.onMount(e, a.deleteSecret)
+	case methodList:
+		rt.handle = a.onMount(e, a.listSecrets)
+	default:
+		return nil
+	}
+	return rt
 }
 
-func (a *API) readSecret(r *request) (response, error) {
-	data, err := a.core.KV.Read(r.ctx, secretPath(r))
+func kvMount(a *API, e *mounts.Entry) *kv.Mount { return kv.New(a.core.Store, e.Path, e.Prefix) }
+
+func (a *API) readSecret(r *request, e *mounts.Entry, rest string) (response, error) {
+	data, err := kvMount(a, e).Read(r.ctx, rest)
 	if err != nil {
 		return nil, err
 	}
 	return &logical{Data: data, LeaseDuration: kvLeaseSeconds}, nil
 }
 
-func (a *API) secretExists(r *request) (bool, error) {
-	return a.core.KV.Exists(r.ctx, secretPath(r))
+func (a *API) secretExists(r *request, e *mounts.Entry, rest string) (bool, error) {
+	return kvMount(a, e).Exists(r.ctx, rest)
 }
 
-func (a *API) writeSecret(r *request) (response, error) {
+func (a *API) writeSecret(r *request, e *mounts.Entry, rest string) (response, error) {
 	// Every body key is secret data, so none is "unrecognized".
 	for k := range r.body {
 		r.params.used[k] = true
 	}
-	if _, err := a.core.KV.Write(r.ctx, secretPath(r), r.body); err != nil {
+	if _, err := kvMount(a, e).Write(r.ctx, rest, r.body); err != nil {
 		return nil, err
 	}
 	return noContent{}, nil
 }
 
-func (a *API) deleteSecret(r *request) (response, error) {
-	if err := a.core.KV.Delete(r.ctx, secretPath(r)); err != nil {
+func (a *API) deleteSecret(r *request, e *mounts.Entry, rest string) (response, error) {
+	if err := kvMount(a, e).Delete(r.ctx, rest); err != nil {
 		return nil, err
 	}
 	return noContent{}, nil
 }
 
-func (a *API) listSecrets(r *request) (response, error) {
-	keys, err := a.core.KV.List(r.ctx, secretPath(r))
+func (a *API) listSecrets(r *request, e *mounts.Entry, rest string) (response, error) {
+	keys, err := kvMount(a, e).List(r.ctx, rest)
 	if err != nil {
 		return nil, err
 	}

@@ -248,6 +248,8 @@ func operationOf(req *request, rt *route) (auth.Operation, error) {
 		return auth.OpList, nil
 	case http.MethodDelete:
 		return auth.OpDelete, nil
+	case http.MethodPatch:
+		return auth.OpPatch, nil
 	}
 	// A root token may do anything, so create and update need not be told
 	// apart (that costs a read).
@@ -285,6 +287,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			}
 		case apierr.KindUnavailable:
 			writeErrors(w, http.StatusServiceUnavailable, e.Message)
+		case apierr.KindConflict:
+			writeErrors(w, http.StatusConflict, e.Message)
 		default:
 			writeErrors(w, http.StatusInternalServerError, "internal error")
 		}
@@ -298,6 +302,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	if a.serveMount(w, r) {
+		return
+	}
 	if a.core.Seal.Sealed() && strings.HasPrefix(r.URL.Path, "/v1/") {
 		writeErrors(w, http.StatusServiceUnavailable, "Vault is sealed")
 		return

@@ -64,9 +64,14 @@ func (a *API) routes() []*route {
 		{method: http.MethodGet, path: "sys/auth", handle: a.listAuth},
 		{method: http.MethodGet, path: "sys/auth/token/tune", sudo: true, handle: a.tokenAuthTune},
 
-		// Mount discovery, which the vault CLI's kv commands ask first.
+		// The mount table (mount_dispatch.go sends requests to the mounts).
 		{method: http.MethodGet, path: "sys/mounts", handle: a.mounts},
-		{method: http.MethodGet, path: "sys/internal/ui/mounts/*path", auth: authTokenOnly, handle: a.mountInfo},
+		{method: http.MethodGet, path: "sys/mounts/*path", handle: a.readMount},
+		{method: http.MethodPut, path: "sys/mounts/*path", handle: a.writeMount},
+		{method: http.MethodDelete, path: "sys/mounts/*path", handle: a.deleteMount},
+		{method: http.MethodPut, path: "sys/remount", sudo: true, handle: a.remount},
+		{method: http.MethodGet, path: "sys/remount/status/:id", handle: a.remountStatus},
+		{method: http.MethodGet, path: "sys/internal/ui/mounts/*path", auth: authTokenOnly, handle: a.internalMount},
 
 		// Tokens and roles.
 		{method: http.MethodPut, path: "auth/token/create", handle: a.createToken},
@@ -85,12 +90,5 @@ func (a *API) routes() []*route {
 		{method: http.MethodGet, path: "auth/token/roles/:name", handle: a.readRole},
 		{method: http.MethodPut, path: "auth/token/roles/:name", handle: a.writeRole},
 		{method: http.MethodDelete, path: "auth/token/roles/:name", handle: a.deleteRole},
-
-		// The KV v1 mount.
-		{method: methodList, path: "secret", handle: a.listSecrets},
-		{method: http.MethodGet, path: "secret/*path", handle: a.readSecret},
-		{method: http.MethodPut, path: "secret/*path", exists: a.secretExists, handle: a.writeSecret},
-		{method: http.MethodDelete, path: "secret/*path", handle: a.deleteSecret},
-		{method: methodList, path: "secret/*path", handle: a.listSecrets},
 	}
 }

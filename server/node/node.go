@@ -20,6 +20,7 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/httpapi"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/mounts"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -169,6 +170,22 @@ func (n *Node) initDev(ctx context.Context) error {
 		return fmt.Errorf("unseal dev cluster: %w", err)
 	}
 	n.DevKey, n.DevRootToken = res.Keys[0], res.RootToken
+	if n.cfg.DevKVv2 {
+		return n.devKVv2(ctx)
+	}
+	return nil
+}
+
+// devKVv2 replaces the empty KV v1 mount at secret/ with a KV v2 one, the
+// layout of `vault server -dev`.
+func (n *Node) devKVv2(ctx context.Context) error {
+	if err := n.Core.Mounts.Disable(ctx, "secret/"); err != nil {
+		return fmt.Errorf("dev kv v2: %w", err)
+	}
+	_, err := n.Core.Mounts.Enable(ctx, mounts.Entry{Path: "secret/", Type: mounts.TypeKV, Description: "key/value secret storage", Options: map[string]string{"version": "2"}})
+	if err != nil {
+		return fmt.Errorf("dev kv v2: %w", err)
+	}
 	return nil
 }
 

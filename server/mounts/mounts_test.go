@@ -1,0 +1,109 @@
+package mounts
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+func openStore(t *testing.T) *storage.Store {
+	t.Helper()
+	s, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "m.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestDisableDeletesAllData: a mount with more keys than one deletion batch,
+// in nested folders, leaves nothing behind, and other mounts keep theirs.
+func TestDisableDeletesAllData(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	table := New(store)
+	gone, err := table.Enable(ctx, Entry{Path: "gone", Type: TypeKV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := table.Enable(ctx, Entry{Path: "kept", Type: TypeKV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3*deleteBatch + 7
+	ops := make([]storage.Op, 0, n)
+	for i := range n {
+		ops = append(ops, storage.Op{Key: fmt.Sprintf("%sf%d/sub/k%d", gone.Prefix, i%5, i), Value: []byte("v")})
+	}
+	if _, err := store.Write(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Write(ctx, storage.Op{Key: kept.Prefix + "x", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := table.Disable(ctx, "gone/"); err != nil {
+		t.Fatalf("Disable: %v", err)
+	}
+	if left, err := store.List(ctx, gone.Prefix); err != nil || len(left) != 0 {
+		t.Fatalf("keys left under the disabled mount: %v, %v", left, err)
+	}
+	if left, err := store.List(ctx, kept.Prefix); err != nil || len(left) != 1 {
+		t.Fatalf("the other mount's keys: %v, %v", left, err)
+	}
+	if e, err := table.Match(ctx, "gone/f1/sub/k1"); err != nil || e != nil {
+		t.Fatalf("Match after Disable = %+v, %v", e, err)
+	}
+}
+
+// TestEnclosing finds the longest enclosing mount, built-in ones included.
+func TestEnclosing(t *testing.T) {
+	ctx := context.Background()
+	table := New(openStore(t))
+	if _, err := table.Enable(ctx, Entry{Path: "team/kv", Type: TypeKV}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"team/kv/data/x":             "team/kv/",
+		"team/kv":                    "team/kv/",
+		"secret/x":                   "secret/",
+		"sys/replication/dr/status":  "sys/",
+		"auth/token/lookup-accessor": "auth/token/",
+		"team/other":                 "",
+		"secretary/x":                "",
+	} {
+		e, err := table.Enclosing(ctx, path)
+		got := ""
+		if e != nil {
+			got = e.Path
+		}
+		if err != nil || got != want {
+			t.Errorf("Enclosing(%q) = %q, %v; want %q", path, got, err, want)
+		}
+	}
+}
+
+// TestEntryBounds keeps oversized descriptions and options out of the table.
+func TestEntryBounds(t *testing.T) {
+	ctx := context.Background()
+	table := New(openStore(t))
+	long := string(make([]byte, MaxDescriptionLength+1))
+	if _, err := table.Enable(ctx, Entry{Path: "x", Type: TypeKV, Description: long}); err == nil {
+		t.Fatal("Enable with an oversized description succeeded")
+	}
+	if _, err := table.Enable(ctx, Entry{Path: "x", Type: TypeKV}); err != nil {
+		t.Fatal(err)
+	}
+	err := table.Tune(ctx, "x", func(e *Entry) error {
+		e.Options = map[string]string{"k": string(make([]byte, MaxOptionLength+1))}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("Tune to an oversized option succeeded")
+	}
+	if e, err := table.Get(ctx, "x"); err != nil || e == nil || len(e.Options) != 0 {
+		t.Fatalf("entry after the refused tune = %+v, %v", e, err)
+	}
+}
