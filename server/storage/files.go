@@ -66,7 +66,7 @@ func checkPrivate(path string) error {
 		return fmt.Errorf("database file %s: %w", path, err)
 	}
 	if perm := st.Mode().Perm(); perm&0o066 != 0 {
-		return fmt.Errorf("database file %s has mode %04o, readable or writable by group or others: run chmod 600 %s (or allow it with -allow-insecure-db-permissions)", path, perm, path)
+		return fmt.Errorf("database file %s has mode %04o, readable or writable by group or others: run chmod 600 %s (or allow it with -allow-insecure-db-permissions, in a config file storage \"sqlite\" { allow_insecure_permissions = true })", path, perm, path)
 	}
 	return nil
 }
