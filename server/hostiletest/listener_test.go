@@ -130,4 +130,3 @@ func trickle(ctx context.Context, c net.Conn, every time.Duration, gone <-chan s
 		}
 	}
 }
-
