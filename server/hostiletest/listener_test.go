@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,5 +129,71 @@ func trickle(ctx context.Context, c net.Conn, every time.Duration, gone <-chan s
 				return
 			}
 		}
+	}
+}
+
+// TestConnectionCap: with max_connections at 4, four idle keep-alive
+// connections hold every slot; a fifth client waits in the accept queue
+// and is answered as soon as one of the four closes.
+func TestConnectionCap(t *testing.T) {
+	const maxConns = 4
+	srv := testserver.Start(t, builder.Binary(t), testserver.Options{
+		Args: []string{"-max-connections", strconv.Itoa(maxConns)},
+	})
+	addr := strings.TrimPrefix(srv.Addr, "http://")
+	request := "GET /v1/sys/health HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"
+	// ask sends one request on c and returns a channel that yields the
+	// status line of its answer.
+	ask := func(c net.Conn) <-chan string {
+		ch := make(chan string, 1)
+		if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte(request)); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		go func() {
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			ch <- strings.TrimSpace(line)
+		}()
+		return ch
+	}
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	// The readiness probe's connection must be gone first, or it holds a
+	// slot: poll until all maxConns connections are answered.
+	held := make([]net.Conn, maxConns)
+	for i := range held {
+		held[i] = dial()
+		select {
+		case line := <-ask(held[i]):
+			if !strings.HasPrefix(line, "HTTP/1.1 ") {
+				t.Fatalf("held connection %d: answer %q", i, line)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("held connection %d not answered: a slot is taken by another client", i)
+		}
+	}
+	waiting := ask(dial())
+	// Absence can only be shown by waiting a bounded time.
+	select {
+	case line := <-waiting:
+		t.Fatalf("a connection beyond max_connections=%d was answered (%q)", maxConns, line)
+	case <-time.After(500 * time.Millisecond):
+	}
+	_ = held[0].Close()
+	select {
+	case line := <-waiting:
+		if !strings.HasPrefix(line, "HTTP/1.1 ") {
+			t.Fatalf("queued connection: answer %q", line)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the queued connection was not answered after a slot was freed")
 	}
 }
