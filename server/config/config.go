@@ -45,6 +45,19 @@ type Config struct {
 	// that falls further behind catches up with a merkle sync.
 	WALRetainCount uint64
 	WALRetainAge   time.Duration
+
+	// Listener limits (Vault's listener keys, see listener.go). Zero means
+	// none, as in Vault; Parse fills in the defaults, so only callers that
+	// build a Config by hand get zero values.
+	HTTPReadHeaderTimeout time.Duration // both listeners
+	HTTPReadTimeout       time.Duration // API listener: headers and body
+	HTTPIdleTimeout       time.Duration // both listeners: keep-alive wait
+	HTTPWriteTimeout      time.Duration // API listener only: replication streams must not be cut
+	MaxConnections        int           // API listener: open connections at once
+
+	// AllowInsecureDBPermissions lets the server open a database file that
+	// group or others may read or write (see storage.Options).
+	AllowInsecureDBPermissions bool
 }
 
 // Defaults. Constants, so there is no package-level mutable state.
@@ -73,6 +86,8 @@ type flagValues struct {
 	heartbeatInterval                   time.Duration
 	walRetainCount                      uint64
 	walRetainAge                        time.Duration
+	listener                            listenerFlags
+	allowInsecureDBPermissions          bool
 	configFile                          onceString
 }
 
@@ -133,6 +148,9 @@ func newFlagSet(fv *flagValues) *flag.FlagSet {
 		"newest WAL `entries` a primary keeps for secondaries that fall behind")
 	fs.DurationVar(&fv.walRetainAge, "wal-retain-age", 24*time.Hour,
 		"WAL entries younger than this `age` are kept")
+	defineListenerFlags(fs, &fv.listener)
+	fs.BoolVar(&fv.allowInsecureDBPermissions, "allow-insecure-db-permissions", false,
+		"open a database file that group or others may read or write (refused by default: it holds every secret)")
 	fs.Var(&fv.configFile, "config",
 		"HCL config `file` (Vault's shape: listener \"tcp\", storage \"sqlite\", api_addr, ...); flags override it")
 	return fs
@@ -306,6 +324,12 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 			cfg.ClusterAddr = clusterAddr.v
 			add(checkURL(clusterAddr))
 		}
+	}
+
+	add(applyListenerLimits(cfg, fv.listener, fc.Listener, explicit))
+	cfg.AllowInsecureDBPermissions = fv.allowInsecureDBPermissions
+	if !explicit["allow-insecure-db-permissions"] && fc.AllowInsecureDBPermissions.set() {
+		cfg.AllowInsecureDBPermissions = fc.AllowInsecureDBPermissions.v == "true"
 	}
 
 	if len(errs) > 0 {

@@ -31,8 +31,11 @@ type fileConfig struct {
 	TLSDisable           bool
 	TLSDisableSrc        string // non-empty when tls_disable was written, even as false
 
-	DBPath value
-	Sync   value
+	Listener listenerFile
+
+	DBPath                     value
+	Sync                       value
+	AllowInsecureDBPermissions value // "true" or "false" once set
 
 	APIAddr     value
 	ClusterAddr value
@@ -44,8 +47,8 @@ type fileConfig struct {
 // Constants rather than slices so there is no package-level mutable state.
 const (
 	topLevelKeys = "api_addr, cluster_addr, listener, log_format, log_level, storage"
-	listenerKeys = "address, cluster_address, tls_cert_file, tls_disable, tls_key_file"
-	storageKeys  = "path, synchronous"
+	listenerKeys = "address, cluster_address, http_idle_timeout, http_read_header_timeout, http_read_timeout, http_write_timeout, max_connections, tls_cert_file, tls_disable, tls_key_file"
+	storageKeys  = "allow_insecure_permissions, path, synchronous"
 )
 
 // parseFile parses a Vault-shaped HCL1 (or HCL-JSON) config file. name is
@@ -227,6 +230,8 @@ func parseListener(name string, item *ast.ObjectItem, fc *fileConfig) error {
 		case "tls_disable":
 			fc.TLSDisableSrc = fmt.Sprintf("listener \"tcp\" tls_disable (%s)", where(name, it.Pos()))
 			fc.TLSDisable, err = boolAttr(fc.TLSDisableSrc, it)
+		case "http_read_header_timeout", "http_read_timeout", "http_idle_timeout", "http_write_timeout", "max_connections":
+			err = fc.Listener.set(name, strings.ToLower(key), it)
 		default:
 			unknown = append(unknown, fmt.Sprintf("%q (%s)", key, where(name, it.Pos())))
 		}
@@ -262,6 +267,12 @@ func parseStorage(name string, item *ast.ObjectItem, fc *fileConfig) error {
 			err = stringAttr(name, `storage "sqlite" path`, it, &fc.DBPath)
 		case "synchronous":
 			err = stringAttr(name, `storage "sqlite" synchronous`, it, &fc.Sync)
+		case "allow_insecure_permissions":
+			src := fmt.Sprintf("storage \"sqlite\" allow_insecure_permissions (%s)", where(name, it.Pos()))
+			var b bool
+			if b, err = boolAttr(src, it); err == nil {
+				fc.AllowInsecureDBPermissions = value{v: strconv.FormatBool(b), src: src}
+			}
 		default:
 			unknown = append(unknown, fmt.Sprintf("%q (%s)", key, where(name, it.Pos())))
 		}

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
@@ -35,7 +34,9 @@ type Node struct {
 	api        *http.Server
 	clusterSrv *http.Server
 	apiLn      net.Listener
+	apiServeLn net.Listener // apiLn behind the connection cap and TLS
 	cluster    net.Listener
+	syncMode   storage.SyncMode
 	tempDir    string // removed on shutdown (dev mode without -db)
 	wg         sync.WaitGroup
 
@@ -44,34 +45,47 @@ type Node struct {
 	DevRootToken string
 }
 
-// Start opens the database and binds both listeners. Start-up fails on a
-// port conflict for either of them. In dev mode the cluster is initialised
-// with one key share and unsealed.
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	n = &Node{cfg: cfg, log: log}
-	defer func() {
-		if err != nil {
-			_ = n.closeAll() // the start-up error is what the caller needs
-		}
-	}()
-	if cfg.DBPath == "" {
-		if !cfg.Dev {
-			return nil, errors.New("no database path: set -db")
-		}
-		if n.tempDir, err = os.MkdirTemp("", "vaultrepl-dev-"); err != nil {
-			return nil, fmt.Errorf("create dev database folder: %w", err)
-		}
-		cfg.DBPath = filepath.Join(n.tempDir, "cluster.db")
-	}
-	sync, err := storage.ParseSyncMode(cfg.Sync)
+// Start binds both listeners, opens the database and serves: Bind, then
+// Serve. In dev mode the cluster is initialised with one key share and
+// unsealed.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
+	n, err := Bind(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	if n.store, err = storage.Open(ctx, cfg.DBPath, storage.Options{Sync: sync, Logger: log}); err != nil {
-		return nil, err
+	n.Serve()
+	return n, nil
+}
+
+// Bind does everything Start does except serve: the caller may print what
+// it needs (the dev banner) before the first request can be answered. A
+// failure leaves nothing behind: listeners and the database are closed, a
+// dev mode temporary folder is removed. The TLS files are loaded and the
+// ports bound before the database is opened, so a bad file or a port in
+// use does not create a database either.
+func Bind(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			if n.Core != nil {
+				n.Core.Close()
+			}
+			_ = n.closeAll() // the start-up error is what the caller needs
+		}
+	}()
+	var apiTLS *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load API TLS certificate %s and key %s: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+		}
+		apiTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if cfg.DBPath == "" && !cfg.Dev {
+		return nil, errors.New("no database path: set -db")
 	}
 	if n.apiLn, err = net.Listen("tcp", cfg.ListenAddress); err != nil {
 		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.ListenAddress, err)
@@ -80,60 +94,97 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, e
 		return nil, fmt.Errorf("listen for replication on %s: %w", cfg.ClusterListenAddress, err)
 	}
 	n.fixEphemeralAddrs()
-	n.Core, err = core.New(ctx, n.store, core.Options{Logger: log, Replication: replication.Options{
-		APIAddr:           n.cfg.APIAddr,
-		ClusterAddr:       n.cfg.ClusterAddr,
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		WALRetainCount:    cfg.WALRetainCount,
-		WALRetainAge:      cfg.WALRetainAge,
-		Logger:            log,
-	}})
-	if err != nil {
+	if err := n.open(ctx); err != nil {
 		return nil, err
 	}
-
 	if cfg.Dev {
 		if err := n.initDev(ctx); err != nil {
 			return nil, err
 		}
 	}
+	n.api = n.apiServer()
+	n.apiServeLn = limitListener(n.apiLn, cfg.MaxConnections)
+	if apiTLS != nil {
+		n.apiServeLn = tls.NewListener(n.apiServeLn, apiTLS)
+	}
+	n.clusterSrv = n.clusterServer()
+	return n, nil
+}
 
-	apiLn := n.apiLn
-	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("load API TLS certificate %s: %w", cfg.TLSCertFile, err)
+// open opens the database (in a new temporary folder in dev mode without
+// -db) and assembles the core on it.
+func (n *Node) open(ctx context.Context) error {
+	dbPath := n.cfg.DBPath
+	if dbPath == "" {
+		var err error
+		if n.tempDir, err = os.MkdirTemp("", "vaultrepl-dev-"); err != nil {
+			return fmt.Errorf("create dev database folder: %w", err)
 		}
-		apiLn = tls.NewListener(apiLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		dbPath = filepath.Join(n.tempDir, "cluster.db")
 	}
-	n.api = &http.Server{
+	var err error
+	if n.syncMode, err = storage.ParseSyncMode(n.cfg.Sync); err != nil {
+		return err
+	}
+	n.store, err = storage.Open(ctx, dbPath, storage.Options{
+		Sync: n.syncMode, Logger: n.log, AllowInsecurePermissions: n.cfg.AllowInsecureDBPermissions,
+	})
+	if err != nil {
+		return err
+	}
+	n.Core, err = core.New(ctx, n.store, core.Options{Logger: n.log, Replication: replication.Options{
+		APIAddr:           n.cfg.APIAddr,
+		ClusterAddr:       n.cfg.ClusterAddr,
+		HeartbeatInterval: n.cfg.HeartbeatInterval,
+		WALRetainCount:    n.cfg.WALRetainCount,
+		WALRetainAge:      n.cfg.WALRetainAge,
+		Logger:            n.log,
+	}})
+	return err
+}
+
+// apiServer applies the listener limits (config.Default* documents them).
+func (n *Node) apiServer() *http.Server {
+	return &http.Server{
 		Handler:           httpapi.New(n.Core).Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: n.cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       n.cfg.HTTPReadTimeout,
+		WriteTimeout:      n.cfg.HTTPWriteTimeout,
+		IdleTimeout:       n.cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// clusterServer serves only mutual TLS: every handshake fails until this
+// cluster is a DR primary, and then admits only its secondaries. It gets
+// the header and idle timeouts but no read or write timeout: a WAL stream
+// is one response that lasts as long as the secondary is connected, and
+// the replication code sets its own per-frame write deadlines.
+func (n *Node) clusterServer() *http.Server {
+	return &http.Server{
+		Handler:           n.Core.Repl.ClusterHandler(),
+		ReadHeaderTimeout: n.cfg.HTTPReadHeaderTimeout,
+		IdleTimeout:       n.cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Serve starts answering on both listeners; it returns at once.
+func (n *Node) Serve() {
 	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
-		if err := n.api.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("API listener stopped", "error", err)
+		if err := n.api.Serve(n.apiServeLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("API listener stopped", "error", err)
 		}
 	}()
-	// The cluster port serves only mutual TLS: every handshake fails until
-	// this cluster is a DR primary, and then admits only its secondaries.
-	n.clusterSrv = &http.Server{
-		Handler:           n.Core.Repl.ClusterHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
 	go func() {
 		defer n.wg.Done()
 		if err := n.clusterSrv.Serve(tls.NewListener(n.cluster, n.Core.Repl.ClusterTLSConfig())); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("cluster listener stopped", "error", err)
+			n.log.Error("cluster listener stopped", "error", err)
 		}
 	}()
-	log.Info("cluster started", "api_addr", n.cfg.APIAddr, "cluster_addr", n.cfg.ClusterAddr, "db", cfg.DBPath, "sync", sync.String())
-	return n, nil
+	n.log.Info("cluster started", "api_addr", n.cfg.APIAddr, "cluster_addr", n.cfg.ClusterAddr, "db", n.DBPath(), "sync", n.syncMode.String())
 }
 
 // fixEphemeralAddrs advertises the real ports when port 0 was asked for and

@@ -61,6 +61,10 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now stamps WAL entries; nil means time.Now.
 	Now func() time.Time
+	// AllowInsecurePermissions opens a database (or -wal/-shm) that group
+	// or others may read or write; by default Open refuses it. A new
+	// database is created 0600 either way.
+	AllowInsecurePermissions bool
 }
 
 // Op is one change. Local ops touch the local keyspace (never replicated);
@@ -163,6 +167,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if err := prepareFile(path, opts.AllowInsecurePermissions); err != nil {
+		return nil, err
+	}
 	// _txlock=immediate takes the write lock at BEGIN, so a batch never fails
 	// half-way on a lock upgrade.
 	writerDSN := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=%s&_busy_timeout=10000&_txlock=immediate&_foreign_keys=off", path, opts.Sync)
@@ -176,6 +183,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if _, err := writer.ExecContext(ctx, schema); err != nil {
 		_ = writer.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	if !opts.AllowInsecurePermissions {
+		if err := tightenSidecars(path); err != nil {
+			_ = writer.Close()
+			return nil, err
+		}
 	}
 	readers, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?mode=ro&_busy_timeout=10000&_query_only=1", path))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,21 +29,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		_, _ = fmt.Fprintf(stderr, "vaultrepl-server: %v\n", err)
+		printError(stderr, err)
 		return 2
 	}
 	log := newLogger(cfg, stderr)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.Start(ctx, *cfg, log)
+	n, err := node.Bind(ctx, *cfg, log)
 	if err != nil {
-		log.Error("start failed", "error", err)
+		printError(stderr, fmt.Errorf("start: %w", err))
 		return 1
 	}
+	// The banner is printed before the first request is served, so whoever
+	// sees the server answer can already read the root token.
 	if cfg.Dev {
 		printDevBanner(stdout, n)
 	}
+	n.Serve()
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down: finishing in-flight requests")
@@ -53,6 +57,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// printError writes err as one line: scripts and service managers show the
+// last line of stderr, and joined errors would otherwise span several.
+func printError(w io.Writer, err error) {
+	msg := strings.NewReplacer("\r\n", "; ", "\n", "; ", "\r", " ").Replace(err.Error())
+	_, _ = fmt.Fprintf(w, "vaultrepl-server: %s\n", msg)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

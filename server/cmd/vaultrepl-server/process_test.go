@@ -131,7 +131,9 @@ func TestDevModeSession(t *testing.T) {
 	start := time.Now()
 	srv := testserver.Start(t, builder.Binary(t), testserver.Options{Args: []string{"-dev", "-dev-root-token-id", "root"}})
 	t.Logf("dev server answered after %s", time.Since(start).Round(time.Millisecond))
-	out := srv.Output()
+	// The server prints the banner before it serves, but the banner reaches
+	// the test through a pipe that may lag behind the first answer.
+	out := srv.WaitOutput("export VAULT_TOKEN=", 10*time.Second)
 	for _, want := range []string{"Root Token: root", "Unseal Key: ", "API address:     " + srv.Addr} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("dev banner lacks %q:\n%s", want, out)
