@@ -113,6 +113,9 @@ var builtins = []Entry{
 // SystemMount is the built-in sys/ entry, which sys/mounts lists as Vault does.
 func SystemMount() Entry { return builtins[0] }
 
+// TokenAuthMount is the built-in auth/token/ entry, which sys/auth lists.
+func TokenAuthMount() Entry { return builtins[1] }
+
 // protected prefixes cannot be mounted, moved or tuned (as Vault).
 var protected = []string{"audit/", "auth/", "sys/", "cubbyhole/", "identity/"}
 
