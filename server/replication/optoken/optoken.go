@@ -282,6 +282,14 @@ func (g *Generator) Update(ctx context.Context, key, nonce string) (Status, erro
 				"this key share was already submitted in this attempt: submit a different key share")
 		}
 	}
+	// A share that cannot be part of a correct set is refused here, without
+	// counting: counted, it would cancel the whole attempt at the threshold.
+	if required >= 1 {
+		if err := seal.CheckShare(raw, required, a.shares); err != nil {
+			clear(raw)
+			return g.statusLocked(required), err
+		}
+	}
 	a.shares = append(a.shares, raw)
 	if required < 1 || len(a.shares) < required {
 		// required < 1 means the seal config vanished (replication reset);
