@@ -91,6 +91,7 @@ type ShareVerifier interface {
 type attempt struct {
 	nonce  string
 	otp    string
+	scope  string // the scope when it started; its token carries it
 	shares [][]byte
 }
 
@@ -102,6 +103,7 @@ type Generator struct {
 	random io.Reader
 	logger *slog.Logger
 	now    func() time.Time
+	scope  func() string
 
 	// mu guards current and serialises every read of random, so injected
 	// readers need not be safe for concurrent use.
@@ -118,7 +120,26 @@ func New(store *storage.Store, sealer ShareVerifier, random io.Reader, logger *s
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Generator{store: store, sealer: sealer, random: random, logger: logger, now: time.Now}
+	return &Generator{store: store, sealer: sealer, random: random, logger: logger, now: time.Now, scope: func() string { return "" }}
+}
+
+// SetScope binds every token generated from now on to the scope scope()
+// returns when its attempt starts, and makes Check refuse a token whose
+// scope differs from the current one. DR replication passes its DR set,
+// mode and a value that changes on every mode change, so no token outlives
+// the role it was generated for even if a revocation is lost. Call it
+// before the Generator is used; without it every token has the empty scope.
+func (g *Generator) SetScope(scope func() string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.scope = scope
+}
+
+func (g *Generator) currentScope() string {
+	g.mu.Lock()
+	scope := g.scope
+	g.mu.Unlock()
+	return scope()
 }
 
 // threshold returns the number of key shares the primary's seal needs.
@@ -209,7 +230,7 @@ func (g *Generator) Start(ctx context.Context, otp, pgpKey string) (Status, erro
 	if err != nil {
 		return Status{}, err
 	}
-	g.current = &attempt{nonce: nonce, otp: otp}
+	g.current = &attempt{nonce: nonce, otp: otp, scope: g.scope()}
 	g.logger.Info("DR operation token generation started", "nonce", nonce, "required", required, "otp_generated", generated)
 
 	st := g.statusLocked(required)
@@ -310,7 +331,7 @@ func (g *Generator) Update(ctx context.Context, key, nonce string) (Status, erro
 			err.Error(), a.nonce, attemptPath, required)
 	}
 
-	token, err := g.createToken(ctx)
+	token, err := g.createToken(ctx, a.scope)
 	if err != nil {
 		g.dropLastShareLocked()
 		return Status{}, err
@@ -337,16 +358,17 @@ func (g *Generator) dropLastShareLocked() {
 // stored, only its hash (the key).
 type tokenRecord struct {
 	CreatedAt time.Time `json:"created_at"`
+	Scope     string    `json:"scope,omitempty"` // see SetScope
 }
 
 // createToken makes a new token and records its hash.
-func (g *Generator) createToken(ctx context.Context) (string, error) {
+func (g *Generator) createToken(ctx context.Context, scope string) (string, error) {
 	suffix, err := g.randomBase62(tokenRandomLen)
 	if err != nil {
 		return "", err
 	}
 	token := tokenPrefix + suffix
-	doc, err := json.Marshal(tokenRecord{CreatedAt: g.now().UTC()})
+	doc, err := json.Marshal(tokenRecord{CreatedAt: g.now().UTC(), Scope: scope})
 	if err != nil {
 		return "", fmt.Errorf("optoken: encode token record: %w", err)
 	}
@@ -378,12 +400,19 @@ func (g *Generator) Check(ctx context.Context, token string) error {
 	if token == "" {
 		return errInvalidToken()
 	}
-	_, err := g.store.LocalGet(ctx, tokenKey(token))
+	raw, err := g.store.LocalGet(ctx, tokenKey(token))
 	if errors.Is(err, storage.ErrNotFound) {
 		return errInvalidToken()
 	}
 	if err != nil {
 		return fmt.Errorf("optoken: look up operation token: %w", err)
+	}
+	var rec tokenRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return fmt.Errorf("optoken: decode operation token record: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(rec.Scope), []byte(g.currentScope())) != 1 {
+		return errInvalidToken()
 	}
 	return nil
 }

@@ -745,3 +745,45 @@ func FuzzUpdateShare(f *testing.F) {
 		}
 	})
 }
+
+// TestScopeBindsTokens: a token is valid only while the scope it was
+// generated in is current, including a token whose attempt started before
+// the scope changed.
+func TestScopeBindsTokens(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	scope := "set-1|secondary|a"
+	e.gen.SetScope(func() string { mu.Lock(); defer mu.Unlock(); return scope })
+	setScope := func(s string) { mu.Lock(); scope = s; mu.Unlock() }
+
+	token := e.generate(t)
+	if err := e.gen.Check(ctx, token); err != nil {
+		t.Fatalf("Check in its own scope: %v", err)
+	}
+	setScope("set-2|secondary|b")
+	wantKind(t, e.gen.Check(ctx, token), apierr.KindPermissionDenied, "invalid dr_operation_token")
+	setScope("set-1|secondary|a")
+	if err := e.gen.Check(ctx, token); err != nil {
+		t.Fatalf("Check back in its own scope: %v", err)
+	}
+
+	// An attempt started in one scope yields a token of that scope.
+	st, err := e.gen.Start(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otp := st.OTP
+	for i := range 2 {
+		if st, err = e.gen.Update(ctx, hex.EncodeToString(e.shares[i]), st.Nonce); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setScope("set-1|disabled|c")
+	st, err = e.gen.Update(ctx, hex.EncodeToString(e.shares[2]), st.Nonce)
+	if err != nil || !st.Complete {
+		t.Fatalf("last update: %+v %v", st, err)
+	}
+	late := decodeToken(t, st.EncodedToken, otp)
+	wantKind(t, e.gen.Check(ctx, late), apierr.KindPermissionDenied, "invalid dr_operation_token")
+}
