@@ -87,7 +87,9 @@ func addCAPath(pool *x509.CertPool, dir string) error {
 		case errors.As(err, &why) && why == errNotRegular:
 			continue
 		case err != nil:
-			return apierr.Invalid("ca_path entry %q %s: remove it or pass a folder holding only PEM files", e.Name(), err)
+			// The entry's name stays out: it would list a folder the
+			// caller may not otherwise see.
+			return apierr.Invalid("a file in ca_path %s: pass a folder holding only the CA certificates to trust", err)
 		}
 		if total += len(pem); total > MaxCAPathBytes {
 			return apierr.Invalid("ca_path holds more than %d MiB of files: pass a folder holding only the CA certificates to trust", MaxCAPathBytes>>20)
