@@ -249,6 +249,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 	// end a stream that lives for hours.
 	_ = rc.SetReadDeadline(time.Time{})
 	pw := &progressWriter{w: w, rc: rc, sent: &m.metrics.bytesSent}
+	defer pw.done()
 	enc := json.NewEncoder(pw)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	send := func(f frame) error {
@@ -425,9 +426,10 @@ func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, _ strin
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	rc := http.NewResponseController(w)
+	pw := &progressWriter{w: w, rc: http.NewResponseController(w), sent: &m.metrics.bytesSent}
+	defer pw.done()
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(&progressWriter{w: w, rc: rc, sent: &m.metrics.bytesSent}).Encode(ans)
+	_ = json.NewEncoder(pw).Encode(ans)
 }
 
 // fetchAnswer holds the entries of the first Covered requested buckets

@@ -76,6 +76,13 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	return written, nil
 }
 
+// done clears the write deadline: net/http keeps a connection's deadline
+// across keep-alive requests unless a WriteTimeout resets it, and the next
+// answer on this connection must not inherit one that has passed.
+func (p *progressWriter) done() {
+	_ = p.rc.SetWriteDeadline(time.Time{})
+}
+
 // flush pushes buffered bytes to the peer under a fresh deadline.
 func (p *progressWriter) flush() error {
 	_ = p.rc.SetWriteDeadline(time.Now().Add(streamWriteIdle))
