@@ -113,13 +113,21 @@ func (m *Manager) unwrapAt(ctx context.Context, client *http.Client, addr, token
 		if overridden {
 			hint = "check primary_api_addr and that the primary is running and reachable from this cluster"
 		}
+		// The transport's own text stays in the debug log: for an
+		// arbitrary address it tells ports, certificate names and more
+		// about services the caller may not otherwise reach.
+		m.log.Debug("unwrap call failed", "addr", u.Redacted(), "error", redactToken(err, token))
 		what := "the primary is unreachable at"
 		var certErr *tls.CertificateVerificationError
-		if errors.As(err, &certErr) || strings.Contains(err.Error(), "certificate") {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &certErr) || strings.Contains(err.Error(), "certificate"):
 			what = "TLS failure with the primary at"
 			hint = "the primary's TLS certificate is not trusted: pass ca_file or ca_path"
+		case errors.As(err, &netErr) && netErr.Timeout():
+			what = "the primary did not answer in time (unreachable) at"
 		}
-		return nil, apierr.Invalid("could not unwrap the activation token: %s %s: %v; %s", what, u.Redacted(), redactToken(err, token), hint)
+		return nil, apierr.Invalid("could not unwrap the activation token: %s %s; %s", what, u.Redacted(), hint)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxUnwrapResponseBytes+1))
