@@ -340,13 +340,18 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 				readErr <- err
 				return
 			}
-			if !budget.acquire(entriesBytes(f.Entries), stop) {
-				readErr <- nil
-				return
+			// Waiting for the apply loop is not the primary's silence.
+			body.pause()
+			ok := budget.acquire(entriesBytes(f.Entries), stop)
+			if ok {
+				select {
+				case frames <- f:
+				case <-stop:
+					ok = false
+				}
 			}
-			select {
-			case frames <- f:
-			case <-stop:
+			body.resume()
+			if !ok {
 				readErr <- nil
 				return
 			}

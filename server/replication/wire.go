@@ -129,6 +129,16 @@ type progressReader struct {
 	r        io.Reader
 	received *atomic.Uint64
 	last     atomic.Int64 // Unix ns of the last read that returned bytes
+	paused   atomic.Bool  // the consumer is busy: not reading is not the peer's fault
+}
+
+// pause and resume bracket a wait of the consumer (applying what it read):
+// the stream is not idle meanwhile, and its idle time restarts on resume.
+func (p *progressReader) pause() { p.paused.Store(true) }
+
+func (p *progressReader) resume() {
+	p.last.Store(time.Now().UnixNano())
+	p.paused.Store(false)
 }
 
 func newProgressReader(r io.Reader, received *atomic.Uint64) *progressReader {
@@ -148,6 +158,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 
 // idleFor is how long the stream has delivered nothing.
 func (p *progressReader) idleFor(now time.Time) time.Duration {
+	if p.paused.Load() {
+		return 0
+	}
 	return now.Sub(time.Unix(0, p.last.Load()))
 }
 

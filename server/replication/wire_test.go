@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,5 +66,27 @@ func TestByteBudget(t *testing.T) {
 	close(stop)
 	if <-got {
 		t.Fatal("acquire succeeded after stop although it did not fit")
+	}
+}
+
+// TestProgressReaderPause: a paused reader is never idle, and its idle time
+// restarts when it resumes.
+func TestProgressReaderPause(t *testing.T) {
+	var n atomic.Uint64
+	p := newProgressReader(bytes.NewReader([]byte("abc")), &n)
+	p.last.Store(time.Now().Add(-time.Hour).UnixNano())
+	if idle := p.idleFor(time.Now()); idle < time.Hour {
+		t.Fatalf("idle %s, want an hour", idle)
+	}
+	p.pause()
+	if idle := p.idleFor(time.Now()); idle != 0 {
+		t.Fatalf("paused reader idle %s", idle)
+	}
+	p.resume()
+	if idle := p.idleFor(time.Now()); idle > time.Minute {
+		t.Fatalf("idle %s right after resume", idle)
+	}
+	if _, err := p.Read(make([]byte, 8)); err != nil || n.Load() != 3 {
+		t.Fatalf("read counted %d bytes, %v", n.Load(), err)
 	}
 }
