@@ -296,3 +296,23 @@ func TestMalformedSharesKeepProgress(t *testing.T) {
 	a.unseal(a.keys[1:])
 	waitInSync(t, a, b)
 }
+
+// TestOperationTokenDiesOnUpdatePrimary: re-pointing a secondary, even
+// within its DR set, voids the operation token that authorised it.
+func TestOperationTokenDiesOnUpdatePrimary(t *testing.T) {
+	a, b := setupPair(t, "")
+	op := b.drOperationToken(a.keys)
+	// A re-admits B under a new id; B follows it, authorised by op.
+	token := a.secondaryToken(a.root, "b2", nil)
+	code, body := ctlCall(t, b, http.MethodPut, "/v1/"+pUpdatePrimary, "", mustJSON(map[string]any{"token": token, "dr_operation_token": op}))
+	if code/100 != 2 {
+		t.Fatalf("update-primary with the operation token: %d %s", code, body)
+	}
+	waitInSync(t, a, b)
+	code, body = ctlCall(t, b, http.MethodPut, "/v1/"+pPromote, "", mustJSON(map[string]any{"dr_operation_token": op}))
+	wantAPIError(t, "promote with the token used for update-primary", code, body, http.StatusForbidden, "dr_operation_token")
+	if st := rawStatus(t, b); st["mode"] != "secondary" || st["secondary_id"] != "b2" {
+		t.Fatalf("B after the refused promote: mode %v id %v", st["mode"], st["secondary_id"])
+	}
+	waitInSync(t, a, b)
+}
