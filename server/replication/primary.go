@@ -420,6 +420,12 @@ func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, _ strin
 		http.Error(w, fmt.Sprintf("bad request: want at most %d buckets", fetchChunk), http.StatusBadRequest)
 		return
 	}
+	for _, b := range req.Buckets {
+		if b < 0 || b >= storage.NumBuckets {
+			http.Error(w, fmt.Sprintf("no bucket %d", b), http.StatusBadRequest)
+			return
+		}
+	}
 	ans, err := m.fetchBuckets(r.Context(), req.Buckets)
 	if err != nil {
 		m.log.Error("read buckets for merkle sync", "error", err)
