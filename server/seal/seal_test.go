@@ -19,7 +19,7 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
-func openStore(t *testing.T, path string) *storage.Store {
+func openStore(t testing.TB, path string) *storage.Store {
 	t.Helper()
 	s, err := storage.Open(context.Background(), path, storage.Options{})
 	if err != nil {
@@ -30,7 +30,7 @@ func openStore(t *testing.T, path string) *storage.Store {
 
 // newTestManager returns a Manager on a fresh database, with deterministic
 // randomness from seed, its database path and its log output.
-func newTestManager(t *testing.T, seed uint64) (*Manager, string, *bytes.Buffer) {
+func newTestManager(t testing.TB, seed uint64) (*Manager, string, *bytes.Buffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "db")
 	store := openStore(t, path)
@@ -64,7 +64,7 @@ func wantKind(t *testing.T, err error, kind apierr.Kind, substr string) {
 	}
 }
 
-func mustInit(t *testing.T, m *Manager, n, th int) [][]byte {
+func mustInit(t testing.TB, m *Manager, n, th int) [][]byte {
 	t.Helper()
 	shares, err := m.Init(context.Background(), n, th)
 	if err != nil {
@@ -717,6 +717,46 @@ func FuzzCheckShare(f *testing.F) {
 			if len(accepted) == len(share) && accepted[len(accepted)-1] == x && !bytes.Equal(accepted, share) {
 				t.Fatal("accepted a share with a taken x-coordinate")
 			}
+		}
+	})
+}
+
+// FuzzUnsealShare submits arbitrary key text to a sealed cluster after one
+// correct share: it never panics, and it is either refused with a 400 that
+// leaves the progress at 1 and does not echo the key, or counted.
+func FuzzUnsealShare(f *testing.F) {
+	for _, s := range []string{
+		"", "zz", strings.Repeat("ab", 32), strings.Repeat("ab", 32) + "00", strings.Repeat("ab", 34),
+		base64.StdEncoding.EncodeToString(make([]byte, 33)), "\n\t", "====",
+	} {
+		f.Add(s)
+	}
+	m, _, _ := newTestManager(f, 9)
+	shares := mustInit(f, m, 5, 3)
+	first := hex.EncodeToString(shares[0])
+	f.Fuzz(func(t *testing.T, key string) {
+		ctx := context.Background()
+		m.ResetUnseal()
+		if _, err := m.Unseal(ctx, first); err != nil {
+			t.Fatalf("Unseal with a correct share: %v", err)
+		}
+		st, err := m.Unseal(ctx, key)
+		switch {
+		case err != nil:
+			if apierr.KindOf(err) != apierr.KindInvalid {
+				t.Fatalf("Unseal(%q): %v is not a 400", key, err)
+			}
+			if st.Progress != 1 {
+				t.Fatalf("Unseal(%q) refused but progress %d", key, st.Progress)
+			}
+			if k := strings.TrimSpace(key); len(k) >= 8 && strings.Contains(err.Error(), k) {
+				t.Fatalf("error echoes the key: %v", err)
+			}
+		case st.Progress != 1 && st.Progress != 2: // 1: the first share again, which unseal ignores
+			t.Fatalf("Unseal(%q) accepted but progress %d", key, st.Progress)
+		}
+		if !m.Sealed() {
+			t.Fatalf("Unseal(%q) unsealed with one correct share", key)
 		}
 	})
 }
