@@ -38,7 +38,7 @@ func (c *Core) RootGen() *optoken.Generator {
 	return c.rootGen.gen
 }
 
-func (c *Core) mintRootToken(ctx context.Context) (string, error) {
+func (c *Core) mintRootToken(ctx context.Context, _ string) (string, error) {
 	tok, err := c.Auth.CreateRoot(ctx, "")
 	if err != nil {
 		return "", fmt.Errorf("create root token: %w", err)

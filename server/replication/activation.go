@@ -3,7 +3,6 @@ package replication
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -73,48 +70,33 @@ func (m *Manager) activate(ctx context.Context, cur *state, req ActivationReques
 	if err != nil {
 		return nil, err
 	}
-	return unwrapAt(ctx, client, addr, token, req.PrimaryAPIAddr != "")
+	return m.unwrapAt(ctx, client, addr, token, req.PrimaryAPIAddr != "")
 }
 
+// MaxUnwrapResponseBytes bounds the primary API's answer to the unwrap
+// call; an activation bundle is a few KiB.
+const MaxUnwrapResponseBytes = 1 << 20
+
 // unwrapClient trusts ca_file / ca_path (or the system roots) for the
-// primary's API.
+// primary's API. It follows no redirects: the address is the caller's, and
+// a redirect could send the activation token anywhere.
 func unwrapClient(caFile, caPath string) (*http.Client, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" || caPath != "" {
-		pool := x509.NewCertPool()
-		var files []string
-		if caFile != "" {
-			files = append(files, caFile)
-		}
-		if caPath != "" {
-			entries, err := os.ReadDir(caPath)
-			if err != nil {
-				return nil, apierr.Invalid("ca_path %q cannot be read: %v", caPath, err)
-			}
-			for _, e := range entries {
-				if !e.IsDir() {
-					files = append(files, filepath.Join(caPath, e.Name()))
-				}
-			}
-		}
-		for _, f := range files {
-			pem, err := os.ReadFile(f)
-			if err != nil {
-				return nil, apierr.Invalid("CA file %q cannot be read: %v", f, err)
-			}
-			if !pool.AppendCertsFromPEM(pem) && f == caFile {
-				return nil, apierr.Invalid("ca_file %q holds no PEM certificate", caFile)
-			}
+		pool, err := loadCAPool(caFile, caPath)
+		if err != nil {
+			return nil, err
 		}
 		tlsCfg.RootCAs = pool
 	}
 	return &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: nil, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext},
+		Timeout:       30 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: tlsCfg, Proxy: nil, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil
 }
 
-func unwrapAt(ctx context.Context, client *http.Client, addr, token string, overridden bool) (*drcrypto.Bundle, error) {
+func (m *Manager) unwrapAt(ctx context.Context, client *http.Client, addr, token string, overridden bool) (*drcrypto.Bundle, error) {
 	u, err := url.Parse(strings.TrimRight(addr, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, apierr.Invalid("primary API address %q is not an http(s) URL: pass primary_api_addr such as https://primary.example:8200", addr)
@@ -131,28 +113,32 @@ func unwrapAt(ctx context.Context, client *http.Client, addr, token string, over
 		if overridden {
 			hint = "check primary_api_addr and that the primary is running and reachable from this cluster"
 		}
+		// The transport's own text stays in the debug log: for an
+		// arbitrary address it tells ports, certificate names and more
+		// about services the caller may not otherwise reach.
+		m.log.Debug("unwrap call failed", "addr", u.Redacted(), "error", redactToken(err, token))
 		what := "the primary is unreachable at"
 		var certErr *tls.CertificateVerificationError
-		if errors.As(err, &certErr) || strings.Contains(err.Error(), "certificate") {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &certErr) || strings.Contains(err.Error(), "certificate"):
 			what = "TLS failure with the primary at"
 			hint = "the primary's TLS certificate is not trusted: pass ca_file or ca_path"
+		case errors.As(err, &netErr) && netErr.Timeout():
+			what = "the primary did not answer in time (unreachable) at"
 		}
-		return nil, apierr.Invalid("could not unwrap the activation token: %s %s: %v; %s", what, u.Redacted(), redactToken(err, token), hint)
+		return nil, apierr.Invalid("could not unwrap the activation token: %s %s; %s", what, u.Redacted(), hint)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxUnwrapResponseBytes+1))
 	if err != nil {
-		return nil, apierr.Invalid("reading the primary's unwrap answer from %s failed: %v", u.Redacted(), err)
+		return nil, apierr.Invalid("reading the primary's unwrap answer from %s failed (HTTP %d): check primary_api_addr", u.Redacted(), resp.StatusCode)
+	}
+	if len(body) > MaxUnwrapResponseBytes {
+		return nil, apierr.Invalid("the server at %s answered the unwrap with HTTP %d and more than %d MiB: an activation bundle is a few KiB; check primary_api_addr", u.Redacted(), resp.StatusCode, MaxUnwrapResponseBytes>>20)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Errors []string `json:"errors"`
-		}
-		_ = json.Unmarshal(body, &e)
-		if resp.StatusCode == http.StatusBadRequest && len(e.Errors) > 0 && strings.Contains(e.Errors[0], "wrapping token is not valid") {
-			return nil, apierr.Invalid("the primary at %s refused the activation token: it was already used, has expired, or was not issued by that primary; mint a new one with secondary-token", u.Redacted())
-		}
-		return nil, apierr.Invalid("the primary at %s answered %d to the unwrap: %s", u.Redacted(), resp.StatusCode, strings.Join(e.Errors, "; "))
+		return nil, m.unwrapRefused(u, resp.StatusCode, body)
 	}
 	var env struct {
 		Data drcrypto.Bundle `json:"data"`
@@ -161,6 +147,25 @@ func unwrapAt(ctx context.Context, client *http.Client, addr, token string, over
 		return nil, apierr.Invalid("the server at %s did not answer the unwrap with an activation bundle: is it the DR primary?", u.Redacted())
 	}
 	return &env.Data, nil
+}
+
+// unwrapRefused explains a non-200 unwrap answer. The remote body is
+// logged at debug level and never returned: the address is the caller's
+// choice, and echoing what an arbitrary internal service answers would
+// make this endpoint a way to read it.
+func (m *Manager) unwrapRefused(u *url.URL, code int, body []byte) error {
+	m.log.Debug("primary API refused the unwrap", "addr", u.Redacted(), "status", code, "body", string(body))
+	var e struct {
+		Errors []string `json:"errors"`
+	}
+	_ = json.Unmarshal(body, &e)
+	switch {
+	case code == http.StatusBadRequest && len(e.Errors) > 0 && strings.Contains(e.Errors[0], "wrapping token is not valid"):
+		return apierr.Invalid("the primary at %s refused the activation token: it was already used, has expired, or was not issued by that primary; mint a new one with secondary-token", u.Redacted())
+	case code/100 == 3:
+		return apierr.Invalid("the server at %s answered the unwrap with a redirect (HTTP %d), which is not followed: pass the primary's API address itself as primary_api_addr", u.Redacted(), code)
+	}
+	return apierr.Invalid("the server at %s answered the unwrap with HTTP %d (its answer is in this cluster's debug log): check primary_api_addr and that it is this DR set's primary", u.Redacted(), code)
 }
 
 // redactToken keeps a token out of an error that might echo the request.

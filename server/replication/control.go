@@ -68,6 +68,7 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
 		return nil, err
 	}
+	m.roleChanged(ctx, "primary enable")
 	m.log.Info("DR replication enabled as primary", "cluster_id", id, "primary_cluster_addr", primaryClusterAddr)
 	return &Result{Warnings: []string{"This cluster is being enabled as a DR primary. Secondaries need an activation token from sys/replication/dr/primary/secondary-token; watch sys/replication/dr/status."}}, nil
 }
@@ -104,6 +105,9 @@ func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryCluster
 	next.Secondaries = map[string]*secondaryRecord{}
 	next.SecondaryID, next.PrimaryAPIAddr, next.PrimaryCACert, next.ClientCert, next.ClientKey = "", "", "", "", ""
 	next.KnownPrimaryClusterAddrs = nil
+	if err := newTokenScope(next); err != nil {
+		return err
+	}
 	op, err := next.op()
 	if err != nil {
 		return err
@@ -334,12 +338,16 @@ func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
 		return nil, wrongMode(cur, ModePrimary)
 	}
 	next := &state{Mode: ModeSecondary, ClusterID: cur.ClusterID, Bootstrapped: true, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	if err := newTokenScope(next); err != nil {
+		return nil, err
+	}
 	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	m.stopPrimaryLocked()
 	m.mu.Unlock()
+	m.roleChanged(ctx, "demote")
 	m.log.Info("DR primary demoted to secondary", "cluster_id", cur.ClusterID)
 	return &Result{Warnings: []string{"This cluster was demoted to a DR secondary with no primary: it refuses writes. Point it at the new primary with sys/replication/dr/secondary/update-primary."}}, nil
 }
@@ -352,12 +360,17 @@ func (m *Manager) DisablePrimary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModePrimary {
 		return nil, wrongMode(cur, ModePrimary)
 	}
-	if err := m.commit(ctx, &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}); err != nil {
+	next := &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	if err := newTokenScope(next); err != nil {
+		return nil, err
+	}
+	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	m.stopPrimaryLocked()
 	m.mu.Unlock()
+	m.roleChanged(ctx, "primary disable")
 	m.log.Info("DR primary disabled", "cluster_id", cur.ClusterID)
 	return &Result{Warnings: []string{"DR replication was disabled on this primary; its secondaries are cut off. Enabling it again creates a new DR set (new cluster id)."}}, nil
 }

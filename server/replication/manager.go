@@ -92,6 +92,11 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 		stopCtx: stopCtx,
 		stop:    stop,
 	}
+	m.OpToken.SetScope(func() string {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.st.opTokenScope()
+	})
 	switch st.Mode {
 	case ModePrimary:
 		if err := m.startPrimaryLocked(st); err != nil {
@@ -166,4 +171,13 @@ func newEpoch() (uint64, error) {
 // of it admits only this DR set's certificates (see ClusterTLSConfig).
 func (m *Manager) ClusterHandler() http.Handler {
 	return m.clusterMux()
+}
+
+// roleChanged revokes the DR operation tokens and any running generation
+// after a mode change. The tokens are already void (bound to the previous
+// TokenScope); this removes their records. Callers hold transition.
+func (m *Manager) roleChanged(ctx context.Context, what string) {
+	if err := m.OpToken.RevokeAll(ctx); err != nil {
+		m.log.Warn("could not clear DR operation tokens (they are void all the same)", "after", what, "error", err)
+	}
 }

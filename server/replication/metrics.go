@@ -17,6 +17,9 @@ type Metrics struct {
 	merkleSyncs    atomic.Uint64
 	bucketsSynced  atomic.Uint64
 	walEntriesSent atomic.Uint64
+	bytesSent      atomic.Uint64 // stream and fetch bytes written to secondaries
+	bytesReceived  atomic.Uint64 // stream and fetch bytes read from the primary
+	stalls         atomic.Uint64 // streams cut because nothing arrived for the idle limit
 
 	mu           sync.Mutex
 	applyBatches uint64
@@ -66,6 +69,10 @@ func (m *Manager) WritePrometheus(w io.Writer) {
 	_, _ = fmt.Fprintf(w, "# HELP vaultrepl_replication_apply_batch_entries Entries per applied WAL batch on this secondary.\n# TYPE vaultrepl_replication_apply_batch_entries summary\nvaultrepl_replication_apply_batch_entries_sum %d\nvaultrepl_replication_apply_batch_entries_count %d\n", entries, batches)
 	_, _ = fmt.Fprintf(w, "# HELP vaultrepl_replication_apply_lag_seconds Time from the primary's commit to the apply on this secondary.\n# TYPE vaultrepl_replication_apply_lag_seconds summary\nvaultrepl_replication_apply_lag_seconds_sum %g\nvaultrepl_replication_apply_lag_seconds_count %d\n", lagSum, batches)
 	p("vaultrepl_replication_apply_lag_seconds_max", "Largest apply lag seen.", "gauge", lagMax, "")
+	p("vaultrepl_replication_stream_bytes_sent_total", "Bytes this primary wrote to secondaries (streams and merkle-sync answers).", "counter", x.bytesSent.Load(), "")
+	p("vaultrepl_replication_stream_bytes_received_total", "Bytes this secondary read from its primary (streams and merkle-sync answers).", "counter", x.bytesReceived.Load(), "")
+	p("vaultrepl_replication_stream_stalls_total", "Streams this secondary cut because they delivered no byte for the idle limit.", "counter", x.stalls.Load(), "")
+	m.writeSecondaryGauges(w, pos.LastWAL)
 	lags := m.secondaryLags(pos.LastWAL)
 	if len(lags) > 0 {
 		_, _ = fmt.Fprint(w, "# HELP vaultrepl_replication_secondary_lag_entries WAL entries a secondary is behind this primary.\n# TYPE vaultrepl_replication_secondary_lag_entries gauge\n")
@@ -99,4 +106,29 @@ func (m *Manager) secondaryLags(last uint64) []SecondaryLag {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// writeSecondaryGauges writes, on a secondary that follows a primary, how
+// far behind it is and whether its stream moves.
+func (m *Manager) writeSecondaryGauges(w io.Writer, applied uint64) {
+	m.mu.Lock()
+	rt := m.secondary
+	m.mu.Unlock()
+	if rt == nil {
+		return
+	}
+	now := time.Now()
+	entries, behind := rt.lag(applied, now)
+	idle := rt.stalledFor(now)
+	stalled := 0
+	if idle > m.stallAfter() {
+		stalled = 1
+	}
+	p := func(name, help string, value any) {
+		_, _ = fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, value)
+	}
+	p("vaultrepl_replication_lag_entries", "WAL entries this secondary is behind its primary, as of the primary's last word.", entries)
+	p("vaultrepl_replication_lag_seconds", "Seconds since this secondary last held everything its primary had (0 while caught up).", behind.Seconds())
+	p("vaultrepl_replication_stream_idle_seconds", "Seconds since this secondary's stream last delivered a byte (0 without a stream).", idle.Seconds())
+	p("vaultrepl_replication_stream_stalled", "1 while this secondary's stream is open but has delivered nothing for longer than two heartbeats.", stalled)
 }

@@ -32,8 +32,8 @@ import (
 const (
 	pageSize      = 64 // buckets per merkle page
 	numPages      = storage.NumBuckets / pageSize
-	walFrameLimit = 512 // entries per WAL frame
-	fetchChunk    = 256 // buckets per fetch
+	walFrameLimit = 512 // entries per WAL frame (see also walFrameBytes)
+	fetchChunk    = 256 // buckets per fetch request (see also fetchBytes)
 )
 
 type streamRequest struct {
@@ -245,14 +245,24 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		return
 	}
 	rc := http.NewResponseController(w)
-	enc := json.NewEncoder(w)
+	// The request is read: a read timeout on the cluster listener must not
+	// end a stream that lives for hours.
+	_ = rc.SetReadDeadline(time.Time{})
+	pw := &progressWriter{w: w, rc: rc, sent: &m.metrics.bytesSent}
+	defer pw.done()
+	enc := json.NewEncoder(pw)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	send := func(f frame) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if err := enc.Encode(f); err != nil {
 			return err
 		}
-		return rc.Flush()
+		return pw.flush()
+	}
+	sendWAL := func(entries []storage.WALEntry) error {
+		if err := writeWALFrame(pw, entries); err != nil {
+			return err
+		}
+		return pw.flush()
 	}
 	pos := m.store.Position()
 	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason}); err != nil || mode != "stream" {
@@ -285,7 +295,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 	defer heartbeat.Stop()
 	for {
 		changed := m.store.Notify()
-		entries, err := m.store.WALSince(ctx, from, walFrameLimit)
+		entries, err := m.store.WALSinceBytes(ctx, from, walFrameLimit, walFrameBytes)
 		if err != nil {
 			if ctx.Err() == nil {
 				m.log.Error("read WAL for secondary", "secondary_id", id, "error", err)
@@ -297,7 +307,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 				_ = send(frame{Type: "resync", Reason: fmt.Sprintf("WAL entries after %d are no longer retained", from)})
 				return
 			}
-			if err := send(frame{Type: "wal", Entries: entries}); err != nil {
+			if err := sendWAL(entries); err != nil {
 				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
 				return
 			}
@@ -343,7 +353,14 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 		ls.remoteAddr = r.RemoteAddr
 	}
 	rt.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
+	// The answer tells the secondary how far this primary is, even while
+	// the stream is busy with a large frame and its heartbeats wait.
+	writeJSON(w, heartbeatAnswer{LastWAL: m.store.Position().LastWAL})
+}
+
+// heartbeatAnswer is the primary's answer to a heartbeat.
+type heartbeatAnswer struct {
+	LastWAL uint64 `json:"last_wal"`
 }
 
 // pageHashes folds the bucket hashes into pages, the first level of the
@@ -403,13 +420,51 @@ func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, _ strin
 		http.Error(w, fmt.Sprintf("bad request: want at most %d buckets", fetchChunk), http.StatusBadRequest)
 		return
 	}
-	entries, err := m.store.BucketEntries(r.Context(), req.Buckets)
+	for _, b := range req.Buckets {
+		if b < 0 || b >= storage.NumBuckets {
+			http.Error(w, fmt.Sprintf("no bucket %d", b), http.StatusBadRequest)
+			return
+		}
+	}
+	ans, err := m.fetchBuckets(r.Context(), req.Buckets)
 	if err != nil {
 		m.log.Error("read buckets for merkle sync", "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, map[string]any{"entries": entries})
+	pw := &progressWriter{w: w, rc: http.NewResponseController(w), sent: &m.metrics.bytesSent}
+	defer pw.done()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(pw).Encode(ans)
+}
+
+// fetchAnswer holds the entries of the first Covered requested buckets
+// (an empty bucket as an empty list); the secondary asks again for the rest.
+type fetchAnswer struct {
+	Entries map[int][]storage.KV `json:"entries"`
+	Covered int                  `json:"covered"`
+}
+
+// fetchBuckets reads requested buckets in order until fetchBytes is
+// reached, so one answer never holds more than fetchBytes plus one bucket.
+func (m *Manager) fetchBuckets(ctx context.Context, buckets []int) (fetchAnswer, error) {
+	ans := fetchAnswer{Entries: make(map[int][]storage.KV, len(buckets))}
+	var size int64
+	for _, b := range buckets {
+		if ans.Covered > 0 && size >= fetchBytes {
+			break
+		}
+		got, err := m.store.BucketEntries(ctx, []int{b})
+		if err != nil {
+			return fetchAnswer{}, err
+		}
+		for _, kv := range got[b] {
+			size += int64(len(kv.Key) + len(kv.Value))
+		}
+		ans.Entries[b] = got[b]
+		ans.Covered++
+	}
+	return ans, nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

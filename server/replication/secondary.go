@@ -45,10 +45,59 @@ type secondaryRuntime struct {
 	connected   bool
 	primaryLast uint64
 	primaryAt   time.Time
+	caughtUpAt  time.Time // when this secondary last held all of primaryLast
+	stream      *progressReader
 	lastHB      time.Time
 	echo        int64
 	rtt         time.Duration
 	skew        time.Duration
+}
+
+// sawPrimary records the primary's newest WAL index as a frame or a
+// heartbeat answer told it. Frames can lag behind heartbeat answers, so
+// the position only moves forward.
+func (rt *secondaryRuntime) sawPrimary(last, applied uint64, now time.Time) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.primaryLast, rt.primaryAt = max(rt.primaryLast, last), now
+	if applied >= rt.primaryLast {
+		rt.caughtUpAt = now
+	}
+}
+
+// applied records that entries up to applied are in storage.
+func (rt *secondaryRuntime) applied(applied uint64, now time.Time) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if applied >= rt.primaryLast {
+		rt.caughtUpAt = now
+	}
+}
+
+// lag is how far this secondary is behind, as far as it knows: WAL entries
+// and the time since it last held everything the primary had.
+func (rt *secondaryRuntime) lag(applied uint64, now time.Time) (uint64, time.Duration) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.primaryAt.IsZero() || applied >= rt.primaryLast {
+		return 0, 0
+	}
+	since := rt.caughtUpAt
+	if since.IsZero() {
+		since = rt.primaryAt
+	}
+	return rt.primaryLast - applied, now.Sub(since)
+}
+
+// stalledFor is how long the open stream has delivered no byte (0 without
+// a stream).
+func (rt *secondaryRuntime) stalledFor(now time.Time) time.Duration {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.stream == nil {
+		return 0
+	}
+	return rt.stream.idleFor(now)
 }
 
 func (rt *secondaryRuntime) set(state, conn string) {
@@ -117,14 +166,15 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 		return
 	}
 	transport := &http.Transport{
-		TLSClientConfig:     tlsCfg,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
-		TLSHandshakeTimeout: 5 * time.Second,
-		MaxIdleConnsPerHost: 4,
-		ForceAttemptHTTP2:   false,
+		TLSClientConfig:       tlsCfg,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: peerResponseTimeout,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     false,
 	}
 	defer transport.CloseIdleConnections()
-	c := &peerClient{http: &http.Client{Transport: transport}, base: "https://" + addr}
+	c := &peerClient{http: &http.Client{Transport: transport}, base: "https://" + addr, idle: m.streamIdle(), metrics: m.metrics}
 
 	backoff := backoffMin
 	forceSync := false
@@ -163,9 +213,20 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 
 // peerClient calls the primary's cluster port.
 type peerClient struct {
-	http *http.Client
-	base string
+	http    *http.Client
+	base    string
+	idle    time.Duration // an answer that delivers nothing for this long is cut
+	metrics *Metrics
 }
+
+// streamIdle is how long a stream or an answer from the primary may deliver
+// no byte before it is given up: three heartbeats and some slack. Bytes,
+// not whole frames, count, so a large value on a slow link never trips it.
+func (m *Manager) streamIdle() time.Duration { return 3*m.opts.HeartbeatInterval + 2*time.Second }
+
+// stallAfter is how long a stream may deliver nothing before status shows
+// it as not ready: the primary sends a heartbeat every interval.
+func (m *Manager) stallAfter() time.Duration { return 2*m.opts.HeartbeatInterval + time.Second }
 
 func (c *peerClient) post(ctx context.Context, path string, body, out any) error {
 	raw, err := json.Marshal(body)
@@ -193,7 +254,10 @@ func (c *peerClient) post(ctx context.Context, path string, body, out any) error
 	if out == nil {
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	answer := newProgressReader(resp.Body, &c.metrics.bytesReceived)
+	stop := watchProgress(answer, c.idle, func() { _ = resp.Body.Close() })
+	defer stop()
+	if err := json.NewDecoder(answer).Decode(out); err != nil {
 		return fmt.Errorf("%s: decode answer: %w", path, err)
 	}
 	return nil
@@ -220,17 +284,22 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return false, fmt.Errorf("primary refused the stream (%d): %s", resp.StatusCode, bytes.TrimSpace(msg))
 	}
-	// A stream that goes quiet for three heartbeats is dead.
-	idle := 3*m.opts.HeartbeatInterval + 2*time.Second
-	watchdog := time.AfterFunc(idle, func() { _ = resp.Body.Close() })
-	defer watchdog.Stop()
-	dec := json.NewDecoder(resp.Body)
+	// A stream that delivers no byte for three heartbeats is dead; bytes
+	// count, not frames, so a large frame on a slow link keeps it alive.
+	body := newProgressReader(resp.Body, &m.metrics.bytesReceived)
+	stopWatch := watchProgress(body, m.streamIdle(), func() {
+		m.metrics.stalls.Add(1)
+		m.log.Warn("replication stream delivered nothing; reconnecting", "idle_limit", m.streamIdle())
+		_ = resp.Body.Close()
+	})
+	defer stopWatch()
+	dec := json.NewDecoder(body)
 	var start frame
 	if err := dec.Decode(&start); err != nil || start.Type != "start" {
 		return false, fmt.Errorf("read stream start: %v", err)
 	}
 	if start.Mode == "sync" {
-		watchdog.Stop()
+		stopWatch()
 		m.log.Info("merkle sync needed", "reason", start.Reason)
 		if err := m.merkleSync(ctx, rt, c); err != nil {
 			return false, fmt.Errorf("merkle sync: %w", err)
@@ -240,9 +309,15 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 	}
 	rt.set(stateStreamWALs, "ready")
 	m.markBootstrapped(ctx)
+	rt.sawPrimary(start.LastWAL, pos.LastWAL, time.Now())
 	rt.mu.Lock()
-	rt.primaryLast, rt.primaryAt = start.LastWAL, time.Now()
+	rt.stream = body
 	rt.mu.Unlock()
+	defer func() {
+		rt.mu.Lock()
+		rt.stream = nil
+		rt.mu.Unlock()
+	}()
 
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
@@ -250,7 +325,10 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 
 	// A reader goroutine decodes frames while the loop below applies them,
 	// so frames that pile up during one commit are applied in the next one.
+	// The decoded frames waiting are bounded in bytes, not only in number:
+	// each may carry values of up to the API's request limit.
 	frames := make(chan frame, 64)
+	budget := newByteBudget(maxQueuedFrameBytes)
 	readErr := make(chan error, 1) // the reader's one reason for stopping
 	stop, readerDone := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -262,10 +340,18 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 				readErr <- err
 				return
 			}
-			watchdog.Reset(idle)
-			select {
-			case frames <- f:
-			case <-stop:
+			// Waiting for the apply loop is not the primary's silence.
+			body.pause()
+			ok := budget.acquire(entriesBytes(f.Entries), stop)
+			if ok {
+				select {
+				case frames <- f:
+				case <-stop:
+					ok = false
+				}
+			}
+			body.resume()
+			if !ok {
 				readErr <- nil
 				return
 			}
@@ -289,10 +375,14 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		switch f.Type {
 		case "wal":
 			entries, next := m.gatherWAL(f.Entries, frames)
-			if err := m.store.ApplyRemote(ctx, entries); err != nil {
+			err := m.store.ApplyRemote(ctx, entries)
+			budget.release(entriesBytes(entries))
+			if err != nil {
 				return progressed, err
 			}
-			m.metrics.observeApply(entries, time.Now())
+			now := time.Now()
+			m.metrics.observeApply(entries, now)
+			rt.applied(m.store.Position().LastWAL, now)
 			if next == nil {
 				continue
 			}
@@ -301,8 +391,9 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		switch f.Type {
 		case "heartbeat":
 			now := time.Now()
+			rt.sawPrimary(f.LastWAL, m.store.Position().LastWAL, now)
 			rt.mu.Lock()
-			rt.primaryLast, rt.primaryAt, rt.lastHB, rt.echo = f.LastWAL, now, now, f.SentAt
+			rt.lastHB, rt.echo = now, f.SentAt
 			rt.mu.Unlock()
 			if p := m.store.Position(); p.LastWAL == f.LastWAL && p.MerkleRoot != f.Root {
 				*forceSync = true
@@ -326,11 +417,14 @@ func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *p
 		hb := heartbeatRequest{Time: time.Now().UnixNano(), Echo: echo, LastWAL: m.store.Position().LastWAL, APIAddr: m.opts.APIAddr}
 		sent := time.Now()
 		reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := c.post(reqCtx, "/dr/heartbeat", hb, nil)
+		var ans heartbeatAnswer
+		err := c.post(reqCtx, "/dr/heartbeat", hb, &ans)
 		cancel()
 		if err == nil {
+			now := time.Now()
+			rt.sawPrimary(ans.LastWAL, hb.LastWAL, now)
 			rt.mu.Lock()
-			rt.rtt = time.Since(sent)
+			rt.rtt = now.Sub(sent)
 			rt.mu.Unlock()
 		}
 		select {
@@ -347,7 +441,8 @@ const maxApplyBatch = 4096
 // gatherWAL appends the WAL frames already waiting to entries. It returns
 // the first non-WAL frame it took, if any, for the caller to handle next.
 func (m *Manager) gatherWAL(entries []storage.WALEntry, frames <-chan frame) ([]storage.WALEntry, *frame) {
-	for len(entries) < maxApplyBatch {
+	size := entriesBytes(entries)
+	for len(entries) < maxApplyBatch && size < maxApplyBytes {
 		select {
 		case f, ok := <-frames:
 			if !ok {
@@ -357,6 +452,7 @@ func (m *Manager) gatherWAL(entries []storage.WALEntry, frames <-chan frame) ([]
 				return entries, &f
 			}
 			entries = append(entries, f.Entries...)
+			size += entriesBytes(f.Entries)
 		default:
 			return entries, nil
 		}
@@ -431,19 +527,29 @@ func (m *Manager) copyBuckets(ctx context.Context, c *peerClient, buckets []int)
 	go func() {
 		defer fetcher.Done()
 		defer close(chunks)
-		for i := 0; i < len(buckets); i += fetchChunk {
+		for i := 0; i < len(buckets); {
 			chunk := buckets[i:min(i+fetchChunk, len(buckets))]
-			var got struct {
-				Entries map[int][]storage.KV `json:"entries"`
-			}
+			var got fetchAnswer
 			err := c.post(ctx, "/dr/sync/fetch", map[string]any{"buckets": chunk}, &got)
+			if err == nil && (got.Covered < 1 || got.Covered > len(chunk)) {
+				err = fmt.Errorf("/dr/sync/fetch: the primary covered %d of %d buckets", got.Covered, len(chunk))
+			}
 			if err == nil {
+				// The primary answers a prefix of the chunk, bounded in
+				// bytes; the rest is asked for next.
+				chunk = chunk[:got.Covered]
+				i += got.Covered
 				if got.Entries == nil {
 					got.Entries = map[int][]storage.KV{}
 				}
 				for _, b := range chunk {
 					if _, ok := got.Entries[b]; !ok {
 						got.Entries[b] = nil // the bucket is empty on the primary
+					}
+				}
+				for b := range got.Entries {
+					if !slices.Contains(chunk, b) {
+						delete(got.Entries, b) // not asked for: ignore
 					}
 				}
 			}

@@ -48,6 +48,9 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	}
 	next := &state{LastReindexEpoch: cur.LastReindexEpoch}
 	applyBundle(next, bundle)
+	if err := newTokenScope(next); err != nil {
+		return nil, err
+	}
 	op, err := next.op()
 	if err != nil {
 		return nil, err
@@ -55,9 +58,7 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	if err := m.store.Wipe(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := m.OpToken.RevokeAll(ctx); err != nil {
-		m.log.Warn("could not clear DR operation tokens", "error", err)
-	}
+	m.roleChanged(ctx, "secondary enable")
 	m.mu.Lock()
 	m.st = next
 	m.startSecondaryLocked(next)
@@ -97,9 +98,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		m.mu.Unlock()
 		return nil, err
 	}
-	if err := m.OpToken.RevokeAll(ctx); err != nil {
-		m.log.Warn("could not revoke DR operation tokens after promotion", "error", err)
-	}
+	m.roleChanged(ctx, "promote")
 	m.log.Info("DR secondary promoted to primary", "cluster_id", cur.ClusterID, "primary_cluster_addr", primaryClusterAddr, "forced", force)
 	return &Result{Warnings: []string{"This cluster was promoted to DR primary and accepts writes. Other secondaries of this DR set need new activation tokens (update-primary); demote the old primary if it comes back."}}, nil
 }
@@ -129,10 +128,15 @@ func (m *Manager) DisableSecondary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModeSecondary {
 		return nil, wrongMode(cur, ModeSecondary)
 	}
-	m.stopSecondary()
-	if err := m.commit(ctx, &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}); err != nil {
+	next := &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
+	m.stopSecondary()
+	if err := m.commit(ctx, next); err != nil {
+		return nil, err
+	}
+	m.roleChanged(ctx, "secondary disable")
 	m.log.Info("DR secondary disabled", "cluster_id", cur.ClusterID)
 	return &Result{Warnings: []string{"DR replication was disabled on this secondary. Its data is kept; enabling it as a secondary again wipes it."}}, nil
 }
@@ -149,10 +153,14 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 	if req.Token == "" {
 		next := cur.clone()
 		next.PrimaryClusterAddr, next.PrimaryAPIAddr, next.PrimaryCACert, next.ClientCert, next.ClientKey, next.SecondaryID = "", "", "", "", "", ""
+		if err := newTokenScope(next); err != nil {
+			return nil, err
+		}
 		m.stopSecondary()
 		if err := m.commit(ctx, next); err != nil {
 			return nil, err
 		}
+		m.roleChanged(ctx, "update-primary")
 		m.log.Info("DR secondary forgot its primary")
 		return &Result{Warnings: []string{"This secondary no longer follows a primary (state idle). Point it at one with update-primary and a new activation token."}}, nil
 	}
@@ -165,10 +173,14 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 	}
 	next := cur.clone()
 	applyBundle(next, bundle)
+	if err := newTokenScope(next); err != nil {
+		return nil, err
+	}
 	m.stopSecondary()
 	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}
+	m.roleChanged(ctx, "update-primary")
 	m.mu.Lock()
 	m.startSecondaryLocked(next)
 	m.mu.Unlock()

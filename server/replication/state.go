@@ -55,6 +55,26 @@ type state struct {
 	// Any mode.
 	ExchangeKey      string `json:"exchange_key,omitempty"` // generate-public-key's private half
 	LastReindexEpoch int64  `json:"last_reindex_epoch,omitempty"`
+	// TokenScope is new random text on every mode change (and every
+	// re-pointing of a secondary). DR operation tokens are bound to it, with
+	// the DR set and mode, so none survives a change of role.
+	TokenScope string `json:"token_scope,omitempty"`
+}
+
+// opTokenScope is what DR operation tokens generated now are bound to.
+func (s *state) opTokenScope() string {
+	return s.ClusterID + "|" + s.Mode + "|" + s.TokenScope
+}
+
+// newTokenScope gives next a fresh TokenScope: every DR operation token
+// generated before is void once next is committed.
+func newTokenScope(next *state) error {
+	id, err := newUUID()
+	if err != nil {
+		return err
+	}
+	next.TokenScope = id
+	return nil
 }
 
 // secondaryRecord is what a primary remembers of a secondary it admitted.

@@ -38,12 +38,25 @@ func (m *Manager) Status() map[string]any {
 		state, conn := stateIdle, "idle"
 		primaries := []map[string]any{}
 		if srt != nil {
+			now := time.Now()
+			_, lagTime := srt.lag(pos.LastWAL, now)
+			stalled := srt.stalledFor(now) > m.stallAfter()
 			srt.mu.Lock()
 			state, conn = srt.state, srt.connState
+			connected := srt.connected
+			if stalled {
+				// The stream is open but has delivered nothing for longer
+				// than the primary's heartbeats allow: not ready, whatever
+				// the state it was in.
+				conn, connected = "transient_failure", false
+			}
 			info := map[string]any{
 				"api_address":       st.PrimaryAPIAddr,
 				"cluster_address":   st.PrimaryClusterAddr,
-				"connection_status": connectionStatus(srt.connected),
+				"connection_status": connectionStatus(connected),
+				// Time since this secondary last held everything the
+				// primary had (0 while caught up).
+				"replication_primary_canary_age_ms": strconv.FormatInt(lagTime.Milliseconds(), 10),
 			}
 			if !srt.lastHB.IsZero() {
 				info["last_heartbeat"] = srt.lastHB.UTC().Format(time.RFC3339)

@@ -80,12 +80,7 @@ type sealConfig struct {
 
 // keyLen is the length of one submitted key: with a single share Vault hands
 // out the root key itself, otherwise a Shamir share carries one extra byte.
-func (c *sealConfig) keyLen() int {
-	if c.SecretThreshold == 1 {
-		return rootKeyLen
-	}
-	return rootKeyLen + shareOverhead
-}
+func (c *sealConfig) keyLen() int { return KeyLen(c.SecretThreshold) }
 
 func (c *sealConfig) validate() error {
 	switch {
@@ -372,8 +367,10 @@ func (m *Manager) Unseal(ctx context.Context, key string) (Status, error) {
 			"unseal key is %d bytes but this cluster's keys are %d bytes: submit one of the key shares returned by init",
 			len(raw), cfg.keyLen())
 	}
-
 	p := &m.progress
+	if err := CheckShare(raw, cfg.SecretThreshold, p.shares); err != nil {
+		return m.statusLocked(cfg), err
+	}
 	for _, s := range p.shares {
 		if subtle.ConstantTimeCompare(s, raw) == 1 {
 			return m.statusLocked(cfg), nil

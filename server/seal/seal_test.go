@@ -19,7 +19,7 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
-func openStore(t *testing.T, path string) *storage.Store {
+func openStore(t testing.TB, path string) *storage.Store {
 	t.Helper()
 	s, err := storage.Open(context.Background(), path, storage.Options{})
 	if err != nil {
@@ -30,7 +30,7 @@ func openStore(t *testing.T, path string) *storage.Store {
 
 // newTestManager returns a Manager on a fresh database, with deterministic
 // randomness from seed, its database path and its log output.
-func newTestManager(t *testing.T, seed uint64) (*Manager, string, *bytes.Buffer) {
+func newTestManager(t testing.TB, seed uint64) (*Manager, string, *bytes.Buffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "db")
 	store := openStore(t, path)
@@ -64,7 +64,7 @@ func wantKind(t *testing.T, err error, kind apierr.Kind, substr string) {
 	}
 }
 
-func mustInit(t *testing.T, m *Manager, n, th int) [][]byte {
+func mustInit(t testing.TB, m *Manager, n, th int) [][]byte {
 	t.Helper()
 	shares, err := m.Init(context.Background(), n, th)
 	if err != nil {
@@ -311,9 +311,6 @@ func TestUnsealWrongShares(t *testing.T) {
 	}{
 		{"one foreign share", [][]byte{shares[0], shares[1], foreign[2]}},
 		{"all foreign", foreign[:3]},
-		// Same x-coordinate as an earlier share with different y: cannot
-		// even be combined, still a client mistake.
-		{"conflicting x", [][]byte{shares[0], shares[1], append(bytes.Clone(shares[2][:32]), shares[0][32])}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -635,6 +632,131 @@ func FuzzDecodeKey(f *testing.F) {
 			if got, err := DecodeKey(text); err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("base64 round trip of %x: %x, %v", data, got, err)
 			}
+		}
+	})
+}
+
+// TestUnsealMalformedShareKeepsProgress: a share that cannot be part of a
+// correct set (wrong length, x-coordinate 0, the x-coordinate of a different
+// share already submitted) is refused without touching progress, at every
+// step of an attempt; the attempt then completes with correct shares.
+func TestUnsealMalformedShareKeepsProgress(t *testing.T) {
+	ctx := context.Background()
+	m, _, _ := newTestManager(t, 4)
+	shares := mustInit(t, m, 5, 3)
+	xZero := append(bytes.Clone(shares[1][:32]), 0)
+	sameX := append(bytes.Clone(shares[1][:32]), shares[0][32])
+	bad := []struct {
+		name, key, want string
+	}{
+		{"too short", hex.EncodeToString(shares[1][:32]), "32 bytes but this cluster's keys are 33 bytes"},
+		{"too long", hex.EncodeToString(append(bytes.Clone(shares[1]), 1)), "34 bytes"},
+		{"x-coordinate 0", hex.EncodeToString(xZero), "x-coordinate, is 0"},
+		{"x-coordinate of an earlier share", hex.EncodeToString(sameX), "same x-coordinate"},
+		{"not hex or base64", "zz$$", "valid hex or base64"},
+	}
+	for step, good := range shares[:3] {
+		before, err := m.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bad {
+			if step == 0 && b.name == "x-coordinate of an earlier share" {
+				continue // no earlier share yet
+			}
+			st, err := m.Unseal(ctx, b.key)
+			wantKind(t, err, apierr.KindInvalid, b.want)
+			if st.Progress != before.Progress || st.Nonce != before.Nonce || !st.Sealed {
+				t.Fatalf("step %d, %s: status %+v, want progress %d nonce %q", step, b.name, st, before.Progress, before.Nonce)
+			}
+		}
+		st := mustUnseal(t, m, hex.EncodeToString(good))
+		if step < 2 && st.Progress != step+1 {
+			t.Fatalf("step %d: progress %d", step, st.Progress)
+		}
+	}
+	if m.Sealed() {
+		t.Fatal("still sealed after three correct shares")
+	}
+}
+
+// FuzzCheckShare: any decoded share either passes (and then has the length
+// a seal of that threshold needs, and for Shamir a nonzero x-coordinate
+// unlike any different accepted share's) or is refused with a 400 that does
+// not contain it.
+func FuzzCheckShare(f *testing.F) {
+	good := append(bytes.Repeat([]byte{0xab}, rootKeyLen), 1)
+	f.Add(good, 3, []byte(nil))
+	f.Add(good[:rootKeyLen], 1, []byte(nil))
+	f.Add(append(bytes.Clone(good[:rootKeyLen]), 0), 2, []byte(nil))
+	f.Add(good, 2, append(bytes.Repeat([]byte{0xcd}, rootKeyLen), 1))
+	f.Add([]byte{}, 0, []byte{1})
+	f.Fuzz(func(t *testing.T, share []byte, threshold int, accepted []byte) {
+		prior := [][]byte{}
+		if len(accepted) > 0 {
+			prior = append(prior, accepted)
+		}
+		err := CheckShare(share, threshold, prior)
+		if err != nil {
+			if apierr.KindOf(err) != apierr.KindInvalid {
+				t.Fatalf("CheckShare: %v is not Invalid", err)
+			}
+			if len(share) >= 4 && strings.Contains(err.Error(), hex.EncodeToString(share)) {
+				t.Fatalf("error echoes the share: %v", err)
+			}
+			return
+		}
+		if len(share) != KeyLen(threshold) {
+			t.Fatalf("accepted a %d-byte share for threshold %d", len(share), threshold)
+		}
+		if threshold != 1 {
+			x := share[len(share)-1]
+			if x == 0 {
+				t.Fatal("accepted x-coordinate 0")
+			}
+			if len(accepted) == len(share) && accepted[len(accepted)-1] == x && !bytes.Equal(accepted, share) {
+				t.Fatal("accepted a share with a taken x-coordinate")
+			}
+		}
+	})
+}
+
+// FuzzUnsealShare submits arbitrary key text to a sealed cluster after one
+// correct share: it never panics, and it is either refused with a 400 that
+// leaves the progress at 1 and does not echo the key, or counted.
+func FuzzUnsealShare(f *testing.F) {
+	for _, s := range []string{
+		"", "zz", strings.Repeat("ab", 32), strings.Repeat("ab", 32) + "00", strings.Repeat("ab", 34),
+		base64.StdEncoding.EncodeToString(make([]byte, 33)), "\n\t", "====",
+	} {
+		f.Add(s)
+	}
+	m, _, _ := newTestManager(f, 9)
+	shares := mustInit(f, m, 5, 3)
+	first := hex.EncodeToString(shares[0])
+	f.Fuzz(func(t *testing.T, key string) {
+		ctx := context.Background()
+		m.ResetUnseal()
+		if _, err := m.Unseal(ctx, first); err != nil {
+			t.Fatalf("Unseal with a correct share: %v", err)
+		}
+		st, err := m.Unseal(ctx, key)
+		switch {
+		case err != nil:
+			if apierr.KindOf(err) != apierr.KindInvalid {
+				t.Fatalf("Unseal(%q): %v is not a 400", key, err)
+			}
+			if st.Progress != 1 {
+				t.Fatalf("Unseal(%q) refused but progress %d", key, st.Progress)
+			}
+			if k := strings.TrimSpace(key); len(k) >= 8 && strings.Contains(err.Error(), k) {
+				t.Fatalf("error echoes the key: %v", err)
+			}
+		case st.Progress != 1 && st.Progress != 2: // 1: the first share again, which unseal ignores
+			t.Fatalf("Unseal(%q) accepted but progress %d", key, st.Progress)
+		}
+		if !m.Sealed() {
+			t.Fatalf("Unseal(%q) unsealed with one correct share", key)
 		}
 	})
 }

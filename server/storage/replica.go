@@ -61,6 +61,37 @@ func (s *Store) WALSince(ctx context.Context, after uint64, limit int) ([]WALEnt
 	return out, nil
 }
 
+// WALSinceBytes returns the entries after index, oldest first, up to
+// maxEntries and while their keys and values add up to at most maxBytes;
+// the first entry is returned whatever its size. The sizes are read first
+// (SQLite's length() does not load a value), so an entry that does not fit
+// is never loaded.
+func (s *Store) WALSinceBytes(ctx context.Context, after uint64, maxEntries int, maxBytes int64) ([]WALEntry, error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT length(key) + ifnull(length(value), 0) FROM wal WHERE idx > ? ORDER BY idx LIMIT ?`, int64(after), maxEntries)
+	if err != nil {
+		return nil, fmt.Errorf("read WAL sizes after %d: %w", after, err)
+	}
+	n, total := 0, int64(0)
+	for rows.Next() {
+		var size int64
+		if err := rows.Scan(&size); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("read WAL sizes after %d: %w", after, err)
+		}
+		if n > 0 && total+size > maxBytes {
+			break
+		}
+		n, total = n+1, total+size
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("read WAL sizes after %d: %w", after, err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	return s.WALSince(ctx, after, n)
+}
+
 // WALEpochAt returns the epoch of the entry at index, and false when the WAL
 // no longer (or never) held it.
 func (s *Store) WALEpochAt(ctx context.Context, index uint64) (uint64, bool, error) {

@@ -26,7 +26,7 @@ func TestKindMintsAndNames(t *testing.T) {
 		LogWhat:     "root token",
 		AttemptPath: "sys/generate-root/attempt",
 		KeyOwner:    "this cluster's",
-		Mint: func(context.Context) (string, error) {
+		Mint: func(context.Context, string) (string, error) {
 			if fail {
 				return "", mintErr
 			}

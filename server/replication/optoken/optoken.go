@@ -91,6 +91,7 @@ type ShareVerifier interface {
 type attempt struct {
 	nonce  string
 	otp    string
+	scope  string // the scope when it started; its token carries it
 	shares [][]byte
 }
 
@@ -102,9 +103,10 @@ type Kind struct {
 	LogWhat     string // the token in log lines: "DR operation token"
 	AttemptPath string // the attempt endpoint that messages point to
 	KeyOwner    string // whose root key the shares rebuild: "the primary's"
-	// Mint creates and stores the token a completed attempt hands out. It
-	// must be OTPLength characters long.
-	Mint func(ctx context.Context) (string, error)
+	// Mint creates and stores the token a completed attempt hands out,
+	// bound to the scope the attempt started in (see SetScope; kinds that
+	// have no scope ignore it). It must be OTPLength characters long.
+	Mint func(ctx context.Context, scope string) (string, error)
 }
 
 // article is "an" or "a" for k.What.
@@ -124,6 +126,7 @@ type Generator struct {
 	logger *slog.Logger
 	now    func() time.Time
 	kind   Kind
+	scope  func() string
 
 	// mu guards current and serialises every read of random, so injected
 	// readers need not be safe for concurrent use.
@@ -140,7 +143,7 @@ func New(store *storage.Store, sealer ShareVerifier, random io.Reader, logger *s
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Generator{store: store, sealer: sealer, random: random, logger: logger, now: time.Now}
+	g := &Generator{store: store, sealer: sealer, random: random, logger: logger, now: time.Now, scope: func() string { return "" }}
 	g.kind = Kind{What: "operation token", LogWhat: "DR operation token", AttemptPath: attemptPath, KeyOwner: "the primary's", Mint: g.createToken}
 	return g
 }
@@ -152,6 +155,25 @@ func NewKind(store *storage.Store, sealer ShareVerifier, random io.Reader, logge
 	g := New(store, sealer, random, logger)
 	g.kind = kind
 	return g
+}
+
+// SetScope binds every token generated from now on to the scope scope()
+// returns when its attempt starts, and makes Check refuse a token whose
+// scope differs from the current one. DR replication passes its DR set,
+// mode and a value that changes on every mode change, so no token outlives
+// the role it was generated for even if a revocation is lost. Call it
+// before the Generator is used; without it every token has the empty scope.
+func (g *Generator) SetScope(scope func() string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.scope = scope
+}
+
+func (g *Generator) currentScope() string {
+	g.mu.Lock()
+	scope := g.scope
+	g.mu.Unlock()
+	return scope()
 }
 
 // threshold returns the number of key shares the primary's seal needs.
@@ -242,7 +264,7 @@ func (g *Generator) Start(ctx context.Context, otp, pgpKey string) (Status, erro
 	if err != nil {
 		return Status{}, err
 	}
-	g.current = &attempt{nonce: nonce, otp: otp}
+	g.current = &attempt{nonce: nonce, otp: otp, scope: g.scope()}
 	g.logger.Info(g.kind.LogWhat+" generation started", "nonce", nonce, "required", required, "otp_generated", generated)
 
 	st := g.statusLocked(required)
@@ -315,6 +337,14 @@ func (g *Generator) Update(ctx context.Context, key, nonce string) (Status, erro
 				"this key share was already submitted in this attempt: submit a different key share")
 		}
 	}
+	// A share that cannot be part of a correct set is refused here, without
+	// counting: counted, it would cancel the whole attempt at the threshold.
+	if required >= 1 {
+		if err := seal.CheckShare(raw, required, a.shares); err != nil {
+			clear(raw)
+			return g.statusLocked(required), err
+		}
+	}
 	a.shares = append(a.shares, raw)
 	if required < 1 || len(a.shares) < required {
 		// required < 1 means the seal config vanished (replication reset);
@@ -335,7 +365,7 @@ func (g *Generator) Update(ctx context.Context, key, nonce string) (Status, erro
 			g.kind.KeyOwner, err.Error(), a.nonce, g.kind.AttemptPath, required)
 	}
 
-	token, err := g.kind.Mint(ctx)
+	token, err := g.kind.Mint(ctx, a.scope)
 	if err != nil {
 		g.dropLastShareLocked()
 		return Status{}, err
@@ -362,16 +392,17 @@ func (g *Generator) dropLastShareLocked() {
 // stored, only its hash (the key).
 type tokenRecord struct {
 	CreatedAt time.Time `json:"created_at"`
+	Scope     string    `json:"scope,omitempty"` // see SetScope
 }
 
 // createToken makes a new token and records its hash.
-func (g *Generator) createToken(ctx context.Context) (string, error) {
+func (g *Generator) createToken(ctx context.Context, scope string) (string, error) {
 	suffix, err := g.randomBase62(tokenRandomLen)
 	if err != nil {
 		return "", err
 	}
 	token := tokenPrefix + suffix
-	doc, err := json.Marshal(tokenRecord{CreatedAt: g.now().UTC()})
+	doc, err := json.Marshal(tokenRecord{CreatedAt: g.now().UTC(), Scope: scope})
 	if err != nil {
 		return "", fmt.Errorf("optoken: encode token record: %w", err)
 	}
@@ -403,12 +434,19 @@ func (g *Generator) Check(ctx context.Context, token string) error {
 	if token == "" {
 		return errInvalidToken()
 	}
-	_, err := g.store.LocalGet(ctx, tokenKey(token))
+	raw, err := g.store.LocalGet(ctx, tokenKey(token))
 	if errors.Is(err, storage.ErrNotFound) {
 		return errInvalidToken()
 	}
 	if err != nil {
 		return fmt.Errorf("optoken: look up operation token: %w", err)
+	}
+	var rec tokenRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return fmt.Errorf("optoken: decode operation token record: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(rec.Scope), []byte(g.currentScope())) != 1 {
+		return errInvalidToken()
 	}
 	return nil
 }

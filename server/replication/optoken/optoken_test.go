@@ -54,7 +54,7 @@ func (s *syncBuffer) String() string {
 // newEnv opens a fresh database, initialises a 5/3 Shamir seal on it (left
 // sealed: VerifyShares only needs the stored verification data) and returns
 // a Generator over it.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := storage.Open(ctx, filepath.Join(t.TempDir(), "db"), storage.Options{})
@@ -354,6 +354,48 @@ func TestUpdateErrors(t *testing.T) {
 			substr:  "this key share was already submitted in this attempt",
 			wantPrg: 1,
 		},
+		{
+			name:  "share one byte short after a good one",
+			start: true,
+			run: func(e *env, nonce string) (Status, error) {
+				ctx := context.Background()
+				if _, err := e.gen.Update(ctx, hex.EncodeToString(e.shares[0]), nonce); err != nil {
+					return Status{}, err
+				}
+				return e.gen.Update(ctx, hex.EncodeToString(e.shares[1][:32]), nonce)
+			},
+			substr:  "key share is 32 bytes but this cluster's key shares are 33 bytes",
+			wantPrg: 1,
+		},
+		{
+			name:  "share one byte long",
+			start: true,
+			run: func(e *env, nonce string) (Status, error) {
+				return e.gen.Update(context.Background(), hex.EncodeToString(append(bytes.Clone(e.shares[1]), 7)), nonce)
+			},
+			substr: "key share is 34 bytes",
+		},
+		{
+			name:  "share with x-coordinate 0",
+			start: true,
+			run: func(e *env, nonce string) (Status, error) {
+				return e.gen.Update(context.Background(), hex.EncodeToString(append(bytes.Clone(e.shares[1][:32]), 0)), nonce)
+			},
+			substr: "x-coordinate, is 0",
+		},
+		{
+			name:  "share with the x-coordinate of an earlier one",
+			start: true,
+			run: func(e *env, nonce string) (Status, error) {
+				ctx := context.Background()
+				if _, err := e.gen.Update(ctx, hex.EncodeToString(e.shares[0]), nonce); err != nil {
+					return Status{}, err
+				}
+				return e.gen.Update(ctx, hex.EncodeToString(append(bytes.Clone(e.shares[1][:32]), e.shares[0][32])), nonce)
+			},
+			substr:  "same x-coordinate as a different key share",
+			wantPrg: 1,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -601,15 +643,17 @@ func TestInternalVerifyErrorKeepsShare(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if _, err := gen.Update(ctx, "aa", st.Nonce); err != nil {
+	// Well-formed 33-byte shares with distinct x-coordinates.
+	shareA, shareB := strings.Repeat("aa", 32)+"01", strings.Repeat("bb", 32)+"02"
+	if _, err := gen.Update(ctx, shareA, st.Nonce); err != nil {
 		t.Fatalf("Update 1: %v", err)
 	}
-	if _, err := gen.Update(ctx, "bb", st.Nonce); !errors.Is(err, boom) || apierr.KindOf(err) != 0 {
+	if _, err := gen.Update(ctx, shareB, st.Nonce); !errors.Is(err, boom) || apierr.KindOf(err) != 0 {
 		t.Fatalf("Update 2 = %v, want internal error wrapping %v", err, boom)
 	}
 	// The failed share was not consumed: resubmitting it completes.
 	fv.err = nil
-	st2, err := gen.Update(ctx, "bb", st.Nonce)
+	st2, err := gen.Update(ctx, shareB, st.Nonce)
 	if err != nil || !st2.Complete {
 		t.Fatalf("resubmit = %+v, %v", st2, err)
 	}
@@ -660,4 +704,86 @@ func TestEncodeTokenMatchesVault(t *testing.T) {
 	if got := decodeToken(t, encodeToken(token, otp), otp); got != token {
 		t.Fatalf("round trip = %q", got)
 	}
+}
+
+// FuzzUpdateShare submits arbitrary key text to a running attempt after one
+// correct share: it never panics, is either refused with a 400 that leaves
+// the progress at 1 and does not echo the key, or counted (progress 2); and
+// a correct attempt still completes afterwards.
+func FuzzUpdateShare(f *testing.F) {
+	for _, s := range []string{
+		"", "00", "zz", "not a key!", strings.Repeat("ab", 32), strings.Repeat("ab", 33), strings.Repeat("ab", 32) + "00",
+		strings.Repeat("ab", 34), base64.StdEncoding.EncodeToString(make([]byte, 33)), " \n", "====",
+	} {
+		f.Add(s)
+	}
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, key string) {
+		ctx := context.Background()
+		_ = e.gen.Cancel(ctx)
+		st, err := e.gen.Start(ctx, "", "")
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		if _, err := e.gen.Update(ctx, hex.EncodeToString(e.shares[0]), st.Nonce); err != nil {
+			t.Fatalf("Update with a correct share: %v", err)
+		}
+		got, err := e.gen.Update(ctx, key, st.Nonce)
+		switch {
+		case err != nil:
+			if apierr.KindOf(err) != apierr.KindInvalid {
+				t.Fatalf("Update(%q): %v is not a 400", key, err)
+			}
+			if got.Progress != 1 || got.Nonce != st.Nonce {
+				t.Fatalf("Update(%q) refused but status %+v, want progress 1 of nonce %s", key, got, st.Nonce)
+			}
+			if k := strings.TrimSpace(key); len(k) >= 8 && strings.Contains(err.Error(), k) {
+				t.Fatalf("error echoes the key: %v", err)
+			}
+		case got.Progress != 2:
+			t.Fatalf("Update(%q) accepted but progress %d", key, got.Progress)
+		}
+	})
+}
+
+// TestScopeBindsTokens: a token is valid only while the scope it was
+// generated in is current, including a token whose attempt started before
+// the scope changed.
+func TestScopeBindsTokens(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	scope := "set-1|secondary|a"
+	e.gen.SetScope(func() string { mu.Lock(); defer mu.Unlock(); return scope })
+	setScope := func(s string) { mu.Lock(); scope = s; mu.Unlock() }
+
+	token := e.generate(t)
+	if err := e.gen.Check(ctx, token); err != nil {
+		t.Fatalf("Check in its own scope: %v", err)
+	}
+	setScope("set-2|secondary|b")
+	wantKind(t, e.gen.Check(ctx, token), apierr.KindPermissionDenied, "invalid dr_operation_token")
+	setScope("set-1|secondary|a")
+	if err := e.gen.Check(ctx, token); err != nil {
+		t.Fatalf("Check back in its own scope: %v", err)
+	}
+
+	// An attempt started in one scope yields a token of that scope.
+	st, err := e.gen.Start(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otp := st.OTP
+	for i := range 2 {
+		if st, err = e.gen.Update(ctx, hex.EncodeToString(e.shares[i]), st.Nonce); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setScope("set-1|disabled|c")
+	st, err = e.gen.Update(ctx, hex.EncodeToString(e.shares[2]), st.Nonce)
+	if err != nil || !st.Complete {
+		t.Fatalf("last update: %+v %v", st, err)
+	}
+	late := decodeToken(t, st.EncodedToken, otp)
+	wantKind(t, e.gen.Check(ctx, late), apierr.KindPermissionDenied, "invalid dr_operation_token")
 }
