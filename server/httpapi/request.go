@@ -1,13 +1,10 @@
 package httpapi
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -17,46 +14,6 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 )
-
-// maxBodyBytes bounds a request body, as Vault's default max_request_size.
-const maxBodyBytes = 32 << 20
-
-var errBodyTooLarge = errors.New("request body too large")
-
-// readBody decodes a JSON object body. An empty body is an empty object.
-func readBody(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	if r.Body == nil {
-		return map[string]any{}, nil
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, errBodyTooLarge
-		}
-		return nil, apierr.Invalid("failed to read request body: %v", err)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return map[string]any{}, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, apierr.Invalid("failed to parse JSON input: %v; send a JSON object such as {\"key\": \"value\"}", err)
-	}
-	if dec.More() {
-		return nil, apierr.Invalid("failed to parse JSON input: unexpected data after the JSON object")
-	}
-	if v == nil {
-		return map[string]any{}, nil // the Go client sends null for "no data"
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, apierr.Invalid("request body must be a JSON object, got %s", jsonKind(v))
-	}
-	return obj, nil
-}
 
 func jsonKind(v any) string {
 	switch v.(type) {
