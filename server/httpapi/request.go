@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -186,7 +187,7 @@ func (p *params) Duration(name string) time.Duration {
 	}
 	switch t := v.(type) {
 	case json.Number:
-		if n, err := strconv.ParseInt(t.String(), 10, 64); err == nil && n >= 0 && n < 1<<33 {
+		if n, err := strconv.ParseInt(t.String(), 10, 64); err == nil && n >= 0 && n <= maxDurationSeconds {
 			return time.Duration(n) * time.Second
 		}
 	case string:
@@ -206,20 +207,30 @@ func describe(v any) string {
 	return jsonKind(v)
 }
 
+// A duration parameter must fit time.Duration (~292 years); beyond it the
+// arithmetic wraps around, so such values are refused with a 400.
+const (
+	maxDurationSeconds = int64(math.MaxInt64 / time.Second)
+	maxDurationDays    = int64(math.MaxInt64 / (24 * time.Hour))
+)
+
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, nil
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 {
-			return 0, errors.New("negative")
+		if n < 0 || n > maxDurationSeconds {
+			return 0, errors.New("out of range")
 		}
 		return time.Duration(n) * time.Second, nil
 	}
 	// Vault also accepts days, which Go's parser does not.
 	if strings.HasSuffix(s, "d") {
 		if n, err := strconv.ParseInt(strings.TrimSuffix(s, "d"), 10, 32); err == nil && n >= 0 {
+			if n > maxDurationDays {
+				return 0, errors.New("too long")
+			}
 			return time.Duration(n) * 24 * time.Hour, nil
 		}
 	}
