@@ -238,12 +238,13 @@ func parsePolicy(name, rules string) (p *parsedPolicy, err error) {
 		return nil, apierr.Invalid("policy %q has empty rules; provide HCL such as: path \"secret/*\" { capabilities = [\"read\"] }", name)
 	}
 
-	if err := checkPolicyShape(rules); err != nil {
+	isJSON := strings.HasPrefix(strings.TrimSpace(rules), "{")
+	if err := checkPolicyShape(rules, isJSON); err != nil {
 		return nil, fail("%v", err)
 	}
 
 	var file *ast.File
-	if strings.HasPrefix(strings.TrimSpace(rules), "{") {
+	if isJSON {
 		// JSON policies are accepted by Vault too.
 		if err := checkJSONPolicy(rules); err != nil {
 			return nil, fail("%v", err)

@@ -3,98 +3,99 @@ package auth
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/hashicorp/hcl/hcl/ast"
+	hclscanner "github.com/hashicorp/hcl/hcl/scanner"
 	"github.com/hashicorp/hcl/hcl/token"
+	jsonscanner "github.com/hashicorp/hcl/json/scanner"
+	jsontoken "github.com/hashicorp/hcl/json/token"
 )
 
 // Policy document limits, checked before the text reaches the HCL parser.
-// That parser recurses once per nesting level, and a stack overflow (a few
-// million levels) kills the process: no recover() can catch it.
+// That parser recurses once per nesting level: a few million levels overflow
+// the goroutine stack, which kills the process (no recover() catches it),
+// and unclosed nesting costs it time superlinear in the depth (8000 levels:
+// ~5 s).
 const (
 	// maxPolicyBytes bounds a policy's text. Vault sets no limit of its own;
 	// its default policy is 3 KiB and generated policies with hundreds of
 	// paths stay far below this.
 	maxPolicyBytes = 1 << 20
-	// maxPolicyDepth bounds the nesting of brackets and braces outside
-	// strings and comments. A policy needs 5 at most (JSON form with
-	// allowed_parameters: {"path":{"x":{"allowed_parameters":{"k":[]}}}}).
+	// maxPolicyDepth bounds the nesting of brackets and braces. A policy
+	// needs 5 at most (JSON form with allowed_parameters:
+	// {"path":{"x":{"allowed_parameters":{"k":[]}}}}).
 	maxPolicyDepth = 32
-	// maxPolicyOpeners bounds every '[' and '{' in the text, strings and
-	// comments included. It caps the parser's recursion even where the
-	// depth scan reads the text differently from the HCL lexer (string
-	// interpolation, heredocs), at a depth its stack handles easily.
-	maxPolicyOpeners = 1 << 16
 )
 
-// checkPolicyShape refuses policy texts over the size and nesting limits.
-func checkPolicyShape(rules string) error {
+// checkPolicyShape refuses policy texts over the size and nesting limits,
+// and unbalanced ones, before they are parsed.
+func checkPolicyShape(rules string, isJSON bool) error {
 	if len(rules) > maxPolicyBytes {
 		return fmt.Errorf("the policy is %d bytes; the limit is %d bytes", len(rules), maxPolicyBytes)
 	}
-	if depth, line := policyDepth(rules); depth > maxPolicyDepth {
-		return fmt.Errorf("brackets and braces nest deeper than the limit of %d levels (line %d)", maxPolicyDepth, line)
+	return checkNesting(bracketTokens(rules, isJSON))
+}
+
+// bracket is one of [ ] { } as the parser's own lexer sees it.
+type bracket struct {
+	open bool
+	line int
+}
+
+// bracketTokens runs the lexer the parser will use (HCL's or its JSON
+// one) and yields the brackets and braces it finds. Strings, comments and
+// heredocs are skipped exactly as the parser skips them, and the lexer is
+// iterative: this costs time linear in the text and no stack.
+func bracketTokens(rules string, isJSON bool) func(yield func(bracket) bool) {
+	return func(yield func(bracket) bool) {
+		if isJSON {
+			sc := jsonscanner.New([]byte(rules))
+			sc.Error = func(jsontoken.Pos, string) {} // the parser reports them
+			for tok := sc.Scan(); tok.Type != jsontoken.EOF; tok = sc.Scan() {
+				switch tok.Type {
+				case jsontoken.LBRACK, jsontoken.LBRACE, jsontoken.RBRACK, jsontoken.RBRACE:
+					if !yield(bracket{open: tok.Type == jsontoken.LBRACK || tok.Type == jsontoken.LBRACE, line: tok.Pos.Line}) {
+						return
+					}
+				}
+			}
+			return
+		}
+		sc := hclscanner.New([]byte(rules))
+		sc.Error = func(token.Pos, string) {} // the parser reports them
+		for tok := sc.Scan(); tok.Type != token.EOF; tok = sc.Scan() {
+			switch tok.Type {
+			case token.LBRACK, token.LBRACE, token.RBRACK, token.RBRACE:
+				if !yield(bracket{open: tok.Type == token.LBRACK || tok.Type == token.LBRACE, line: tok.Pos.Line}) {
+					return
+				}
+			}
+		}
 	}
-	if n := strings.Count(rules, "[") + strings.Count(rules, "{"); n > maxPolicyOpeners {
-		return fmt.Errorf("the policy has %d brackets and braces; the limit is %d", n, maxPolicyOpeners)
+}
+
+// checkNesting refuses nesting deeper than maxPolicyDepth and brackets
+// that do not balance (the parser's slow path).
+func checkNesting(brackets func(yield func(bracket) bool)) error {
+	depth, lastOpen := 0, 0
+	for b := range brackets {
+		if !b.open {
+			if depth == 0 {
+				return fmt.Errorf("unexpected closing bracket or brace on line %d", b.line)
+			}
+			depth--
+			continue
+		}
+		depth++
+		lastOpen = b.line
+		if depth > maxPolicyDepth {
+			return fmt.Errorf("brackets and braces nest deeper than the limit of %d levels (line %d)", maxPolicyDepth, b.line)
+		}
+	}
+	if depth > 0 {
+		return fmt.Errorf("a bracket or brace opened on line %d or before is never closed", lastOpen)
 	}
 	return nil
-}
-
-// policyDepth is the deepest nesting of [ and { outside strings and
-// comments (HCL's "...", #, //, /* */; JSON's "..."), and the line where
-// it first exceeds maxPolicyDepth. It stops counting once past the limit.
-func policyDepth(s string) (deepest, line int) {
-	depth := 0
-	line = 1
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\n':
-			line++
-		case c == '"':
-			i = skipString(s, i+1)
-		case c == '#' || (c == '/' && i+1 < len(s) && s[i+1] == '/'):
-			for i < len(s) && s[i] != '\n' {
-				i++
-			}
-			line++
-		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			end := strings.Index(s[i+2:], "*/")
-			if end < 0 {
-				return deepest, line
-			}
-			line += strings.Count(s[i:i+2+end], "\n")
-			i += end + 3
-		case c == '[' || c == '{':
-			depth++
-			if depth > deepest {
-				deepest = depth
-			}
-			if depth > maxPolicyDepth {
-				return deepest, line
-			}
-		case c == ']' || c == '}':
-			if depth > 0 {
-				depth--
-			}
-		}
-	}
-	return deepest, line
-}
-
-// skipString returns the index of the quote that ends the string whose
-// text starts at i (or len(s)).
-func skipString(s string, i int) int {
-	for ; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '"':
-			return i
-		}
-	}
-	return len(s)
 }
 
 // checkPathBlockValues requires capabilities to be a flat list of strings

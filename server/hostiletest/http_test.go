@@ -64,6 +64,7 @@ func TestHostileHTTP(t *testing.T) {
 		{"32 MiB unseal body without a token", "PUT", "/v1/sys/unseal", "", unsealZeros, false, 413, "64 KiB limit"},
 		{"32 MiB unseal body, chunked", "PUT", "/v1/sys/unseal", "", unsealZeros, true, 413, "64 KiB limit"},
 		{"unseal key over the per-field cap", "PUT", "/v1/sys/unseal", "", []byte(`{"key":"` + strings.Repeat("a", 5000) + `"}`), false, 400, "4096 bytes"},
+		{"unseal key over the per-field cap in the query", "PUT", "/v1/sys/unseal?key=" + strings.Repeat("a", 5000), "", nil, false, 400, "4096 bytes"},
 		{"32 MiB body to a DR route authorised by a body token", "PUT", "/v1/sys/replication/dr/secondary/promote", "", unsealZeros, true, 413, "64 KiB limit"},
 		{"32 MiB op-token update body", "PUT", "/v1/sys/replication/dr/secondary/generate-operation-token/update", "", unsealZeros, true, 413, "64 KiB limit"},
 		{"32 MiB wrapping unwrap body", "PUT", "/v1/sys/wrapping/unwrap", "", unsealZeros, true, 413, "64 KiB limit"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 )
@@ -235,4 +236,20 @@ func (d *boundedDecoder) fail(err error) error {
 		return apierr.Invalid("failed to parse JSON input: %v; send a JSON object such as {\"key\": \"value\"}", err)
 	}
 	return apierr.Invalid("failed to read request body: %v", err)
+}
+
+// checkQuery applies the per-string cap to query parameters, which handlers
+// read like body fields.
+func checkQuery(q url.Values, lim bodyLimits) error {
+	if lim.maxString == 0 {
+		return nil
+	}
+	for k, vs := range q {
+		for _, v := range vs {
+			if len(k) > lim.maxString || len(v) > lim.maxString {
+				return apierr.Invalid("query parameter of %d bytes; the limit%s is %d bytes", max(len(k), len(v)), lim.scope, lim.maxString)
+			}
+		}
+	}
+	return nil
 }

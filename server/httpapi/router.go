@@ -210,6 +210,9 @@ func (a *API) admit(w http.ResponseWriter, req *request, rt *route) error {
 	if err != nil {
 		return err
 	}
+	if err := checkQuery(req.http.URL.Query(), lim); err != nil {
+		return err
+	}
 	req.body = body
 	req.params = newParams(body, req.http.URL.Query())
 	if tokenFirst {
