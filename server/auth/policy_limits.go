@@ -134,9 +134,13 @@ func isStringLiteral(n ast.Node) bool {
 // [["read"]] would reach the AST as ["read"]. The text is within
 // maxPolicyDepth here, so decoding it is cheap.
 func checkJSONPolicy(rules string) error {
+	text := []byte(rules)
+	if !json.Valid(text) {
+		return nil // HCL's parser reports the syntax error, with its position
+	}
 	var doc map[string]any
-	if json.Unmarshal([]byte(rules), &doc) != nil {
-		return nil // not JSON: HCL's parser reports the syntax error
+	if err := json.Unmarshal(text, &doc); err != nil {
+		return fmt.Errorf("the policy is not a JSON object: %w", err)
 	}
 	return checkJSONPaths(doc["path"])
 }
