@@ -98,6 +98,27 @@ func TestHostileHTTP(t *testing.T) {
 		})
 	}
 
+	// The reproduction: four such bodies at once took a server
+	// capped at 4 GB down.
+	t.Run("four concurrent 32 MiB unseal bodies", func(t *testing.T) {
+		statuses := make(chan int, 4)
+		for range 4 {
+			go func() {
+				status, _, err := sendNoFatal(srv, "PUT", "/v1/sys/unseal", "", unsealZeros, true)
+				if err != nil {
+					t.Error(err)
+				}
+				statuses <- status
+			}()
+		}
+		for range 4 {
+			if status := <-statuses; status != http.StatusRequestEntityTooLarge {
+				t.Errorf("status %d, want 413", status)
+			}
+		}
+		assertHealthy(t, srv)
+	})
+
 	// Nothing the attacks sent was stored: the policies do not exist and
 	// every key LIST returns can be addressed again.
 	for _, name := range []string{"deep", "nested", "nl"} {
@@ -119,34 +140,45 @@ func TestHostileHTTP(t *testing.T) {
 // must be read all the same.
 func send(t *testing.T, srv *testserver.Server, method, path, token string, body []byte, chunked bool) (int, string) {
 	t.Helper()
-	u, err := url.Parse(srv.Addr)
+	status, resp, err := sendNoFatal(srv, method, path, token, body, chunked)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return status, resp
+}
+
+// sendNoFatal is send for goroutines other than the test's.
+func sendNoFatal(srv *testserver.Server, method, path, token string, body []byte, chunked bool) (int, string, error) {
+	u, err := url.Parse(srv.Addr)
+	if err != nil {
+		return 0, "", err
 	}
 	conn, err := net.DialTimeout("tcp", u.Host, 10*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer func() { _ = conn.Close() }()
 	if err := conn.SetDeadline(time.Now().Add(60 * time.Second)); err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
 		writeRequest(conn, u.Host, method, path, token, body, chunked)
 	}()
+	defer func() {
+		_ = conn.Close() // ends a write the server stopped reading
+		<-written
+	}()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("%s %s: read response: %v", method, path, err)
+		return 0, "", fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read response body: %v", method, path, err)
+		return 0, "", fmt.Errorf("%s %s: read response body: %w", method, path, err)
 	}
-	_ = conn.Close() // ends a write the server stopped reading
-	<-written
-	return resp.StatusCode, string(data)
+	return resp.StatusCode, string(data), nil
 }
 
 // writeRequest writes an HTTP/1.1 request; write errors are expected when
