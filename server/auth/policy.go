@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/hcl/token"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/pathcheck"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
@@ -237,9 +238,17 @@ func parsePolicy(name, rules string) (p *parsedPolicy, err error) {
 		return nil, apierr.Invalid("policy %q has empty rules; provide HCL such as: path \"secret/*\" { capabilities = [\"read\"] }", name)
 	}
 
+	isJSON := strings.HasPrefix(strings.TrimSpace(rules), "{")
+	if err := checkPolicyShape(rules, isJSON); err != nil {
+		return nil, fail("%v", err)
+	}
+
 	var file *ast.File
-	if strings.HasPrefix(strings.TrimSpace(rules), "{") {
+	if isJSON {
 		// JSON policies are accepted by Vault too.
+		if err := checkJSONPolicy(rules); err != nil {
+			return nil, fail("%v", err)
+		}
 		file, err = hcl.ParseString(rules)
 	} else {
 		// Vault only warns about duplicate attributes, so we accept them.
@@ -305,6 +314,12 @@ func parsePathItem(item *ast.ObjectItem) (pathRule, error) {
 		if !ok || !isValidPathKey(k) {
 			return pathRule{}, fmt.Errorf("path %q: invalid key on line %d; use capabilities = [...]", key, it.Pos().Line)
 		}
+	}
+	if err := checkPathBlockValues(key, obj); err != nil {
+		return pathRule{}, err
+	}
+	if err := pathcheck.Validate(strings.TrimPrefix(key, "/")); err != nil {
+		return pathRule{}, fmt.Errorf("path block on line %d: %w", line, err)
 	}
 	var blk pathBlock
 	if err := hcl.DecodeObject(&blk, item.Val); err != nil {

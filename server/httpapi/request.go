@@ -1,13 +1,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -17,46 +15,6 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 )
-
-// maxBodyBytes bounds a request body, as Vault's default max_request_size.
-const maxBodyBytes = 32 << 20
-
-var errBodyTooLarge = errors.New("request body too large")
-
-// readBody decodes a JSON object body. An empty body is an empty object.
-func readBody(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	if r.Body == nil {
-		return map[string]any{}, nil
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, errBodyTooLarge
-		}
-		return nil, apierr.Invalid("failed to read request body: %v", err)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return map[string]any{}, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, apierr.Invalid("failed to parse JSON input: %v; send a JSON object such as {\"key\": \"value\"}", err)
-	}
-	if dec.More() {
-		return nil, apierr.Invalid("failed to parse JSON input: unexpected data after the JSON object")
-	}
-	if v == nil {
-		return map[string]any{}, nil // the Go client sends null for "no data"
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, apierr.Invalid("request body must be a JSON object, got %s", jsonKind(v))
-	}
-	return obj, nil
-}
 
 func jsonKind(v any) string {
 	switch v.(type) {
@@ -229,7 +187,7 @@ func (p *params) Duration(name string) time.Duration {
 	}
 	switch t := v.(type) {
 	case json.Number:
-		if n, err := strconv.ParseInt(t.String(), 10, 64); err == nil && n >= 0 && n < 1<<33 {
+		if n, err := strconv.ParseInt(t.String(), 10, 64); err == nil && n >= 0 && n <= maxDurationSeconds {
 			return time.Duration(n) * time.Second
 		}
 	case string:
@@ -249,20 +207,30 @@ func describe(v any) string {
 	return jsonKind(v)
 }
 
+// A duration parameter must fit time.Duration (~292 years); beyond it the
+// arithmetic wraps around, so such values are refused with a 400.
+const (
+	maxDurationSeconds = int64(math.MaxInt64 / time.Second)
+	maxDurationDays    = int64(math.MaxInt64 / (24 * time.Hour))
+)
+
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, nil
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 {
-			return 0, errors.New("negative")
+		if n < 0 || n > maxDurationSeconds {
+			return 0, errors.New("out of range")
 		}
 		return time.Duration(n) * time.Second, nil
 	}
 	// Vault also accepts days, which Go's parser does not.
 	if strings.HasSuffix(s, "d") {
 		if n, err := strconv.ParseInt(strings.TrimSuffix(s, "d"), 10, 32); err == nil && n >= 0 {
+			if n > maxDurationDays {
+				return 0, errors.New("too long")
+			}
 			return time.Duration(n) * 24 * time.Hour, nil
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/pathcheck"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 )
 
@@ -159,6 +160,10 @@ func (a *API) serve(rt *route) httprouter.Handle {
 		defer func() { a.stats.observe(name, w.status, time.Since(start)) }()
 		ctx := hr.Context()
 		req := &request{ctx: ctx, http: hr, path: strings.TrimPrefix(hr.URL.Path, "/v1/"), vars: ps}
+		if err := pathcheck.Validate(req.path); err != nil {
+			writeErrors(w, http.StatusBadRequest, "invalid request path: "+err.Error())
+			return
+		}
 		if !rt.sealed && a.core.Seal.Sealed() {
 			writeErrors(w, http.StatusServiceUnavailable, "Vault is sealed")
 			return
@@ -167,14 +172,7 @@ func (a *API) serve(rt *route) httprouter.Handle {
 			writeErrors(w, http.StatusBadRequest, errDRSecondary)
 			return
 		}
-		body, err := readBody(w, hr)
-		if err != nil {
-			a.fail(w, hr, err)
-			return
-		}
-		req.body = body
-		req.params = newParams(body, hr.URL.Query())
-		if err := a.authenticate(req, rt); err != nil {
+		if err := a.admit(w, req, rt); err != nil {
 			a.fail(w, hr, err)
 			return
 		}
@@ -194,6 +192,34 @@ func (a *API) serve(rt *route) httprouter.Handle {
 
 // errDRSecondary is Vault's answer to a normal request on a DR secondary.
 const errDRSecondary = "path disabled in replication DR secondary mode"
+
+// admit authenticates the request and decodes its body, cheapest refusal
+// first: routes that need a token decide token and ACL before a byte of the
+// body is read; routes open to anyone, or authorised by a token inside the
+// body, read it under the small unauthenticated limits first.
+func (a *API) admit(w http.ResponseWriter, req *request, rt *route) error {
+	tokenFirst := rt.auth == authToken || rt.auth == authTokenOnly
+	lim := unauthBodyLimits
+	if tokenFirst {
+		if err := a.authorize(req, rt); err != nil {
+			return err
+		}
+		lim = authedBodyLimits
+	}
+	body, err := readBody(w, req.http, lim)
+	if err != nil {
+		return err
+	}
+	if err := checkQuery(req.http.URL.Query(), lim); err != nil {
+		return err
+	}
+	req.body = body
+	req.params = newParams(body, req.http.URL.Query())
+	if tokenFirst {
+		return nil
+	}
+	return a.authenticate(req, rt)
+}
 
 // authenticate applies the route's auth mode.
 func (a *API) authenticate(req *request, rt *route) error {
@@ -268,8 +294,9 @@ func operationOf(req *request, rt *route) (auth.Operation, error) {
 // fail writes err as Vault does: classified errors keep their status and
 // message; anything else is an internal error whose detail goes to the log.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, errBodyTooLarge) {
-		writeErrors(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the %d MiB limit: send less data per request", maxBodyBytes>>20))
+	var tooLarge *bodyTooLargeError
+	if errors.As(err, &tooLarge) {
+		writeErrors(w, http.StatusRequestEntityTooLarge, tooLarge.Error())
 		return
 	}
 	var e *apierr.Error

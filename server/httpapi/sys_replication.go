@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
@@ -44,11 +46,19 @@ func (a *API) disablePrimary(r *request) (response, error) {
 	return fromResult(a.core.Repl.DisablePrimary(r.ctx))
 }
 
+// maxActivationTokenTTL bounds a secondary activation token's ttl. An
+// activation token is a wrapping token, and Vault caps every token's TTL at
+// the system max_lease_ttl, 768h (32 days) by default.
+const maxActivationTokenTTL = 768 * time.Hour
+
 func (a *API) secondaryToken(r *request) (response, error) {
 	p := r.params
 	id := p.String("id")
 	ttl := p.Duration("ttl")
 	pub := p.String("secondary_public_key")
+	if ttl > maxActivationTokenTTL {
+		p.errs = append(p.errs, fmt.Sprintf("parameter \"ttl\": %s is longer than the %s limit for an activation token; use a shorter ttl and issue a new token when needed", ttl, maxActivationTokenTTL))
+	}
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
