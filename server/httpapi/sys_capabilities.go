@@ -41,11 +41,7 @@ func (a *API) capabilities(r *request) (response, error) {
 // capabilitiesAccessor serves sys/capabilities-accessor: the token with
 // the accessor in the body.
 func (a *API) capabilitiesAccessor(r *request) (response, error) {
-	acc, err := accessorParam(r.params)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := a.core.Auth.LookupAccessor(r.ctx, acc)
+	tok, err := a.tokenByAccessor(r)
 	if err != nil {
 		return nil, err
 	}

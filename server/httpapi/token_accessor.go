@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
 )
 
 // accessorParam reads the accessor parameter, answering a missing one in
@@ -17,14 +18,20 @@ func accessorParam(p *params) (string, error) {
 	return acc, nil
 }
 
-// lookupAccessor serves auth/token/lookup-accessor: the token's properties
-// with its id blanked, as Vault does.
-func (a *API) lookupAccessor(r *request) (response, error) {
+// tokenByAccessor is the token whose accessor the request's accessor
+// parameter names.
+func (a *API) tokenByAccessor(r *request) (*auth.Token, error) {
 	acc, err := accessorParam(r.params)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := a.core.Auth.LookupAccessor(r.ctx, acc)
+	return a.core.Auth.LookupAccessor(r.ctx, acc)
+}
+
+// lookupAccessor serves auth/token/lookup-accessor: the token's properties
+// with its id blanked, as Vault does.
+func (a *API) lookupAccessor(r *request) (response, error) {
+	tok, err := a.tokenByAccessor(r)
 	if err != nil {
 		return nil, err
 	}
