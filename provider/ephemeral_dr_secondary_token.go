@@ -80,6 +80,7 @@ func (r *drSecondaryTokenEphemeral) Schema(_ context.Context, _ ephemeral.Schema
 				MarkdownDescription: "How long the activation token can be used, as a duration (`30m`, `24h`, `7d`) or a number of seconds. " +
 					"Defaults to `" + defaultTokenTTL + "`.",
 				Optional:   true,
+				Computed:   true,
 				Validators: []validator.String{durationValidator{}},
 			},
 			"secondary_public_key": schema.StringAttribute{

@@ -142,10 +142,6 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if opToken == "" && len(shares) == 0 {
-		missingCredentials(&resp.Diagnostics)
-		return
-	}
 	ctx = withMasking(ctx, append([]string{opToken}, shares...)...)
 	timeout, d := plan.Timeouts.Create(ctx, defaultPromotionCreateTimeout)
 	resp.Diagnostics.Append(d...)
@@ -171,6 +167,9 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 		resp.Diagnostics.AddError("Cluster Is Not A DR Secondary",
 			fmt.Sprintf("The cluster at %s is not a DR secondary (mode %q), so it cannot be promoted. Only a secondary becomes the primary of its "+
 				"DR set by promotion; check the provider's address, or use vaultrepl_dr_primary to start a new DR set.", c.Address(), st.Mode))
+		return
+	case opToken == "" && len(shares) == 0:
+		missingCredentials(&resp.Diagnostics)
 		return
 	}
 

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/client"
 )
 
 // This file holds what vaultrepl_dr_promotion adds for Terraform 1.11's
@@ -113,6 +115,25 @@ func missingCredentials(diags *diag.Diagnostics) {
 			"check that the cluster is a DR secondary when the run opens it (its token is null otherwise).", strings.Join(promotionCredentialAttrs, ",")))
 }
 
+// checkCredentialsAtPlan refuses a promotion without credentials of a
+// cluster that is a DR secondary. One that already is the primary needs
+// none (a replaced promotion is then only recorded), which only its
+// status can say.
+func (r *drPromotionResource) checkCredentialsAtPlan(ctx context.Context, cfg tfsdk.Config, plan drPromotionModel, diags *diag.Diagnostics) {
+	opToken, shares, known, d := promotionCredentials(ctx, cfg, plan)
+	diags.Append(d...)
+	if !known || opToken != "" || len(shares) > 0 || r.data == nil {
+		return
+	}
+	var probe diag.Diagnostics
+	if _, st := clientAndStatus(withMasking(ctx), r.data, &probe); st != nil && st.Mode == client.ModePrimary {
+		return
+	}
+	// Unreachable clusters are reported by Create; the missing
+	// credentials are the finding here.
+	missingCredentials(diags)
+}
+
 // ModifyPlan refuses, at plan time, a promotion without credentials, and
 // says when a changed credentials_wo_version promotes again.
 func (r *drPromotionResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -125,11 +146,7 @@ func (r *drPromotionResource) ModifyPlan(ctx context.Context, req resource.Modif
 		return
 	}
 	if req.State.Raw.IsNull() {
-		opToken, shares, known, d := promotionCredentials(ctx, req.Config, plan)
-		resp.Diagnostics.Append(d...)
-		if known && opToken == "" && len(shares) == 0 {
-			missingCredentials(&resp.Diagnostics)
-		}
+		r.checkCredentialsAtPlan(ctx, req.Config, plan, &resp.Diagnostics)
 		return
 	}
 	var state drPromotionModel
