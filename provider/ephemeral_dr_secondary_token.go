@@ -62,7 +62,9 @@ func (r *drSecondaryTokenEphemeral) Schema(_ context.Context, _ ephemeral.Schema
 			"Terraform opens an ephemeral resource in every run that needs it, plans included. When `secondary_id` is already " +
 			"among the primary's `known_secondaries` (the secondary was admitted by an earlier run), nothing is minted: " +
 			"`already_admitted` is `true` and `token` is null, which `vaultrepl_dr_secondary` only needs when it enables or " +
-			"re-points a cluster.\n\n" +
+			"re-points a cluster. On a cluster that is not a DR primary nothing is minted either and `token` is null: Terraform opens " +
+			"ephemeral resources while planning even when they depend on a pending `vaultrepl_dr_primary` or `vaultrepl_dr_promotion`, and " +
+			"opens them again during the apply, after the cluster became the primary.\n\n" +
 			"When the run ends (Close), a token minted by this run that was **not used** is revoked (`revoke-secondary`), so no " +
 			"unused activation token outlives the run — the token a plan mints is always revoked this way. A token counts as used " +
 			"when the primary has heard from a secondary with that id, or, for a response-wrapped token, when it was unwrapped " +
@@ -122,15 +124,19 @@ func (r *drSecondaryTokenEphemeral) Open(ctx context.Context, req ephemeral.Open
 		return
 	}
 	id := m.SecondaryID.ValueString()
-	if st.Mode != client.ModePrimary {
-		resp.Diagnostics.AddError("Cluster Is Not A DR Primary",
-			fmt.Sprintf("The cluster at %s is not a DR primary (mode %q), so it cannot admit secondary %q.\n\n"+
-				"Point the provider of this ephemeral resource at the DR primary, or make it depend on the resource that makes the cluster one "+
-				"(vaultrepl_dr_primary or vaultrepl_dr_promotion).", c.Address(), st.Mode, id))
-		return
-	}
 	if m.TTL.IsNull() {
 		m.TTL = types.StringValue(defaultTokenTTL)
+	}
+	if st.Mode != client.ModePrimary {
+		// Terraform opens ephemeral resources while planning even when they
+		// depend on a pending change, such as the vaultrepl_dr_primary or
+		// vaultrepl_dr_promotion that makes the cluster a primary; the apply
+		// opens them again afterwards. A null token lets that plan through;
+		// a create that gets no token at apply says why.
+		tflog.Info(ctx, "cluster is not a DR primary (yet): no activation token minted", map[string]any{"secondary_id": id, "mode": st.Mode})
+		m.AlreadyAdmitted, m.Token, m.ClusterID = types.BoolValue(false), types.StringNull(), types.StringValue(st.ClusterID)
+		resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
+		return
 	}
 	m.ClusterID = types.StringValue(st.ClusterID)
 	if st.HasKnownSecondary(id) {

@@ -215,7 +215,6 @@ func (r *drSecondaryResource) ModifyPlan(ctx context.Context, req resource.Modif
 			"Destroying this vaultrepl_dr_secondary disables DR replication on the cluster: it keeps its data, stops following the primary "+
 				"and becomes a standalone cluster. Enabling it as a secondary again later wipes it.")
 	case req.State.Raw.IsNull():
-		missingActivationToken(ctx, req.Config, &resp.Diagnostics)
 		resp.Diagnostics.AddWarning("Creating A DR Secondary Wipes The Cluster",
 			wipeWarning+" If the cluster is already a DR secondary of the same DR set, it is re-pointed with update-primary instead and keeps its data.")
 	default:
@@ -490,18 +489,7 @@ func (r *drSecondaryResource) ImportState(ctx context.Context, req resource.Impo
 // noActivationTokenDetail says what to do when neither token nor token_wo
 // holds a token at create time.
 const noActivationTokenDetail = "Enabling or re-pointing a DR secondary needs an activation token, and neither token nor token_wo holds one.\n\n" +
-	"If token_wo comes from the ephemeral vaultrepl_dr_secondary_token, check its already_admitted: when the primary already admits " +
-	"that secondary_id, no token is minted. Revoke the id on the primary first " +
-	"(vault write sys/replication/dr/primary/revoke-secondary id=...), or choose another secondary_id, and apply again."
-
-// missingActivationToken reports at plan time a create whose token and
-// token_wo are both known to be null.
-func missingActivationToken(ctx context.Context, cfg tfsdk.Config, diags *diag.Diagnostics) {
-	var c drSecondaryModel
-	if d := cfg.Get(ctx, &c); d.HasError() {
-		return
-	}
-	if c.Token.IsNull() && c.TokenWO.IsNull() {
-		diags.AddError("No Activation Token", noActivationTokenDetail)
-	}
-}
+	"If token_wo comes from the ephemeral vaultrepl_dr_secondary_token, it mints nothing when its cluster is not a DR primary at apply time " +
+	"(check its provider's address, and that it depends on what makes the cluster a primary), or when the primary already admits that " +
+	"secondary_id (already_admitted): then revoke the id on the primary first (vault write sys/replication/dr/primary/revoke-secondary id=...), " +
+	"or choose another secondary_id, and apply again. Nothing was changed on the cluster."
