@@ -34,7 +34,10 @@ var writeOnlyTerraform = []tfversion.TerraformVersionCheck{tfversion.SkipBelow(t
 // directories. secrets is called at check time, so it sees the tokens the
 // servers handed out during the step.
 type secretScan struct {
-	dir     string
+	dir string
+	// current skips terraform.tfstate.backup: the state before the last
+	// apply, which a migration from `token` leaves holding the old value.
+	current bool
 	secrets func() map[string]string
 	// wantType proves the files read are the states of this test.
 	wantType string
@@ -54,6 +57,9 @@ func (s secretScan) CheckState(_ context.Context, req statecheck.CheckStateReque
 	err = filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.Contains(d.Name(), ".tfstate") {
 			return err
+		}
+		if s.current && d.Name() != "terraform.tfstate" {
+			return nil
 		}
 		raw, err := os.ReadFile(p)
 		if err != nil {
@@ -394,5 +400,61 @@ resource "echo" "out" {}
 				return nil
 			}),
 		}},
+	})
+}
+
+// TestAccWriteOnly_migrateFromToken moves a secondary created with `token`
+// to token_wo: removing token and setting token_wo and a first
+// token_wo_version is an update that stores nothing — no replacement, no
+// wipe — and the token leaves the current state (the previous state, in
+// terraform.tfstate.backup, still has it).
+func TestAccWriteOnly_migrateFromToken(t *testing.T) {
+	dir := stateDir(t)
+	p, s := startCluster(t), startCluster(t)
+	p.enablePrimary()
+	tok := p.secondaryToken("mig", "")
+	scan := secretScan{dir: dir, current: true, wantType: "vaultrepl_dr_secondary", secrets: func() map[string]string {
+		return map[string]string{"activation token": tok}
+	}}
+	old := `
+variable "activation_token" {
+  type      = string
+  sensitive = true
+}
+
+resource "vaultrepl_dr_secondary" "s" {
+  token = var.activation_token
+}
+`
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   writeOnlyTerraform,
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:          providerConfig(s.addr()) + old,
+				ConfigVariables: config.Variables{"activation_token": config.StringVariable(tok)},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectSensitiveValue("vaultrepl_dr_secondary.s", tfjsonpath.New("token")),
+				},
+			},
+			{
+				Config:          providerConfig(s.addr()) + writeOnlySecondaryConfig,
+				ConfigVariables: config.Variables{"activation_token": config.StringVariable(tok), "token_version": config.IntegerVariable(1)},
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("vaultrepl_dr_secondary.s", plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					scan,
+					statecheck.ExpectKnownValue("vaultrepl_dr_secondary.s", tfjsonpath.New("token"), knownvalue.Null()),
+					statecheck.ExpectKnownValue("vaultrepl_dr_secondary.s", tfjsonpath.New("token_wo_version"), knownvalue.Int64Exact(1)),
+				},
+				Check: serverCheck(func() error {
+					if st := s.status(); !st.IsSecondary() || st.SecondaryID != "mig" {
+						return fmt.Errorf("cluster %s: mode %s secondary_id %q, want still secondary mig", s.addr(), st.Mode, st.SecondaryID)
+					}
+					return nil
+				}),
+			},
+		},
 	})
 }
