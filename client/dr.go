@@ -171,3 +171,19 @@ func (c *Client) DeleteOperationToken(ctx context.Context, drOperationToken stri
 		map[string]any{"dr_operation_token": drOperationToken}, []string{drOperationToken}, true)
 	return err
 }
+
+// WrappingTokenValid asks sys/wrapping/lookup (no token needed) whether a
+// response-wrapping token can still be unwrapped: false when it was used or
+// has expired (the server answers 400 for both).
+func (c *Client) WrappingTokenValid(ctx context.Context, wrappingToken string) (bool, error) {
+	_, err := c.logical(ctx, request{method: http.MethodPut, path: "sys/wrapping/lookup",
+		body: map[string]any{"token": wrappingToken}, retry: retryIdempotent, secrets: []string{wrappingToken}, noToken: true})
+	switch {
+	case err == nil:
+		return true, nil
+	case StatusCode(err) == http.StatusBadRequest:
+		return false, nil
+	default:
+		return false, err
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -82,7 +83,10 @@ func (c Config) String() string {
 // GoString implements fmt.GoStringer without revealing the token.
 func (c Config) GoString() string { return c.String() }
 
-var _ provider.Provider = (*vaultreplProvider)(nil)
+var (
+	_ provider.Provider                       = (*vaultreplProvider)(nil)
+	_ provider.ProviderWithEphemeralResources = (*vaultreplProvider)(nil)
+)
 
 // vaultreplProvider is the provider implementation.
 type vaultreplProvider struct {
@@ -197,6 +201,7 @@ func (p *vaultreplProvider) Configure(ctx context.Context, req provider.Configur
 	data := newProviderData(cfg)
 	resp.ResourceData = data
 	resp.DataSourceData = data
+	resp.EphemeralResourceData = data
 }
 
 // Resources returns the provider's resources.
@@ -206,6 +211,15 @@ func (p *vaultreplProvider) Resources(_ context.Context) []func() resource.Resou
 		NewDRSecondaryTokenResource,
 		NewDRSecondaryResource,
 		NewDRPromotionResource,
+	}
+}
+
+// EphemeralResources returns the provider's ephemeral resources (Terraform
+// 1.10 and later): secrets for one run, never stored.
+func (p *vaultreplProvider) EphemeralResources(_ context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{
+		NewDRSecondaryTokenEphemeralResource,
+		NewDROperationTokenEphemeralResource,
 	}
 }
 

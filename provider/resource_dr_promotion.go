@@ -8,9 +8,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
-	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
@@ -50,6 +48,10 @@ type drPromotionModel struct {
 	ClusterID          types.String   `tfsdk:"cluster_id"`
 	CurrentMode        types.String   `tfsdk:"current_mode"`
 	Timeouts           timeouts.Value `tfsdk:"timeouts"`
+	// Write-only credentials (resource_dr_promotion_wo.go).
+	DROperationTokenWO   types.String `tfsdk:"dr_operation_token_wo"`
+	KeySharesWO          types.List   `tfsdk:"key_shares_wo"`
+	CredentialsWOVersion types.Int64  `tfsdk:"credentials_wo_version"`
 }
 
 func (r *drPromotionResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -61,7 +63,8 @@ func (r *drPromotionResource) Schema(ctx context.Context, _ resource.SchemaReque
 		MarkdownDescription: "Promotes the provider's cluster, a DR secondary, to the primary of its DR set " +
 			"(`sys/replication/dr/secondary/promote`) and waits until it reports mode `primary`. It authenticates with " +
 			"`dr_operation_token`, or with the primary's unseal key shares in `key_shares`, from which the provider generates a " +
-			"DR operation token on the cluster itself (attempt → update → decode; promotion revokes it).\n\n" +
+			"DR operation token on the cluster itself (attempt → update → decode; promotion revokes it). With Terraform 1.11 or later, " +
+			"`dr_operation_token_wo` and `key_shares_wo` do the same without storing the secret in the plan or the state.\n\n" +
 			"A promotion is an event, not a state that Terraform keeps converging to: creating the resource promotes once. " +
 			"If the cluster is demoted later, the refresh keeps the resource and shows it in `current_mode`, but never promotes " +
 			"again on its own — re-promoting a cluster because a refresh saw it demoted could create two writable primaries. " +
@@ -70,14 +73,14 @@ func (r *drPromotionResource) Schema(ctx context.Context, _ resource.SchemaReque
 		Attributes: map[string]schema.Attribute{
 			"dr_operation_token": schema.StringAttribute{
 				MarkdownDescription: "DR operation token for this cluster (sensitive): generated on it with the primary's key shares, or a DR " +
-					"operation batch token from the primary. Exactly one of `dr_operation_token` and `key_shares` must be set.",
+					"operation batch token from the primary. Exactly one of `dr_operation_token`, `key_shares`, `dr_operation_token_wo` and `key_shares_wo` must be set.",
 				Optional:  true,
 				Sensitive: true,
 			},
 			"key_shares": schema.ListAttribute{
 				MarkdownDescription: "Unseal key shares of the **primary** (hex or base64; sensitive), at least its threshold. The provider " +
 					"generates a DR operation token on the cluster with them and promotes with it; on failure it cancels the generation and " +
-					"revokes the token. Exactly one of `dr_operation_token` and `key_shares` must be set.",
+					"revokes the token. Exactly one of `dr_operation_token`, `key_shares`, `dr_operation_token_wo` and `key_shares_wo` must be set.",
 				ElementType: types.StringType,
 				Optional:    true,
 				Sensitive:   true,
@@ -115,12 +118,13 @@ func (r *drPromotionResource) Schema(ctx context.Context, _ resource.SchemaReque
 				defaultPromotionCreateTimeout.String()),
 		},
 	}
+	for name, attr := range promotionWriteOnlyAttributes() {
+		resp.Schema.Attributes[name] = attr
+	}
 }
 
 func (r *drPromotionResource) ConfigValidators(context.Context) []resource.ConfigValidator {
-	return []resource.ConfigValidator{
-		resourcevalidator.ExactlyOneOf(path.MatchRoot("dr_operation_token"), path.MatchRoot("key_shares")),
-	}
+	return promotionConfigValidators()
 }
 
 func (r *drPromotionResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -133,14 +137,12 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var shares []string
-	if !plan.KeyShares.IsNull() && !plan.KeyShares.IsUnknown() {
-		resp.Diagnostics.Append(plan.KeyShares.ElementsAs(ctx, &shares, false)...)
-		if resp.Diagnostics.HasError() {
-			return
-		}
+	opToken, shares, _, d := promotionCredentials(ctx, req.Config, plan)
+	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
 	}
-	ctx = withMasking(ctx, append([]string{plan.DROperationToken.ValueString()}, shares...)...)
+	ctx = withMasking(ctx, append([]string{opToken}, shares...)...)
 	timeout, d := plan.Timeouts.Create(ctx, defaultPromotionCreateTimeout)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
@@ -166,9 +168,11 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 			fmt.Sprintf("The cluster at %s is not a DR secondary (mode %q), so it cannot be promoted. Only a secondary becomes the primary of its "+
 				"DR set by promotion; check the provider's address, or use vaultrepl_dr_primary to start a new DR set.", c.Address(), st.Mode))
 		return
+	case opToken == "" && len(shares) == 0:
+		missingCredentials(&resp.Diagnostics)
+		return
 	}
 
-	opToken := plan.DROperationToken.ValueString()
 	generated := false
 	var err error
 	if len(shares) > 0 {

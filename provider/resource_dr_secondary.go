@@ -6,12 +6,16 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -19,10 +23,11 @@ import (
 )
 
 var (
-	_ resource.Resource                = (*drSecondaryResource)(nil)
-	_ resource.ResourceWithConfigure   = (*drSecondaryResource)(nil)
-	_ resource.ResourceWithImportState = (*drSecondaryResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*drSecondaryResource)(nil)
+	_ resource.Resource                     = (*drSecondaryResource)(nil)
+	_ resource.ResourceWithConfigure        = (*drSecondaryResource)(nil)
+	_ resource.ResourceWithImportState      = (*drSecondaryResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*drSecondaryResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*drSecondaryResource)(nil)
 )
 
 const defaultSecondaryCreateTimeout = 10 * time.Minute
@@ -43,6 +48,9 @@ type drSecondaryModel struct {
 	CAFile             types.String   `tfsdk:"ca_file"`
 	CAPath             types.String   `tfsdk:"ca_path"`
 	DROperationToken   types.String   `tfsdk:"dr_operation_token"`
+	TokenWO            types.String   `tfsdk:"token_wo"`
+	TokenWOVersion     types.Int64    `tfsdk:"token_wo_version"`
+	DROperationTokenWO types.String   `tfsdk:"dr_operation_token_wo"`
 	ClusterID          types.String   `tfsdk:"cluster_id"`
 	SecondaryID        types.String   `tfsdk:"secondary_id"`
 	State              types.String   `tfsdk:"state"`
@@ -62,20 +70,44 @@ func (r *drSecondaryResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"(secrets, tokens, policies, roles) and replaces it with the primary's. From then on the cluster unseals with the " +
 			"primary's key shares and accepts only the primary's tokens.\n\n" +
 			"If the cluster already is a DR secondary (for example a demoted former primary), it is re-pointed with " +
-			"`update-primary` instead, which needs `dr_operation_token` and never wipes. Changing `token` replaces the resource " +
-			"(disable, then enable again: a wipe), and the plan says so. If the cluster stops being a secondary outside Terraform, " +
+			"`update-primary` instead, which needs `dr_operation_token` (or `dr_operation_token_wo`) and never wipes. Changing `token`, " +
+			"or `token_wo_version`, replaces the resource (disable, then enable again: a wipe), and the plan says so. If the cluster stops being a secondary outside Terraform, " +
 			"the next refresh removes the resource from state with a warning, because re-creating it would wipe the cluster.",
 		Attributes: map[string]schema.Attribute{
 			"token": schema.StringAttribute{
-				MarkdownDescription: "Activation token from the primary (`vaultrepl_dr_secondary_token.token`; sensitive, single use). " +
+				MarkdownDescription: "Activation token from the primary (`vaultrepl_dr_secondary_token.token`; sensitive, single use), stored in the state. " +
+					"With Terraform 1.11 or later prefer `token_wo`, which keeps it out of the state. Exactly one of `token` and `token_wo` is needed " +
+					"to enable or re-point the cluster. " +
 					"Changing it **replaces** the resource: replication is disabled and enabled again with the new token, which wipes the " +
-					"cluster's replicated data again. After an import the first token set is only stored.",
-				Required:  true,
+					"cluster's replicated data again. After an import the first token set is only stored, and removing it (for example to " +
+					"move to `token_wo`) is only stored too: it leaves the state.",
+				Optional:  true,
 				Sensitive: true,
 				PlanModifiers: []planmodifier.String{
 					stringplanmodifier.RequiresReplaceIf(tokenRequiresReplace,
 						"Changing token disables DR replication on the cluster and enables it again with the new token, which wipes its replicated data.",
 						"Changing `token` disables DR replication on the cluster and enables it again with the new token, which **wipes** its replicated data."),
+				},
+			},
+			"token_wo": schema.StringAttribute{
+				MarkdownDescription: "Write-only activation token (Terraform 1.11 or later): the `token` of the ephemeral " +
+					"`vaultrepl_dr_secondary_token`, never stored in the plan or the state. It is read only when the cluster is enabled or " +
+					"re-pointed (create, or a replacement); Terraform cannot see it change, so a new value does nothing by itself: change " +
+					"`token_wo_version` to use it. Conflicts with `token`.",
+				Optional:  true,
+				Sensitive: true,
+				WriteOnly: true,
+			},
+			"token_wo_version": schema.Int64Attribute{
+				MarkdownDescription: "Version of `token_wo`, stored in the state. Changing it from one number to another **replaces** the resource, " +
+					"exactly as changing `token` does: DR replication is disabled on the cluster and enabled again with the `token_wo` of " +
+					"that apply, which **wipes** its replicated data again (the plan shows the replacement and a warning). Setting it where it " +
+					"was null, or removing it, is only stored — so moving from `token` to `token_wo` never replaces the resource.",
+				Optional: true,
+				PlanModifiers: []planmodifier.Int64{
+					int64planmodifier.RequiresReplaceIf(versionRequiresReplace,
+						"Changing token_wo_version disables DR replication on the cluster and enables it again with token_wo, which wipes its replicated data.",
+						"Changing `token_wo_version` disables DR replication on the cluster and enables it again with `token_wo`, which **wipes** its replicated data."),
 				},
 			},
 			"primary_api_addr": schema.StringAttribute{
@@ -101,6 +133,14 @@ func (r *drSecondaryResource) Schema(ctx context.Context, _ resource.SchemaReque
 					"not accepted (after enabling, the cluster only knows the primary's tokens).",
 				Optional:  true,
 				Sensitive: true,
+			},
+			"dr_operation_token_wo": schema.StringAttribute{
+				MarkdownDescription: "Write-only `dr_operation_token` (Terraform 1.11 or later), for example the `token` of the ephemeral " +
+					"`vaultrepl_dr_operation_token`: never stored in the plan or the state, read only when an existing DR secondary is re-pointed. " +
+					"Not available on destroy, so destroying relies on the provider's token. Conflicts with `dr_operation_token`.",
+				Optional:  true,
+				Sensitive: true,
+				WriteOnly: true,
 			},
 			"cluster_id": schema.StringAttribute{
 				MarkdownDescription: "Id of the DR set the cluster belongs to (the primary's `cluster_id`).",
@@ -128,9 +168,40 @@ func (r *drSecondaryResource) Schema(ctx context.Context, _ resource.SchemaReque
 }
 
 // tokenRequiresReplace replaces on a token change, except when the prior
-// token is unknown to state (after an import): then the new one is stored.
+// token is unknown to state (after an import: the new one is stored) or
+// the new one is null (moving to token_wo: it leaves the state).
 func tokenRequiresReplace(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
-	resp.RequiresReplace = !req.StateValue.IsNull()
+	resp.RequiresReplace = !req.StateValue.IsNull() && !req.PlanValue.IsNull()
+}
+
+// versionRequiresReplace replaces when a *_wo_version changes from one
+// number to another; setting a first one or removing it is stored only.
+func versionRequiresReplace(_ context.Context, req planmodifier.Int64Request, resp *int64planmodifier.RequiresReplaceIfFuncResponse) {
+	resp.RequiresReplace = !req.StateValue.IsNull() && !req.PlanValue.IsNull() && !req.PlanValue.IsUnknown()
+}
+
+func (r *drSecondaryResource) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{
+		resourcevalidator.Conflicting(path.MatchRoot("token"), path.MatchRoot("token_wo")),
+		resourcevalidator.Conflicting(path.MatchRoot("dr_operation_token"), path.MatchRoot("dr_operation_token_wo")),
+	}
+}
+
+// secondaryCredentials are the activation token and DR operation token of
+// one apply: the stored arguments, else the write-only ones from config.
+type secondaryCredentials struct{ token, opToken string }
+
+func readSecondaryCredentials(ctx context.Context, cfg tfsdk.Config, plan drSecondaryModel) (secondaryCredentials, diag.Diagnostics) {
+	var wo drSecondaryModel
+	diags := cfg.Get(ctx, &wo)
+	creds := secondaryCredentials{token: plan.Token.ValueString(), opToken: plan.DROperationToken.ValueString()}
+	if creds.token == "" {
+		creds.token = wo.TokenWO.ValueString()
+	}
+	if creds.opToken == "" {
+		creds.opToken = wo.DROperationTokenWO.ValueString()
+	}
+	return creds, diags
 }
 
 func (r *drSecondaryResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -153,7 +224,12 @@ func (r *drSecondaryResource) ModifyPlan(ctx context.Context, req resource.Modif
 		if resp.Diagnostics.HasError() {
 			return
 		}
-		if !state.Token.IsNull() && !plan.Token.Equal(state.Token) {
+		if !state.TokenWOVersion.IsNull() && !plan.TokenWOVersion.IsNull() && !plan.TokenWOVersion.Equal(state.TokenWOVersion) {
+			resp.Diagnostics.AddAttributeWarning(path.Root("token_wo_version"), "Replacing The DR Secondary Wipes The Cluster",
+				fmt.Sprintf("token_wo_version changed, so vaultrepl_dr_secondary (secondary %q of DR set %s) is replaced: DR replication is disabled and enabled "+
+					"again with token_wo. %s", state.SecondaryID.ValueString(), state.ClusterID.ValueString(), wipeWarning))
+		}
+		if !state.Token.IsNull() && !plan.Token.IsNull() && !plan.Token.Equal(state.Token) {
 			resp.Diagnostics.AddAttributeWarning(path.Root("token"), "Replacing The DR Secondary Wipes The Cluster",
 				fmt.Sprintf("token changed, so vaultrepl_dr_secondary (secondary %q of DR set %s) is replaced: DR replication is disabled and enabled "+
 					"again with the new token. %s", state.SecondaryID.ValueString(), state.ClusterID.ValueString(), wipeWarning))
@@ -167,7 +243,16 @@ func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	ctx = withMasking(ctx, plan.Token.ValueString(), plan.DROperationToken.ValueString())
+	creds, d := readSecondaryCredentials(ctx, req.Config, plan)
+	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = withMasking(ctx, creds.token, creds.opToken)
+	if creds.token == "" {
+		resp.Diagnostics.AddError("No Activation Token", noActivationTokenDetail)
+		return
+	}
 	timeout, d := plan.Timeouts.Create(ctx, defaultSecondaryCreateTimeout)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
@@ -178,7 +263,7 @@ func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateReq
 		return
 	}
 	activation := client.Activation{
-		Token:          plan.Token.ValueString(),
+		Token:          creds.token,
 		PrimaryAPIAddr: plan.PrimaryAPIAddr.ValueString(),
 		CAFile:         plan.CAFile.ValueString(),
 		CAPath:         plan.CAPath.ValueString(),
@@ -192,19 +277,20 @@ func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateReq
 				"without a wipe. Check also that the provider's address points at the cluster you meant.", c.Address(), st.ClusterID, destroyDemote))
 		return
 	case st.IsSecondary():
-		if plan.DROperationToken.IsNull() || plan.DROperationToken.ValueString() == "" {
+		if creds.opToken == "" {
 			resp.Diagnostics.AddAttributeError(path.Root("dr_operation_token"), "DR Operation Token Required To Re-point Secondary",
 				fmt.Sprintf("The cluster at %s is already a DR secondary (DR set %s, secondary id %q). The provider re-points an existing secondary "+
 					"with update-primary, which keeps its data but needs dr_operation_token; it never disables and re-enables it on its own, "+
 					"because that would wipe it.\n\nGenerate a DR operation token on this cluster with the primary's unseal key shares "+
-					"(`vault operator generate-root -dr-token`) or use a DR operation batch token from the primary, and set dr_operation_token.",
+					"(`vault operator generate-root -dr-token`, or the ephemeral vaultrepl_dr_operation_token) or use a DR operation batch token from the primary, "+
+					"and set dr_operation_token or dr_operation_token_wo.",
 					c.Address(), st.ClusterID, st.SecondaryID))
 			return
 		}
 		tflog.Info(ctx, "cluster is already a DR secondary: re-pointing it with update-primary (no wipe)", map[string]any{
 			"cluster_id": st.ClusterID, "secondary_id": st.SecondaryID,
 		})
-		warnings, err := c.UpdatePrimary(ctx, plan.DROperationToken.ValueString(), activation)
+		warnings, err := c.UpdatePrimary(ctx, creds.opToken, activation)
 		if err != nil {
 			apiError(&resp.Diagnostics, "Cannot Re-point DR Secondary", "re-point the DR secondary with update-primary", c.Address(),
 				"update-primary works only within one DR set and needs a valid dr_operation_token for this cluster and an unused activation token. "+
@@ -227,7 +313,7 @@ func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateReq
 
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	final, last, err := r.waitInSync(waitCtx, c, plan)
+	final, last, err := r.waitInSync(waitCtx, c, plan, creds.token)
 	if final != nil {
 		plan.setStatus(final)
 	} else {
@@ -251,10 +337,10 @@ func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateReq
 // merkle root equals the primary's. The primary's status needs no token;
 // its address is primary_api_addr, else the token's addr claim, else what
 // the secondary reports in primaries[].
-func (r *drSecondaryResource) waitInSync(ctx context.Context, c *client.Client, plan drSecondaryModel) (*client.DRStatus, string, error) {
+func (r *drSecondaryResource) waitInSync(ctx context.Context, c *client.Client, plan drSecondaryModel, token string) (*client.DRStatus, string, error) {
 	primaryAddr := plan.PrimaryAPIAddr.ValueString()
 	if primaryAddr == "" {
-		if claims, err := client.ParseActivationToken(plan.Token.ValueString()); err == nil {
+		if claims, err := client.ParseActivationToken(token); err == nil {
 			primaryAddr = claims.Addr
 		}
 	}
@@ -399,3 +485,11 @@ func (r *drSecondaryResource) ImportState(ctx context.Context, req resource.Impo
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(attr), types.StringValue(v))...)
 	}
 }
+
+// noActivationTokenDetail says what to do when neither token nor token_wo
+// holds a token at create time.
+const noActivationTokenDetail = "Enabling or re-pointing a DR secondary needs an activation token, and neither token nor token_wo holds one.\n\n" +
+	"If token_wo comes from the ephemeral vaultrepl_dr_secondary_token, it mints nothing when its cluster is not a DR primary at apply time " +
+	"(check its provider's address, and that it depends on what makes the cluster a primary), or when the primary already admits that " +
+	"secondary_id (already_admitted): then revoke the id on the primary first (vault write sys/replication/dr/primary/revoke-secondary id=...), " +
+	"or choose another secondary_id, and apply again. Nothing was changed on the cluster."

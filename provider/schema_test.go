@@ -7,7 +7,9 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
@@ -52,11 +54,19 @@ func TestSchemas(t *testing.T) {
 	ctx := context.Background()
 	p := New("test")()
 	sensitive := map[string]bool{
-		"vaultrepl_dr_secondary_token.token":        true,
-		"vaultrepl_dr_secondary.token":              true,
-		"vaultrepl_dr_secondary.dr_operation_token": true,
-		"vaultrepl_dr_promotion.dr_operation_token": true,
-		"vaultrepl_dr_promotion.key_shares":         true,
+		"vaultrepl_dr_secondary_token.token":           true,
+		"vaultrepl_dr_secondary.token":                 true,
+		"vaultrepl_dr_secondary.dr_operation_token":    true,
+		"vaultrepl_dr_promotion.dr_operation_token":    true,
+		"vaultrepl_dr_promotion.key_shares":            true,
+		"vaultrepl_dr_secondary.token_wo":              true,
+		"vaultrepl_dr_secondary.dr_operation_token_wo": true,
+		"vaultrepl_dr_promotion.dr_operation_token_wo": true,
+		"vaultrepl_dr_promotion.key_shares_wo":         true,
+		// Ephemeral resources: never stored, sensitive all the same.
+		"vaultrepl_dr_secondary_token(ephemeral).token":      true,
+		"vaultrepl_dr_operation_token(ephemeral).token":      true,
+		"vaultrepl_dr_operation_token(ephemeral).key_shares": true,
 	}
 	seenSensitive := map[string]bool{}
 	check := func(typ string, desc string, diagsErr bool) {
@@ -104,6 +114,25 @@ func TestSchemas(t *testing.T) {
 			t.Errorf("%s: %v", meta.TypeName, dd)
 		}
 		walkDataSource("", resp.Schema.Attributes, visitor(meta.TypeName))
+	}
+	withEphemeral, ok := p.(provider.ProviderWithEphemeralResources)
+	if !ok {
+		t.Fatal("the provider offers no ephemeral resources")
+	}
+	for _, f := range withEphemeral.EphemeralResources(ctx) {
+		e := f()
+		var meta ephemeral.MetadataResponse
+		e.Metadata(ctx, ephemeral.MetadataRequest{ProviderTypeName: TypeName}, &meta)
+		var resp ephemeral.SchemaResponse
+		e.Schema(ctx, ephemeral.SchemaRequest{}, &resp)
+		typ := meta.TypeName + "(ephemeral)"
+		check(typ, resp.Schema.MarkdownDescription, resp.Diagnostics.HasError())
+		if d := resp.Schema.ValidateImplementation(ctx); d.HasError() {
+			t.Errorf("%s: %v", typ, d)
+		}
+		for name, a := range resp.Schema.Attributes {
+			visitor(typ)(name, a)
+		}
 	}
 	for k := range sensitive {
 		if !seenSensitive[k] {

@@ -235,7 +235,13 @@ func (c *cli) outputs(t *testing.T, dir string) map[string]any {
 // runs the examples exactly as they are committed.
 func stepDir(t *testing.T, root, step string) string {
 	t.Helper()
-	src := filepath.Join(root, "examples", "failover", step)
+	return exampleStepDir(t, root, "failover", step)
+}
+
+// exampleStepDir copies examples/<example>/<step> into a fresh directory.
+func exampleStepDir(t *testing.T, root, example, step string) string {
+	t.Helper()
+	src := filepath.Join(root, "examples", example, step)
 	dst := filepath.Join(t.TempDir(), step)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,9 @@ resource "vaultrepl_dr_primary" "east" {
   provider = vaultrepl.east
 }
 
-resource "vaultrepl_dr_secondary_token" "west" {
+# Terraform 1.11 and later: the activation token lives for this run only and
+# never reaches the plan or the state.
+ephemeral "vaultrepl_dr_secondary_token" "west" {
   provider     = vaultrepl.east
   secondary_id = "dr-west"
 
@@ -24,7 +26,10 @@ resource "vaultrepl_dr_secondary_token" "west" {
 # then waits until it streams WALs with the primary's merkle root.
 resource "vaultrepl_dr_secondary" "west" {
   provider = vaultrepl.west
-  token    = vaultrepl_dr_secondary_token.west.token
+  token_wo = ephemeral.vaultrepl_dr_secondary_token.west.token
+  # Changing the version replaces the secondary (a wipe) with the token of
+  # that apply; a new token_wo alone changes nothing.
+  token_wo_version = 1
 
   # Only needed when the primary's API is not reachable at the address in
   # the token (its api_addr), or its certificate needs a private CA that the
@@ -36,3 +41,17 @@ resource "vaultrepl_dr_secondary" "west" {
     create = "15m"
   }
 }
+
+# Terraform before 1.11 and OpenTofu: a managed vaultrepl_dr_secondary_token
+# and `token`, both stored in the state.
+#
+# resource "vaultrepl_dr_secondary_token" "west" {
+#   provider     = vaultrepl.east
+#   secondary_id = "dr-west"
+#   depends_on   = [vaultrepl_dr_primary.east]
+# }
+#
+# resource "vaultrepl_dr_secondary" "west" {
+#   provider = vaultrepl.west
+#   token    = vaultrepl_dr_secondary_token.west.token
+# }
