@@ -103,6 +103,7 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 			stop()
 			return nil, err
 		}
+		m.resumeFailoverWatch(ctx)
 	case ModeSecondary:
 		if st.hasPrimary() {
 			m.startSecondaryLocked(st)
