@@ -50,6 +50,7 @@ type drPromotionModel struct {
 	ClusterID          types.String   `tfsdk:"cluster_id"`
 	CurrentMode        types.String   `tfsdk:"current_mode"`
 	Timeouts           timeouts.Value `tfsdk:"timeouts"`
+	promotionEvidence                 // recovery time and point (dr_promotion_evidence.go)
 }
 
 func (r *drPromotionResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -115,6 +116,7 @@ func (r *drPromotionResource) Schema(ctx context.Context, _ resource.SchemaReque
 				defaultPromotionCreateTimeout.String()),
 		},
 	}
+	addPromotionEvidence(resp.Schema.Attributes)
 }
 
 func (r *drPromotionResource) ConfigValidators(context.Context) []resource.ConfigValidator {
@@ -159,6 +161,7 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 			fmt.Sprintf("The cluster at %s is already the DR primary of DR set %s, so there is nothing to promote. The promotion is recorded as done.",
 				c.Address(), st.ClusterID))
 		plan.ClusterID, plan.CurrentMode = types.StringValue(st.ClusterID), types.StringValue(st.Mode)
+		plan.promotionEvidence = nullEvidence()
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		return
 	case !st.IsSecondary():
@@ -233,6 +236,10 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 				"The resource is saved as tainted; check sys/replication/dr/status and the server's logs, and do not promote again blindly.\n\nOriginal Error: %s",
 				c.Address(), timeout, last, err))
 	}
+	plan.promotionEvidence = nullEvidence()
+	if err == nil {
+		refreshEvidence(ctx, c, &plan.promotionEvidence, true, &resp.Diagnostics)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -274,7 +281,7 @@ func (r *drPromotionResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	ctx = withMasking(ctx, state.DROperationToken.ValueString())
-	_, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
 	if st == nil {
 		return
 	}
@@ -283,6 +290,7 @@ func (r *drPromotionResource) Read(ctx context.Context, req resource.ReadRequest
 		tflog.Info(ctx, "the promoted cluster is no longer a primary; recorded in current_mode only", map[string]any{"mode": st.Mode})
 	}
 	state.CurrentMode = types.StringValue(st.Mode)
+	refreshEvidence(ctx, c, &state.promotionEvidence, false, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -295,6 +303,7 @@ func (r *drPromotionResource) Update(ctx context.Context, req resource.UpdateReq
 		return
 	}
 	plan.ClusterID, plan.CurrentMode = state.ClusterID, state.CurrentMode
+	plan.promotionEvidence = state.promotionEvidence
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 

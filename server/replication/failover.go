@@ -234,6 +234,11 @@ func (m *Manager) fillPromotion(ctx context.Context, rec *FailoverRecord, addr s
 	if rec.RecoveryPoint, err = m.walTime(ctx, rec.AppliedWAL); err != nil {
 		return err
 	}
+	if rec.RecoveryPoint == nil && rec.LostPrimaryLastWAL == rec.AppliedWAL {
+		// A merkle sync drops the local WAL: the primary's heartbeats
+		// still told the commit time of the entry this cluster stands at.
+		rec.RecoveryPoint = rec.LostPrimaryLastWALTime
+	}
 	if rec.LostPrimaryLastWAL > rec.AppliedWAL {
 		rec.UnreplicatedEntries = rec.LostPrimaryLastWAL - rec.AppliedWAL
 		if rec.RecoveryPoint != nil && rec.LostPrimaryLastWALTime != nil {
