@@ -248,7 +248,8 @@ func (m *Manager) fillPromotion(ctx context.Context, rec *FailoverRecord, addr s
 	return nil
 }
 
-// history serialises read-modify-write of the history key.
+// historyMu serialises read-modify-write of the history key (the
+// promotion, the first-write watch and heartbeats merging discards).
 var historyMu sync.Mutex
 
 // loadHistory reads the DR set's failover history, newest first.
@@ -394,7 +395,7 @@ func (m *Manager) countDiscards(ctx context.Context, forks []fork) (*DiscardReco
 		}
 		after := f.Index
 		for d.Writes < maxDiscardScan {
-			got, err := m.store.WALSince(ctx, after, 4096)
+			got, err := m.store.WALSinceBytes(ctx, after, 4096, maxApplyBytes)
 			if err != nil {
 				return nil, err
 			}
@@ -460,6 +461,7 @@ func (m *Manager) mergeDiscards(ctx context.Context, reported []DiscardRecord) {
 	if len(reported) == 0 {
 		return
 	}
+	reported = reported[:min(len(reported), FailoverHistoryLimit)]
 	h, err := m.loadHistory(ctx)
 	if err != nil {
 		return
