@@ -158,7 +158,13 @@ func TestFailoverEvidence(t *testing.T) {
 		rec = h.Failovers[0]
 		return rec.Discarded != nil, "not yet"
 	})
-	localA := a.failovers(a.root).Discarded
+	var histA failoverHistory
+	eventually(t, "A holds B's failover history (replicated)", 10*time.Second, func() (bool, string) {
+		histA = a.failovers(a.root)
+		ok := len(histA.Failovers) == 1 && histA.Failovers[0].ID == rec.ID && histA.Failovers[0].Discarded != nil
+		return ok, fmt.Sprintf("%+v", histA.Failovers)
+	})
+	localA := histA.Discarded
 	b.srv.Kill()
 	a.srv.Kill()
 	keysB := storedKeys(t, b)
