@@ -248,10 +248,6 @@ func (m *Manager) fillPromotion(ctx context.Context, rec *FailoverRecord, addr s
 	return nil
 }
 
-// historyMu serialises read-modify-write of the history key (the
-// promotion, the first-write watch and heartbeats merging discards).
-var historyMu sync.Mutex
-
 // loadHistory reads the DR set's failover history, newest first.
 func (m *Manager) loadHistory(ctx context.Context) ([]FailoverRecord, error) {
 	raw, err := m.store.Get(ctx, failoverHistoryKey)
@@ -271,8 +267,8 @@ func (m *Manager) loadHistory(ctx context.Context) ([]FailoverRecord, error) {
 // updateHistory changes the history with fn and stores the newest
 // FailoverHistoryLimit records (a replicated write: primaries only).
 func (m *Manager) updateHistory(ctx context.Context, fn func([]FailoverRecord) []FailoverRecord) error {
-	historyMu.Lock()
-	defer historyMu.Unlock()
+	m.historyMu.Lock()
+	defer m.historyMu.Unlock()
 	h, err := m.loadHistory(ctx)
 	if err != nil {
 		return err

@@ -52,6 +52,10 @@ type Manager struct {
 
 	metrics *Metrics
 
+	// historyMu serialises read-modify-write of the failover history (the
+	// promotion, the first-write watch, heartbeats merging discards).
+	historyMu sync.Mutex
+
 	background sync.WaitGroup
 	stopCtx    context.Context
 	stop       context.CancelFunc
