@@ -42,6 +42,8 @@ func (a *API) routes() []*route {
 		{method: http.MethodPut, path: "sys/replication/dr/secondary/operation-token/delete", auth: authDROperation, dr: true, handle: a.opTokenDelete},
 		{method: http.MethodPut, path: "sys/replication/recover", dr: true, handle: a.recoverReplication},
 		{method: http.MethodPut, path: "sys/replication/reindex", sudo: true, dr: true, handle: a.reindex},
+		// Failover evidence: an extension outside Vault's paths (sys_failovers.go).
+		{method: http.MethodGet, path: "sys/vaultrepl/dr/failovers", dr: true, handle: a.failovers},
 		{method: http.MethodPut, path: "sys/wrapping/unwrap", auth: authNone, handle: a.unwrap},
 		{method: http.MethodGet, path: "sys/wrapping/lookup", auth: authNone, dr: true, handle: a.wrapLookup},
 		{method: http.MethodPut, path: "sys/wrapping/lookup", auth: authNone, dr: true, handle: a.wrapLookup},

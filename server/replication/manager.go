@@ -52,6 +52,10 @@ type Manager struct {
 
 	metrics *Metrics
 
+	// historyMu serialises read-modify-write of the failover history (the
+	// promotion, the first-write watch, heartbeats merging discards).
+	historyMu sync.Mutex
+
 	background sync.WaitGroup
 	stopCtx    context.Context
 	stop       context.CancelFunc
@@ -103,6 +107,7 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 			stop()
 			return nil, err
 		}
+		m.resumeFailoverWatch(ctx)
 	case ModeSecondary:
 		if st.hasPrimary() {
 			m.startSecondaryLocked(st)

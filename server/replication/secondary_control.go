@@ -87,7 +87,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 	if err := checkClusterAddr(primaryClusterAddr); err != nil {
 		return nil, err
 	}
-	m.stopSecondary()
+	lost := m.stopAndObserve(cur)
 	next := &state{ClusterID: cur.ClusterID, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
 		// Go back to following the old primary: nothing changed.
@@ -99,6 +99,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		return nil, err
 	}
 	m.roleChanged(ctx, "promote")
+	m.recordPromotion(ctx, lost, primaryClusterAddr, force)
 	m.log.Info("DR secondary promoted to primary", "cluster_id", cur.ClusterID, "primary_cluster_addr", primaryClusterAddr, "forced", force)
 	return &Result{Warnings: []string{"This cluster was promoted to DR primary and accepts writes. Other secondaries of this DR set need new activation tokens (update-primary); demote the old primary if it comes back."}}, nil
 }
