@@ -176,6 +176,7 @@ func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Durati
 		ClientCert:         string(certPEM),
 		ClientKey:          string(keyPEM),
 		ExpiresAt:          now.Add(ttl).Unix(),
+		RootKey:            m.rootKey(),
 	}
 	next := cur.clone()
 	next.Secondaries[id] = &secondaryRecord{Fingerprint: fingerprint, IssuedAt: now.Unix()}
@@ -254,7 +255,7 @@ func (m *Manager) lookupWrapped(ctx context.Context, token string) (string, *wra
 	if err != nil {
 		return "", nil, errWrapping
 	}
-	raw, err := m.store.LocalGet(ctx, wrappingKey(claims.JTI))
+	raw, err := m.data.LocalGet(ctx, wrappingKey(claims.JTI))
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", nil, errWrapping
 	}
@@ -276,7 +277,7 @@ func (m *Manager) Unwrap(ctx context.Context, token string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.store.Write(ctx, storage.Op{Local: true, Key: wrappingKey(jti), Delete: true}); err != nil {
+	if _, err := m.data.Write(ctx, storage.Op{Local: true, Key: wrappingKey(jti), Delete: true}); err != nil {
 		return nil, fmt.Errorf("consume wrapped response: %w", err)
 	}
 	var data map[string]any

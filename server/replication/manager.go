@@ -29,12 +29,19 @@ type Options struct {
 	WALRetainAge   time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Data is the keyspace behind the barrier, for what replication keeps
+	// that is secret (wrapped activation bundles, DR operation tokens); nil
+	// means the store as it is. Keys hands out and adopts the root key
+	// (keys.go).
+	Data storage.Data
+	Keys Keys
 }
 
 // Manager owns this cluster's DR role: it serves the control endpoints, the
 // cluster port as a primary, and runs the syncer as a secondary.
 type Manager struct {
 	store   *storage.Store
+	data    storage.Data
 	seal    *seal.Manager
 	OpToken *optoken.Generator
 	opts    Options
@@ -79,11 +86,15 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 	if err != nil {
 		return nil, err
 	}
+	if opts.Data == nil {
+		opts.Data = store
+	}
 	stopCtx, stop := context.WithCancel(context.Background())
 	m := &Manager{
 		store:   store,
+		data:    opts.Data,
 		seal:    sealer,
-		OpToken: optoken.New(store, sealer, nil, opts.Logger),
+		OpToken: optoken.New(opts.Data, sealer, nil, opts.Logger),
 		opts:    opts,
 		log:     opts.Logger,
 		now:     opts.Now,
@@ -148,7 +159,7 @@ func (m *Manager) commit(ctx context.Context, next *state, extra ...storage.Op) 
 	if err != nil {
 		return err
 	}
-	if _, err := m.store.Write(ctx, append(extra, op)...); err != nil {
+	if _, err := m.data.Write(ctx, append(extra, op)...); err != nil {
 		return fmt.Errorf("save DR state: %w", err)
 	}
 	m.mu.Lock()

@@ -58,6 +58,7 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	if err := m.store.Wipe(ctx, op); err != nil {
 		return nil, err
 	}
+	m.adoptRootKey(bundle)
 	m.roleChanged(ctx, "secondary enable")
 	m.mu.Lock()
 	m.st = next
@@ -180,6 +181,7 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}
+	m.adoptRootKey(bundle)
 	m.roleChanged(ctx, "update-primary")
 	m.mu.Lock()
 	m.startSecondaryLocked(next)
