@@ -141,8 +141,10 @@ type Manager struct {
 	sealed   atomic.Bool
 	progress unsealProgress
 
-	// keys, when set, receives the root key (barrier.go).
+	// keys, when set, receives the root key (keyholder.go).
 	keys Keyholder
+	// rekey is the sys/rekey attempt in progress (rekey.go).
+	rekey *rekeyAttempt
 }
 
 // New returns a sealed Manager. A nil random means crypto/rand; a nil logger
@@ -467,6 +469,7 @@ func (m *Manager) Seal() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.resetLocked()
+	m.cancelRekeyLocked()
 	if m.keys != nil {
 		m.keys.Seal()
 	}
