@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
@@ -269,7 +270,7 @@ func (b *Barrier) Unseal(ctx context.Context, rootKey []byte) error {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		if !b.mayWrite() {
-			return errors.New("barrier: this DR secondary has no keyring yet: unseal the primary first, it encrypts the data it replicates")
+			return apierr.Unavailable("this DR secondary has no keyring yet: it arrives from the primary with the stream; unseal the primary first and retry")
 		}
 		if ring, err = b.createKeyring(ctx, rootKey); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
@@ -41,6 +42,9 @@ func (b *Barrier) upgradeIfNeeded(ctx context.Context) error {
 	done := 0
 	for _, local := range []bool{false, true} {
 		if !local && !b.mayWrite() {
+			if err := b.checkReplicatedEncrypted(ctx); err != nil {
+				return err
+			}
 			continue
 		}
 		n, err := b.encryptKeyspace(ctx, local, &done, killAfter)
@@ -49,10 +53,67 @@ func (b *Barrier) upgradeIfNeeded(ctx context.Context) error {
 		}
 		b.log.Info("barrier: values encrypted in place", "local", local, "values", n)
 	}
+	// The WAL keeps the plain values as history, and free pages and -wal
+	// frames keep the bytes of every row just overwritten.
+	n, err := b.store.RewriteWAL(ctx, b.walRewrite)
+	if err != nil {
+		return err
+	}
+	if err := b.store.Compact(ctx); err != nil {
+		return fmt.Errorf("barrier: compact after the upgrade: %w", err)
+	}
 	if _, err := b.store.Write(ctx, storage.Op{Local: true, Key: upgradedKey, Value: []byte("1")}); err != nil {
 		return fmt.Errorf("barrier: record the end of the upgrade: %w", err)
 	}
+	b.log.Info("barrier: database encrypted in place", "wal_entries_rewritten", n)
 	return nil
+}
+
+// ErrUpgradePending is returned when a DR secondary is unsealed before its
+// primary has encrypted (and replicated) the data of an old database.
+var ErrUpgradePending = apierr.Unavailable("the DR primary has not finished encrypting the replicated data yet: unseal the primary first, wait for this secondary to catch up, then unseal it")
+
+// checkReplicatedEncrypted (on a DR secondary) refuses to finish the
+// upgrade while any replicated value is still plain.
+func (b *Barrier) checkReplicatedEncrypted(ctx context.Context) error {
+	after := ""
+	for {
+		keys, err := b.store.KeysAfter(ctx, false, after, 256)
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		after = keys[len(keys)-1]
+		for _, k := range keys {
+			if b.plain(false, k) {
+				continue
+			}
+			raw, err := b.store.Get(ctx, k)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if _, ok := termOf(raw); !ok {
+				return ErrUpgradePending
+			}
+		}
+	}
+}
+
+// walRewrite encrypts a plain value kept in the WAL.
+func (b *Barrier) walRewrite(ctx context.Context, key string, value []byte) ([]byte, bool, error) {
+	if b.plain(false, key) {
+		return nil, false, nil
+	}
+	if _, ok := termOf(value); ok {
+		return nil, false, nil
+	}
+	ct, err := b.Encrypt(ctx, value, aad(false, key))
+	return ct, err == nil, err
 }
 
 // encryptKeyspace walks one keyspace in key order, encrypting plain values.
