@@ -56,6 +56,10 @@ type Barrier struct {
 	mu      sync.RWMutex
 	rootKey []byte   // nil while sealed
 	ring    *keyring // nil while sealed, or until an adopted root key opens it
+	// stale: the DR role changed. On a secondary the primary rotates the
+	// stored keyring underneath; it is read again after a role change, so
+	// a promoted secondary writes with the newest term (and reports it).
+	stale atomic.Bool
 
 	encryptions atomic.Int64
 }
@@ -171,7 +175,7 @@ func (b *Barrier) current(ctx context.Context, term uint32) (*keyring, error) {
 	if root == nil {
 		return nil, ErrSealed
 	}
-	if ring != nil && (term == 0 || ring.aeads[term] != nil) {
+	if ring != nil && (term == 0 || ring.aeads[term] != nil) && !b.stale.Load() {
 		return ring, nil
 	}
 	return b.reload(ctx)
@@ -199,6 +203,7 @@ func (b *Barrier) reload(ctx context.Context) (*keyring, error) {
 		b.ring.wipe()
 	}
 	b.ring = ring
+	b.stale.Store(false)
 	return ring, nil
 }
 
@@ -319,6 +324,9 @@ func (b *Barrier) Adopt(rootKey []byte) {
 	b.dropLocked()
 	b.rootKey = bytes.Clone(rootKey)
 }
+
+// RoleChanged marks the keyring for reading again (replication.Keys).
+func (b *Barrier) RoleChanged() { b.stale.Store(true) }
 
 // Seal drops the root key and the keyring from memory.
 func (b *Barrier) Seal() {

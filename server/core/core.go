@@ -75,7 +75,6 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		Logger:          opts.Logger,
 	})
 	sealer := seal.New(store, opts.Random, opts.Logger)
-	sealer.SetKeyholder(bar)
 	ropts := opts.Replication
 	if ropts.Logger == nil {
 		ropts.Logger = opts.Logger
@@ -86,6 +85,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		return nil, err
 	}
 	bar.SetReplicatedWriter(func() bool { return repl.Mode() != replication.ModeSecondary })
+	sealer.SetKeyholder(keyholder{bar: bar, repl: repl})
 	return &Core{
 		Store:   store,
 		Barrier: bar,

@@ -102,6 +102,7 @@ func TestBarrierCanaries(t *testing.T) {
 		if found := scanFiles(t, c.srv.DB, canaries); len(found) > 0 {
 			t.Errorf("%s: canaries at rest:\n%s", c.name, strings.Join(found, "\n"))
 		}
+		checkDRKeysSealed(t, c.name, c.srv.DB)
 		if found := scanFiles(t, c.srv.DB, map[string]string{"path": pathCanary}); len(found) == 0 {
 			t.Errorf("%s: the scan does not even find the secret's path, which is stored readable", c.name)
 		}

@@ -79,6 +79,37 @@ func countEncrypted(t *testing.T, path string) (encrypted, plain int) {
 	return encrypted, plain
 }
 
+// drState reads a stopped cluster's DR state, which is stored plain.
+func drState(t *testing.T, path string) map[string]any {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	var raw []byte
+	if err := db.QueryRow(`SELECT value FROM local WHERE key = 'replication/dr/state'`).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// checkDRKeysSealed fails unless the DR state keeps its CA, wrapping and
+// exchange keys only sealed.
+func checkDRKeysSealed(t *testing.T, name, path string) {
+	t.Helper()
+	st := drState(t, path)
+	for _, k := range []string{"ca_key", "wrapping_key", "exchange_key"} {
+		if _, ok := st[k]; ok {
+			t.Errorf("%s: the DR state holds %s in plain text", name, k)
+		}
+	}
+}
+
 // pointSecondaryAt rewrites a stopped secondary's DR state (stored plain)
 // to follow a primary listening on a new loopback port.
 func pointSecondaryAt(t *testing.T, path, clusterAddr string) {
@@ -117,6 +148,15 @@ func TestBarrierUpgradeOldDatabase(t *testing.T) {
 	plain := map[string]string{"kv": fx.Canaries[0], "policy": fx.Canaries[1]}
 	if found := scanFiles(t, pdb, plain); len(found) < 2 {
 		t.Fatalf("the fixture should hold its canaries in plain text, found %v", found)
+	}
+	legacy := drState(t, pdb)
+	drKeys := map[string]string{}
+	for _, k := range []string{"ca_key", "wrapping_key"} {
+		v, _ := legacy[k].(string)
+		if v == "" {
+			t.Fatalf("the fixture's primary has no plain %s", k)
+		}
+		drKeys[k] = v
 	}
 	hb := []string{"-heartbeat-interval", "200ms"}
 	srvA := testserver.Start(t, builder.Binary(t), testserver.Options{DB: pdb, Args: hb, Env: []string{barrier.KillAfterEnv + "=40"}})
@@ -172,7 +212,11 @@ func TestBarrierUpgradeOldDatabase(t *testing.T) {
 			t.Fatalf("%s: stop: %v", c.name, err)
 		}
 	}
-	all := map[string]string{"kv": fx.Canaries[0], "policy": fx.Canaries[1], "token": fx.Canaries[2]}
+	all := map[string]string{"kv": fx.Canaries[0], "policy": fx.Canaries[1], "token": fx.Canaries[2], "DR CA key": drKeys["ca_key"], "wrapping key": drKeys["wrapping_key"]}
+	checkDRKeysSealed(t, "A", a.srv.DB)
+	if st := drState(t, a.srv.DB); st["sealed_secrets"] == nil {
+		t.Errorf("A: the DR state has no sealed keys")
+	}
 	for _, c := range []*cluster{a, b} {
 		if found := scanFiles(t, c.srv.DB, all); len(found) > 0 {
 			t.Errorf("%s: canaries left after the upgrade:\n%s", c.name, strings.Join(found, "\n"))

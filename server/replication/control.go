@@ -64,7 +64,7 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 	if err != nil {
 		return nil, err
 	}
-	next := &state{Mode: ModePrimary, ClusterID: id, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModePrimary, ClusterID: id, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryCluster
 	if err := newTokenScope(next); err != nil {
 		return err
 	}
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -338,7 +338,7 @@ func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModePrimary {
 		return nil, wrongMode(cur, ModePrimary)
 	}
-	next := &state{Mode: ModeSecondary, ClusterID: cur.ClusterID, Bootstrapped: true, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModeSecondary, ClusterID: cur.ClusterID, Bootstrapped: true, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
@@ -361,7 +361,7 @@ func (m *Manager) DisablePrimary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModePrimary {
 		return nil, wrongMode(cur, ModePrimary)
 	}
-	next := &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModeDisabled, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}

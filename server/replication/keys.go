@@ -1,6 +1,10 @@
 package replication
 
-import "github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
+import (
+	"context"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
+)
 
 // StateKey is where the DR state lives in the local keyspace. It is stored
 // unencrypted: a sealed node reads it at start-up to keep its stream going
@@ -14,6 +18,11 @@ const StateKey = stateKey
 type Keys interface {
 	RootKey() []byte
 	Adopt(rootKey []byte)
+	Encrypt(ctx context.Context, plain, additional []byte) ([]byte, error)
+	Decrypt(ctx context.Context, ct, additional []byte) ([]byte, error)
+	// RoleChanged says the keyring may have been rotated underneath while
+	// this cluster was a secondary: read it again before the next use.
+	RoleChanged()
 }
 
 func (m *Manager) rootKey() []byte {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/optoken"
@@ -58,6 +59,8 @@ type Manager struct {
 	secondary *secondaryRuntime // non-nil while a secondary with a primary
 
 	metrics *Metrics
+	// secretsOpen: the DR keys in st are loaded (secrets.go).
+	secretsOpen atomic.Bool
 
 	background sync.WaitGroup
 	stopCtx    context.Context
@@ -155,7 +158,7 @@ func (m *Manager) snapshot() *state {
 // commit persists next (with extra storage ops in the same transaction) and
 // makes it current. Callers hold transition.
 func (m *Manager) commit(ctx context.Context, next *state, extra ...storage.Op) error {
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -188,6 +191,9 @@ func (m *Manager) ClusterHandler() http.Handler {
 // after a mode change. The tokens are already void (bound to the previous
 // TokenScope); this removes their records. Callers hold transition.
 func (m *Manager) roleChanged(ctx context.Context, what string) {
+	if m.opts.Keys != nil {
+		m.opts.Keys.RoleChanged()
+	}
 	if err := m.OpToken.RevokeAll(ctx); err != nil {
 		m.log.Warn("could not clear DR operation tokens (they are void all the same)", "after", what, "error", err)
 	}

@@ -51,7 +51,7 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		return nil, err
 	}
 	m.stopSecondary()
-	next := &state{ClusterID: cur.ClusterID, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{ClusterID: cur.ClusterID, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
 		// Go back to following the old primary: nothing changed.
 		m.mu.Lock()
@@ -129,7 +129,7 @@ func (m *Manager) DisableSecondary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModeSecondary {
 		return nil, wrongMode(cur, ModeSecondary)
 	}
-	next := &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModeDisabled, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
