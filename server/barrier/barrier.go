@@ -181,10 +181,29 @@ func (b *Barrier) current(ctx context.Context, term uint32) (*keyring, error) {
 	return b.reload(ctx)
 }
 
-// reload reads the stored keyring again with the root key held.
+// reload reads the stored keyring again with the root key held. When the
+// root key no longer opens it (the primary was rekeyed while this node ran)
+// the keyring held is extended instead with the terms rotated since, each
+// sealed under the one before it (rotate.go), as Vault's standbys do.
 func (b *Barrier) reload(ctx context.Context) (*keyring, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	ring, err := b.readKeyringLocked(ctx)
+	if err != nil {
+		if b.ring == nil {
+			return nil, err
+		}
+		if ring, err = b.followRotations(ctx, b.ring); err != nil {
+			return nil, err
+		}
+	}
+	b.ring = ring
+	b.stale.Store(false)
+	return ring, nil
+}
+
+// readKeyringLocked opens the stored keyring with the root key held.
+func (b *Barrier) readKeyringLocked(ctx context.Context) (*keyring, error) {
 	if b.rootKey == nil {
 		return nil, ErrSealed
 	}
@@ -195,16 +214,7 @@ func (b *Barrier) reload(ctx context.Context) (*keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("barrier: read keyring: %w", err)
 	}
-	ring, err := openKeyring(raw, b.rootKey)
-	if err != nil {
-		return nil, err
-	}
-	if b.ring != nil {
-		b.ring.wipe()
-	}
-	b.ring = ring
-	b.stale.Store(false)
-	return ring, nil
+	return openKeyring(raw, b.rootKey)
 }
 
 // Encrypt seals plain with the active term, bound to additional data.
@@ -366,34 +376,5 @@ func (b *Barrier) Status(ctx context.Context) (KeyStatus, error) {
 		return KeyStatus{}, err
 	}
 	t := ring.active()
-	return KeyStatus{Term: t.Term, InstallTime: t.InstallTime, Encryptions: b.encryptions.Load()}, nil
-}
-
-// Rotate installs a new term: new writes use it, older terms still
-// decrypt. The keyring is replicated, so secondaries follow.
-func (b *Barrier) Rotate(ctx context.Context) (KeyStatus, error) {
-	if _, err := b.reload(ctx); err != nil {
-		return KeyStatus{}, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	next := &keyring{Terms: make([]Term, 0, len(b.ring.Terms)+1), Active: b.ring.Active}
-	for _, t := range b.ring.Terms {
-		next.Terms = append(next.Terms, Term{Term: t.Term, Key: bytes.Clone(t.Key), InstallTime: t.InstallTime})
-	}
-	if err := next.add(b.random, b.now()); err != nil {
-		return KeyStatus{}, err
-	}
-	raw, err := sealKeyring(next, b.rootKey, b.random)
-	if err != nil {
-		return KeyStatus{}, err
-	}
-	if _, err := b.store.Write(ctx, storage.Op{Key: KeyringKey, Value: raw}); err != nil {
-		return KeyStatus{}, fmt.Errorf("barrier: store rotated keyring: %w", err)
-	}
-	b.ring.wipe()
-	b.ring = next
-	t := next.active()
-	b.log.Info("barrier key rotated", "term", t.Term)
 	return KeyStatus{Term: t.Term, InstallTime: t.InstallTime, Encryptions: b.encryptions.Load()}, nil
 }

@@ -29,6 +29,10 @@ func (k keyholder) Unseal(ctx context.Context, rootKey []byte) error {
 	return nil
 }
 
+func (k keyholder) Rekey(ctx context.Context, newRootKey []byte) ([]storage.Op, func(), error) {
+	return k.bar.Rekey(ctx, newRootKey)
+}
+
 func (k keyholder) Seal() {
 	k.repl.Sealed()
 	k.bar.Seal()

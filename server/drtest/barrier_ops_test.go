@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	vaultapi "github.com/hashicorp/vault/api"
@@ -52,14 +53,15 @@ func TestBarrierRotateUnderLoadThenPromote(t *testing.T) {
 	t.Logf("%d acknowledged keys read on the promoted secondary", len(acked))
 }
 
-// TestBarrierRekeyRestartBoth (acceptance 3): rekey the primary to 4
-// shares, threshold 2, with verification; restart both clusters: the old
-// shares no longer unseal either, the new ones unseal both.
+// TestBarrierRekeyRestartBoth (acceptance 3): rekey the primary (5 shares,
+// threshold 3 again, so that the old shares still form a quorum of the old
+// root key) with verification; restart both clusters: the old shares no
+// longer unseal either, the new ones unseal both.
 func TestBarrierRekeyRestartBoth(t *testing.T) {
 	a, b := setupPair(t, "")
 	a.write(a.root, "secret/before-rekey", map[string]any{"v": "kept"})
 	sys := a.client("").Sys()
-	st, err := sys.RekeyInit(&vaultapi.RekeyInitRequest{SecretShares: 4, SecretThreshold: 2, RequireVerification: true})
+	st, err := sys.RekeyInit(&vaultapi.RekeyInitRequest{SecretShares: 5, SecretThreshold: 3, RequireVerification: true})
 	if err != nil || !st.Started || st.Required != 3 {
 		t.Fatalf("rekey init: %+v, %v", st, err)
 	}
@@ -69,7 +71,7 @@ func TestBarrierRekeyRestartBoth(t *testing.T) {
 			t.Fatalf("rekey update: %v", err)
 		}
 	}
-	if !res.Complete || len(res.Keys) != 4 || !res.VerificationRequired || res.VerificationNonce == "" {
+	if !res.Complete || len(res.Keys) != 5 || !res.VerificationRequired || res.VerificationNonce == "" {
 		t.Fatalf("rekey answer: %+v", res)
 	}
 	// Until verified, the old shares are still the cluster's.
@@ -79,7 +81,7 @@ func TestBarrierRekeyRestartBoth(t *testing.T) {
 	a.srv.Restart()
 	a.unseal(a.keys)
 	// The attempt lived in memory: do it again and verify this time.
-	st, err = sys.RekeyInit(&vaultapi.RekeyInitRequest{SecretShares: 4, SecretThreshold: 2, RequireVerification: true})
+	st, err = sys.RekeyInit(&vaultapi.RekeyInitRequest{SecretShares: 5, SecretThreshold: 3, RequireVerification: true})
 	if err != nil {
 		t.Fatalf("rekey init again: %v", err)
 	}
@@ -90,7 +92,7 @@ func TestBarrierRekeyRestartBoth(t *testing.T) {
 	}
 	newKeys := res.Keys
 	var vr *vaultapi.RekeyVerificationUpdateResponse
-	for _, k := range newKeys[:2] {
+	for _, k := range newKeys[:3] {
 		if vr, err = sys.RekeyVerificationUpdate(k, res.VerificationNonce); err != nil {
 			t.Fatalf("rekey verify: %v", err)
 		}
@@ -102,11 +104,14 @@ func TestBarrierRekeyRestartBoth(t *testing.T) {
 	for _, c := range []*cluster{a, b} {
 		c.srv.Restart()
 		cl := c.client("").Sys()
-		for _, k := range a.keys[:2] {
-			_, _ = cl.Unseal(k)
+		var oldErr error
+		for _, k := range a.keys[:3] {
+			if _, err := cl.Unseal(k); err != nil {
+				oldErr = err
+			}
 		}
-		if s, err := cl.SealStatus(); err != nil || !s.Sealed || s.T != 2 || s.N != 4 {
-			t.Fatalf("%s: after two old shares: %+v, %v", c.name, s, err)
+		if s, err := cl.SealStatus(); err != nil || !s.Sealed || oldErr == nil {
+			t.Fatalf("%s: after a quorum of old shares: %+v, %v, unseal error %v", c.name, s, err, oldErr)
 		}
 		if _, err := cl.ResetUnsealProcess(); err != nil {
 			t.Fatal(err)
@@ -124,7 +129,7 @@ func TestBarrierRekeyRestartBoth(t *testing.T) {
 		t.Fatalf("primary reads %q after rekey", got)
 	}
 	waitInSync(t, a, b)
-	promote(t, b, newKeys[1:])
+	promote(t, b, newKeys[2:])
 	if got := readSecretV(t, b, a.root, "secret/before-rekey"); got != "kept" {
 		t.Fatalf("promoted secondary reads %q after rekey", got)
 	}
@@ -202,4 +207,43 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// TestBarrierRekeyThenRotateRunningSecondary: a secondary that ran through
+// a rekey on its primary holds the old root key; it still follows a later
+// rotation (each term is stored sealed under the one before) and, promoted,
+// reads the new term's data.
+func TestBarrierRekeyThenRotateRunningSecondary(t *testing.T) {
+	a, b := setupPair(t, "")
+	sys := a.client("").Sys()
+	st, err := sys.RekeyInit(&vaultapi.RekeyInitRequest{SecretShares: 3, SecretThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res *vaultapi.RekeyUpdateResponse
+	for _, k := range a.keys[:3] {
+		if res, err = sys.RekeyUpdate(k, st.Nonce); err != nil {
+			t.Fatalf("rekey update: %v", err)
+		}
+	}
+	if !res.Complete || res.VerificationRequired || len(res.Keys) != 3 {
+		t.Fatalf("rekey answer: %+v", res)
+	}
+	if err := a.rootClient().Sys().Rotate(); err != nil {
+		t.Fatalf("rotate after rekey: %v", err)
+	}
+	a.write(a.root, "secret/after-rotate", map[string]any{"v": "term-2"})
+	waitInSync(t, a, b)
+	promote(t, b, res.Keys)
+	if got := readSecretV(t, b, a.root, "secret/after-rotate"); got != "term-2" {
+		t.Fatalf("promoted secondary reads %q", got)
+	}
+	if ks, err := b.client(a.root).Sys().KeyStatus(); err != nil || ks.Term != 2 {
+		t.Fatalf("promoted secondary's key-status: %+v, %v", ks, err)
+	}
+	// Its root key is the old one: rotating there is refused, not a keyring
+	// sealed under a key nobody holds.
+	if err := b.client(a.root).Sys().Rotate(); err == nil || !strings.Contains(err.Error(), "Code: 400") {
+		t.Fatalf("rotate with an out-of-date root key: %v, want a 400", err)
+	}
 }

@@ -13,6 +13,10 @@ type Keyholder interface {
 	Initialize(rootKey []byte) ([]storage.Op, error)
 	Unseal(ctx context.Context, rootKey []byte) error
 	Seal()
+	// Rekey returns the writes that re-seal the keyring under a new root
+	// key (committed with the new seal configuration) and what to call
+	// once they are.
+	Rekey(ctx context.Context, newRootKey []byte) ([]storage.Op, func(), error)
 }
 
 // SetKeyholder connects the barrier. Without one (unit tests of the seal

@@ -12,10 +12,11 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
-// Rekey, as Vault's sys/rekey: a quorum of the current key shares makes new
-// shares (and a new threshold) for the same root key. The keyring stays as
-// it is; only the seal configuration changes, and it is replicated, so DR
-// secondaries unseal with the new shares too. With require_verification the
+// Rekey, as Vault's sys/rekey: a quorum of the current key shares makes a
+// new root key, split into new shares (and a new threshold). The keyring's
+// keys stay; it is sealed again under the new root key in the same commit
+// as the new seal configuration, and both replicate, so DR secondaries
+// unseal with the new shares and the old ones open nothing. With require_verification the
 // new shares are handed out first and take effect only once a quorum of
 // them is submitted to sys/rekey/verify. Everything lives in memory only.
 
@@ -64,6 +65,7 @@ type rekeyAttempt struct {
 
 	// Set once the old quorum is in and verification is required.
 	pending           *sealConfig
+	pendingRoot       []byte
 	verificationNonce string
 	verified          [][]byte
 }
@@ -75,6 +77,7 @@ func (a *rekeyAttempt) wipe() {
 	for _, s := range append(a.collected, a.verified...) {
 		clear(s)
 	}
+	clear(a.pendingRoot)
 }
 
 // RekeyStatus reports the current rekey attempt.
@@ -194,12 +197,12 @@ func (m *Manager) RekeyUpdate(ctx context.Context, key, nonce string) (RekeyResu
 		return RekeyResult{Nonce: a.nonce}, nil
 	}
 	rootKey, ok := combineAndVerify(cfg, a.collected)
-	defer clear(rootKey)
+	clear(rootKey)
 	if !ok {
 		m.cancelRekeyLocked()
 		return RekeyResult{}, apierr.Invalid("the submitted key shares do not combine into this cluster's root key; the rekey was cancelled")
 	}
-	return m.makeNewSharesLocked(ctx, a, rootKey)
+	return m.makeNewSharesLocked(ctx, a)
 }
 
 // cancelRekeyLocked is RekeyCancel with mu held.
@@ -208,9 +211,12 @@ func (m *Manager) cancelRekeyLocked() {
 	m.rekey = nil
 }
 
-func (m *Manager) makeNewSharesLocked(ctx context.Context, a *rekeyAttempt, rootKey []byte) (RekeyResult, error) {
+func (m *Manager) makeNewSharesLocked(ctx context.Context, a *rekeyAttempt) (RekeyResult, error) {
+	rootKey, err := m.readRandom(rootKeyLen)
+	if err != nil {
+		return RekeyResult{}, err
+	}
 	var keys [][]byte
-	var err error
 	if a.shares == 1 {
 		keys = [][]byte{bytes.Clone(rootKey)}
 	} else if keys, err = Split(rootKey, a.shares, a.threshold, m.random); err != nil {
@@ -228,7 +234,7 @@ func (m *Manager) makeNewSharesLocked(ctx context.Context, a *rekeyAttempt, root
 		clear(k)
 	}
 	if a.requireVerification {
-		a.pending = next
+		a.pending, a.pendingRoot = next, rootKey
 		if a.verificationNonce, err = m.newNonce(); err != nil {
 			return RekeyResult{}, err
 		}
@@ -236,7 +242,8 @@ func (m *Manager) makeNewSharesLocked(ctx context.Context, a *rekeyAttempt, root
 		m.logger.Info("rekey: new key shares made, waiting for verification")
 		return res, nil
 	}
-	if err := m.storeConfig(ctx, next); err != nil {
+	defer clear(rootKey)
+	if err := m.storeConfig(ctx, next, rootKey); err != nil {
 		return RekeyResult{}, err
 	}
 	m.cancelRekeyLocked()
@@ -244,14 +251,26 @@ func (m *Manager) makeNewSharesLocked(ctx context.Context, a *rekeyAttempt, root
 	return res, nil
 }
 
-func (m *Manager) storeConfig(ctx context.Context, cfg *sealConfig) error {
+// storeConfig commits a rekey: the new seal configuration and, with a
+// barrier, the keyring sealed under the new root key, in one transaction.
+func (m *Manager) storeConfig(ctx context.Context, cfg *sealConfig, rootKey []byte) error {
 	doc, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("seal: encode seal config: %w", err)
 	}
-	if _, err := m.store.Write(ctx, storage.Op{Key: ConfigKey, Value: doc}); err != nil {
+	ops := []storage.Op{{Key: ConfigKey, Value: doc}}
+	done := func() {}
+	if m.keys != nil {
+		more, commit, err := m.keys.Rekey(ctx, rootKey)
+		if err != nil {
+			return fmt.Errorf("seal: re-seal the keyring: %w", err)
+		}
+		ops, done = append(ops, more...), commit
+	}
+	if _, err := m.store.Write(ctx, ops...); err != nil {
 		return fmt.Errorf("seal: store seal config: %w", err)
 	}
+	done()
 	m.resetLocked() // an unseal attempt in progress used the old shares
 	return nil
 }
@@ -330,7 +349,7 @@ func (m *Manager) VerifyUpdate(ctx context.Context, key, nonce string) (VerifySt
 		a.verified = nil
 		return VerifyStatus{}, apierr.Invalid("the submitted key shares are not the new ones; verification progress was reset")
 	}
-	if err := m.storeConfig(ctx, a.pending); err != nil {
+	if err := m.storeConfig(ctx, a.pending, a.pendingRoot); err != nil {
 		return VerifyStatus{}, err
 	}
 	m.cancelRekeyLocked()
