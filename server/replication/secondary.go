@@ -606,7 +606,7 @@ func (m *Manager) markBootstrapped(ctx context.Context) {
 	}
 	next := m.st.clone()
 	next.Bootstrapped = true
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err == nil {
 		_, err = m.store.Write(ctx, op)
 	}

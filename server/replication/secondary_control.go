@@ -51,13 +51,14 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.store.Wipe(ctx, op); err != nil {
 		return nil, err
 	}
+	m.adoptRootKey(bundle)
 	m.roleChanged(ctx, "secondary enable")
 	m.mu.Lock()
 	m.st = next
@@ -88,7 +89,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		return nil, err
 	}
 	lost := m.stopAndObserve(cur)
-	next := &state{ClusterID: cur.ClusterID, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{ClusterID: cur.ClusterID, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
 		// Go back to following the old primary: nothing changed.
 		m.mu.Lock()
@@ -129,7 +130,7 @@ func (m *Manager) DisableSecondary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModeSecondary {
 		return nil, wrongMode(cur, ModeSecondary)
 	}
-	next := &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModeDisabled, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
@@ -181,6 +182,7 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}
+	m.adoptRootKey(bundle)
 	m.roleChanged(ctx, "update-primary")
 	m.mu.Lock()
 	m.startSecondaryLocked(next)
