@@ -266,3 +266,47 @@ func benchBarrier(b *testing.B) (*Barrier, context.Context, []byte, []byte) {
 	}
 	return bar, context.Background(), bytes.Repeat([]byte("v"), 64), []byte("r:secret/bench")
 }
+
+// A barrier whose root key went out of date (rekeyed through another
+// barrier over the same data, as on a DR primary) still follows a later
+// rotation through the term chain, and refuses to rotate itself.
+func TestRekeyThenRotateFollowedWithOldRootKey(t *testing.T) {
+	ctx := context.Background()
+	b, root := initialised(t)
+	follower := New(b.Store(), Options{})
+	if err := follower.Unseal(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	newRoot := rootKey(t)
+	ops, done, err := b.Rekey(ctx, newRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Store().Write(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	done()
+	if _, err := b.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write(ctx, storage.Op{Key: "k", Value: []byte("term 2")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := follower.Get(ctx, "k"); err != nil || string(got) != "term 2" {
+		t.Fatalf("follower with the old root key: %q, %v", got, err)
+	}
+	if _, err := follower.Rotate(ctx); err == nil {
+		t.Fatal("rotate with an out-of-date root key accepted")
+	}
+	// After a restart only the new root key opens the keyring.
+	fresh := New(b.Store(), Options{})
+	if err := fresh.Unseal(ctx, root); err == nil {
+		t.Fatal("the old root key still opens the keyring")
+	}
+	if err := fresh.Unseal(ctx, newRoot); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := fresh.Status(ctx); st.Term != 2 {
+		t.Fatalf("term %d after rekey and rotate, want 2", st.Term)
+	}
+}
