@@ -228,6 +228,7 @@ func (p *vaultreplProvider) DataSources(_ context.Context) []func() datasource.D
 	return []func() datasource.DataSource{
 		NewDRStatusDataSource,
 		NewReplicationStatusDataSource,
+		NewDRFailoverHistoryDataSource,
 	}
 }
 

@@ -52,6 +52,7 @@ type drPromotionModel struct {
 	DROperationTokenWO   types.String `tfsdk:"dr_operation_token_wo"`
 	KeySharesWO          types.List   `tfsdk:"key_shares_wo"`
 	CredentialsWOVersion types.Int64  `tfsdk:"credentials_wo_version"`
+	promotionEvidence                 // recovery time and point (dr_promotion_evidence.go)
 }
 
 func (r *drPromotionResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -121,6 +122,7 @@ func (r *drPromotionResource) Schema(ctx context.Context, _ resource.SchemaReque
 	for name, attr := range promotionWriteOnlyAttributes() {
 		resp.Schema.Attributes[name] = attr
 	}
+	addPromotionEvidence(resp.Schema.Attributes)
 }
 
 func (r *drPromotionResource) ConfigValidators(context.Context) []resource.ConfigValidator {
@@ -161,6 +163,7 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 			fmt.Sprintf("The cluster at %s is already the DR primary of DR set %s, so there is nothing to promote. The promotion is recorded as done.",
 				c.Address(), st.ClusterID))
 		plan.ClusterID, plan.CurrentMode = types.StringValue(st.ClusterID), types.StringValue(st.Mode)
+		plan.promotionEvidence = nullEvidence()
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		return
 	case !st.IsSecondary():
@@ -237,6 +240,10 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 				"The resource is saved as tainted; check sys/replication/dr/status and the server's logs, and do not promote again blindly.\n\nOriginal Error: %s",
 				c.Address(), timeout, last, err))
 	}
+	plan.promotionEvidence = nullEvidence()
+	if err == nil {
+		refreshEvidence(ctx, c, &plan.promotionEvidence, true, &resp.Diagnostics)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -278,7 +285,7 @@ func (r *drPromotionResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	ctx = withMasking(ctx, state.DROperationToken.ValueString())
-	_, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
 	if st == nil {
 		return
 	}
@@ -287,6 +294,7 @@ func (r *drPromotionResource) Read(ctx context.Context, req resource.ReadRequest
 		tflog.Info(ctx, "the promoted cluster is no longer a primary; recorded in current_mode only", map[string]any{"mode": st.Mode})
 	}
 	state.CurrentMode = types.StringValue(st.Mode)
+	refreshEvidence(ctx, c, &state.promotionEvidence, false, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -299,6 +307,7 @@ func (r *drPromotionResource) Update(ctx context.Context, req resource.UpdateReq
 		return
 	}
 	plan.ClusterID, plan.CurrentMode = state.ClusterID, state.CurrentMode
+	plan.promotionEvidence = state.promotionEvidence
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 

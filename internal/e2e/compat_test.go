@@ -52,8 +52,8 @@ func TestCompatVaultProvider(t *testing.T) {
 
 	tf.apply(t, dir, map[string]any{"address": c.addr(), "token": rootToken})
 	outs := tf.outputs(t, dir)
-	if outs["dr_mode"] != "disabled" || fmt.Sprint(outs["app_version"]) != "1" {
-		t.Fatalf("outputs = %v; want dr_mode disabled and app_version 1", outs)
+	if outs["dr_mode"] != "disabled" || fmt.Sprint(outs["app_version"]) != "1" || outs["app_read"] != true {
+		t.Fatalf("outputs = %v; want dr_mode disabled, app_version 1 and app_read true", outs)
 	}
 	// What the server holds, asked through the API rather than the state.
 	ctx := context.Background()

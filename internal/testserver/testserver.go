@@ -111,6 +111,8 @@ type Server struct {
 	Addr    string // http://127.0.0.1:port (https:// with Options.TLSCertFile)
 	Cluster string // 127.0.0.1:port
 	DB      string
+	// Env is added to the process's environment at every (re)start.
+	Env     []string
 	cmd     *exec.Cmd
 	out     *LockedBuffer
 	done    chan struct{}
@@ -128,6 +130,9 @@ type Options struct {
 	// the CA that WaitReady and HTTPClient trust for it.
 	TLSCertFile, TLSKeyFile string
 	CACertPEM               []byte
+
+	// Env is added to the process's environment (test hooks).
+	Env []string
 }
 
 // Start runs a server on fresh loopback ports and waits until its health
@@ -149,6 +154,7 @@ func Start(t testing.TB, binary string, opts Options) *Server {
 		Addr:    fmt.Sprintf("%s://127.0.0.1:%d", scheme, api),
 		Cluster: fmt.Sprintf("127.0.0.1:%d", cluster),
 		DB:      opts.DB,
+		Env:     opts.Env,
 	}
 	if len(opts.CACertPEM) > 0 {
 		s.roots = x509.NewCertPool()
@@ -179,6 +185,9 @@ func (s *Server) start() {
 	s.out = &LockedBuffer{}
 	s.done = make(chan struct{})
 	s.cmd = exec.Command(s.binary, s.args...)
+	if len(s.Env) > 0 {
+		s.cmd.Env = append(os.Environ(), s.Env...)
+	}
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
 	if err := s.cmd.Start(); err != nil {

@@ -25,7 +25,7 @@ const maxParsedPolicies = 1024
 
 // Manager owns tokens, roles and policies.
 type Manager struct {
-	store  *storage.Store
+	store  storage.Data
 	now    func() time.Time
 	random io.Reader
 
@@ -40,7 +40,7 @@ type Manager struct {
 // New returns a Manager over store. now and random are injected so tests can
 // control expiry and token generation; nil means time.Now and no randomness
 // (every token creation then fails).
-func New(store *storage.Store, now func() time.Time, random io.Reader) *Manager {
+func New(store storage.Data, now func() time.Time, random io.Reader) *Manager {
 	if now == nil {
 		now = time.Now
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/barrier"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/kvv2"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/mounts"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
@@ -31,8 +32,11 @@ type Core struct {
 	rootGen rootGeneration
 
 	Store *storage.Store
-	Seal  *seal.Manager
-	Auth  *auth.Manager
+	// Barrier encrypts what the domain packages store (server/barrier);
+	// they are handed it, never the raw Store.
+	Barrier *barrier.Barrier
+	Seal    *seal.Manager
+	Auth    *auth.Manager
 	// Mounts says which engine serves which path; KVv2 serves the
 	// versioned KV mounts (KV v1 mounts are kv.Mount values made per request).
 	Mounts *mounts.Table
@@ -63,24 +67,35 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	if opts.Random == nil {
 		opts.Random = rand.Reader
 	}
+	bar := barrier.New(store, barrier.Options{
+		PlainReplicated: []string{seal.ConfigKey},
+		PlainLocal:      []string{replication.StateKey, identityKey},
+		Random:          opts.Random,
+		Now:             opts.Now,
+		Logger:          opts.Logger,
+	})
 	sealer := seal.New(store, opts.Random, opts.Logger)
 	ropts := opts.Replication
 	if ropts.Logger == nil {
 		ropts.Logger = opts.Logger
 	}
+	ropts.Data, ropts.Keys = bar, bar
 	repl, err := replication.New(ctx, store, sealer, ropts)
 	if err != nil {
 		return nil, err
 	}
+	bar.SetReplicatedWriter(func() bool { return repl.Mode() != replication.ModeSecondary })
+	sealer.SetKeyholder(keyholder{bar: bar, repl: repl})
 	return &Core{
-		Store:  store,
-		Seal:   sealer,
-		Auth:   auth.New(store, opts.Now, opts.Random),
-		Mounts: mounts.New(store),
-		KVv2:   kvv2.New(store, opts.Now),
-		Repl:   repl,
-		Log:    opts.Logger,
-		Now:    opts.Now,
+		Store:   store,
+		Barrier: bar,
+		Seal:    sealer,
+		Auth:    auth.New(bar, opts.Now, opts.Random),
+		Mounts:  mounts.New(bar),
+		KVv2:    kvv2.New(bar, opts.Now),
+		Repl:    repl,
+		Log:     opts.Logger,
+		Now:     opts.Now,
 	}, nil
 }
 
@@ -100,6 +115,9 @@ func (c *Core) Initialize(ctx context.Context, shares, threshold int, rootTokenI
 	if err != nil {
 		return nil, err
 	}
+	// Init left the new keyring open so that the root token is written
+	// encrypted; the cluster stays sealed, so drop it when done.
+	defer c.Barrier.Seal()
 	root, err := c.Auth.CreateRoot(ctx, rootTokenID)
 	if err != nil {
 		return nil, fmt.Errorf("create root token: %w", err)

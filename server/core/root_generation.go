@@ -27,7 +27,7 @@ type rootGeneration struct {
 // that DR secondaries hold it too.
 func (c *Core) RootGen() *optoken.Generator {
 	c.rootGen.once.Do(func() {
-		c.rootGen.gen = optoken.NewKind(c.Store, c.Seal, nil, c.Log, optoken.Kind{
+		c.rootGen.gen = optoken.NewKind(c.Barrier, c.Seal, nil, c.Log, optoken.Kind{
 			What:        "root token",
 			LogWhat:     "root token",
 			AttemptPath: rootGenerationPath,

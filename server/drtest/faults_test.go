@@ -17,6 +17,14 @@ import (
 func setupPair(t *testing.T, primaryClusterAddr string) (a, b *cluster) {
 	t.Helper()
 	a, b = startCluster(t, "A"), startCluster(t, "B")
+	pairUp(t, a, b, primaryClusterAddr)
+	return a, b
+}
+
+// pairUp makes a the primary (advertising primaryClusterAddr, if set) and
+// b its converged secondary.
+func pairUp(t *testing.T, a, b *cluster, primaryClusterAddr string) {
+	t.Helper()
 	body := map[string]any{}
 	if primaryClusterAddr != "" {
 		body["primary_cluster_addr"] = primaryClusterAddr
@@ -29,7 +37,6 @@ func setupPair(t *testing.T, primaryClusterAddr string) (a, b *cluster) {
 		t.Fatalf("enable secondary: %v", err)
 	}
 	waitInSync(t, a, b)
-	return a, b
 }
 
 // storedKeys lists the load's keys straight from a stopped cluster's

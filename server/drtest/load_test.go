@@ -18,6 +18,7 @@ type load struct {
 	mu        sync.Mutex
 	attempted map[string]bool
 	acked     map[string]bool
+	times     map[string]writeTimes       // when each write was sent and acknowledged, and where
 	target    func() (addr, token string) // where writes go; may change mid-load
 	cancel    context.CancelFunc
 	stopping  atomic.Bool // writers finish the request in flight, then stop
@@ -27,7 +28,7 @@ type load struct {
 // startLoad starts writers against target. Each writer stops after
 // maxPerWriter writes, on Stop, or after a minute.
 func startLoad(t *testing.T, writers, maxPerWriter int, target func() (string, string)) *load {
-	l := &load{t: t, attempted: map[string]bool{}, acked: map[string]bool{}, target: target}
+	l := &load{t: t, attempted: map[string]bool{}, acked: map[string]bool{}, times: map[string]writeTimes{}, target: target}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	l.cancel = cancel
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -43,6 +44,7 @@ func startLoad(t *testing.T, writers, maxPerWriter int, target func() (string, s
 				l.mu.Unlock()
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPut, addr+"/v1/secret/load/"+key, strings.NewReader(`{"v":"`+key+`"}`))
 				req.Header.Set("X-Vault-Token", token)
+				sent := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
 					// The server may be down (a fault under test): retry later.
@@ -54,8 +56,10 @@ func startLoad(t *testing.T, writers, maxPerWriter int, target func() (string, s
 				}
 				_ = resp.Body.Close()
 				if resp.StatusCode == http.StatusNoContent {
+					acked := time.Now()
 					l.mu.Lock()
 					l.acked[key] = true
+					l.times[key] = writeTimes{addr: addr, sent: sent, acked: acked}
 					l.mu.Unlock()
 				} else {
 					select {
@@ -92,6 +96,24 @@ func (l *load) stop() {
 	l.stopping.Store(true)
 	l.wg.Wait()
 	l.cancel()
+}
+
+// writeTimes is one acknowledged write: where it went, when it was sent
+// and when its acknowledgement arrived.
+type writeTimes struct {
+	addr        string
+	sent, acked time.Time
+}
+
+// timings copies the acknowledged writes' times.
+func (l *load) timings() map[string]writeTimes {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]writeTimes, len(l.times))
+	for k, v := range l.times {
+		out[k] = v
+	}
+	return out
 }
 
 // snapshot copies the attempted and acknowledged sets.

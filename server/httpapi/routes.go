@@ -21,6 +21,16 @@ func (a *API) routes() []*route {
 		{method: http.MethodDelete, path: "sys/generate-root/attempt", auth: authNone, handle: a.generateRootCancel},
 		{method: http.MethodPut, path: "sys/generate-root/update", auth: authNone, handle: a.generateRootUpdate},
 		{method: http.MethodGet, path: "sys/metrics", dr: true, handle: a.metrics},
+		// The barrier's keys (sys_barrier.go).
+		{method: http.MethodPut, path: "sys/rotate", sudo: true, handle: a.rotate},
+		{method: http.MethodGet, path: "sys/key-status", handle: a.keyStatus},
+		{method: http.MethodGet, path: "sys/rekey/init", auth: authNone, handle: a.rekeyStatus},
+		{method: http.MethodPut, path: "sys/rekey/init", auth: authNone, handle: a.rekeyInit},
+		{method: http.MethodDelete, path: "sys/rekey/init", auth: authNone, handle: a.rekeyCancel},
+		{method: http.MethodPut, path: "sys/rekey/update", auth: authNone, handle: a.rekeyUpdate},
+		{method: http.MethodGet, path: "sys/rekey/verify", auth: authNone, handle: a.rekeyVerifyStatus},
+		{method: http.MethodPut, path: "sys/rekey/verify", auth: authNone, handle: a.rekeyVerifyUpdate},
+		{method: http.MethodDelete, path: "sys/rekey/verify", auth: authNone, handle: a.rekeyVerifyCancel},
 
 		// DR replication (API.md §3): served on DR secondaries too.
 		{method: http.MethodGet, path: "sys/replication/status", auth: authNone, dr: true, handle: a.replicationStatus},
@@ -42,6 +52,8 @@ func (a *API) routes() []*route {
 		{method: http.MethodPut, path: "sys/replication/dr/secondary/operation-token/delete", auth: authDROperation, dr: true, handle: a.opTokenDelete},
 		{method: http.MethodPut, path: "sys/replication/recover", dr: true, handle: a.recoverReplication},
 		{method: http.MethodPut, path: "sys/replication/reindex", sudo: true, dr: true, handle: a.reindex},
+		// Failover evidence: an extension outside Vault's paths (sys_failovers.go).
+		{method: http.MethodGet, path: "sys/vaultrepl/dr/failovers", dr: true, handle: a.failovers},
 		{method: http.MethodPut, path: "sys/wrapping/unwrap", auth: authNone, handle: a.unwrap},
 		{method: http.MethodGet, path: "sys/wrapping/lookup", auth: authNone, dr: true, handle: a.wrapLookup},
 		{method: http.MethodPut, path: "sys/wrapping/lookup", auth: authNone, dr: true, handle: a.wrapLookup},

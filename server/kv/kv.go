@@ -16,13 +16,13 @@ import (
 
 // Mount is a KV v1 mount whose keys live under a storage prefix.
 type Mount struct {
-	store  *storage.Store
+	store  storage.Data
 	prefix string
 	name   string
 }
 
 // New returns the mount called name (e.g. "secret/") stored under prefix.
-func New(store *storage.Store, name, prefix string) *Mount {
+func New(store storage.Data, name, prefix string) *Mount {
 	return &Mount{store: store, name: name, prefix: prefix}
 }
 

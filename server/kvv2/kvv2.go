@@ -78,13 +78,13 @@ type Metadata struct {
 // Engine serves every KV v2 mount of one cluster; a mount is named by its
 // storage prefix.
 type Engine struct {
-	store *storage.Store
+	store storage.Data
 	now   func() time.Time
 	locks [lockStripes]sync.Mutex
 }
 
 // New returns the engine over store; now stamps versions.
-func New(store *storage.Store, now func() time.Time) *Engine {
+func New(store storage.Data, now func() time.Time) *Engine {
 	if now == nil {
 		now = time.Now
 	}

@@ -121,7 +121,7 @@ var protected = []string{"audit/", "auth/", "sys/", "cubbyhole/", "identity/"}
 
 // Table reads and changes the mount table.
 type Table struct {
-	store *storage.Store
+	store storage.Data
 	moves moveLog
 	// mu makes every change (read-modify-write of the table, data deletion)
 	// exclusive and lets requests on a mount hold it shared, so a disable
@@ -130,7 +130,7 @@ type Table struct {
 }
 
 // New returns the table kept in store.
-func New(store *storage.Store) *Table { return &Table{store: store} }
+func New(store storage.Data) *Table { return &Table{store: store} }
 
 // RLock is held by a request while it uses a mount it matched.
 func (t *Table) RLock() { t.mu.RLock() }

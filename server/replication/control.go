@@ -64,7 +64,7 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 	if err != nil {
 		return nil, err
 	}
-	next := &state{Mode: ModePrimary, ClusterID: id, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModePrimary, ClusterID: id, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryCluster
 	if err := newTokenScope(next); err != nil {
 		return err
 	}
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -176,6 +176,7 @@ func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Durati
 		ClientCert:         string(certPEM),
 		ClientKey:          string(keyPEM),
 		ExpiresAt:          now.Add(ttl).Unix(),
+		RootKey:            m.rootKey(),
 	}
 	next := cur.clone()
 	next.Secondaries[id] = &secondaryRecord{Fingerprint: fingerprint, IssuedAt: now.Unix()}
@@ -254,7 +255,7 @@ func (m *Manager) lookupWrapped(ctx context.Context, token string) (string, *wra
 	if err != nil {
 		return "", nil, errWrapping
 	}
-	raw, err := m.store.LocalGet(ctx, wrappingKey(claims.JTI))
+	raw, err := m.data.LocalGet(ctx, wrappingKey(claims.JTI))
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", nil, errWrapping
 	}
@@ -276,7 +277,7 @@ func (m *Manager) Unwrap(ctx context.Context, token string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.store.Write(ctx, storage.Op{Local: true, Key: wrappingKey(jti), Delete: true}); err != nil {
+	if _, err := m.data.Write(ctx, storage.Op{Local: true, Key: wrappingKey(jti), Delete: true}); err != nil {
 		return nil, fmt.Errorf("consume wrapped response: %w", err)
 	}
 	var data map[string]any
@@ -337,7 +338,7 @@ func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModePrimary {
 		return nil, wrongMode(cur, ModePrimary)
 	}
-	next := &state{Mode: ModeSecondary, ClusterID: cur.ClusterID, Bootstrapped: true, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModeSecondary, ClusterID: cur.ClusterID, Bootstrapped: true, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
@@ -360,7 +361,7 @@ func (m *Manager) DisablePrimary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModePrimary {
 		return nil, wrongMode(cur, ModePrimary)
 	}
-	next := &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModeDisabled, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}

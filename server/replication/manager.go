@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/optoken"
@@ -29,12 +30,19 @@ type Options struct {
 	WALRetainAge   time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Data is the keyspace behind the barrier, for what replication keeps
+	// that is secret (wrapped activation bundles, DR operation tokens); nil
+	// means the store as it is. Keys hands out and adopts the root key
+	// (keys.go).
+	Data storage.Data
+	Keys Keys
 }
 
 // Manager owns this cluster's DR role: it serves the control endpoints, the
 // cluster port as a primary, and runs the syncer as a secondary.
 type Manager struct {
 	store   *storage.Store
+	data    storage.Data
 	seal    *seal.Manager
 	OpToken *optoken.Generator
 	opts    Options
@@ -51,6 +59,12 @@ type Manager struct {
 	secondary *secondaryRuntime // non-nil while a secondary with a primary
 
 	metrics *Metrics
+	// secretsOpen: the DR keys in st are loaded (secrets.go).
+	secretsOpen atomic.Bool
+
+	// historyMu serialises read-modify-write of the failover history (the
+	// promotion, the first-write watch, heartbeats merging discards).
+	historyMu sync.Mutex
 
 	background sync.WaitGroup
 	stopCtx    context.Context
@@ -79,11 +93,15 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 	if err != nil {
 		return nil, err
 	}
+	if opts.Data == nil {
+		opts.Data = store
+	}
 	stopCtx, stop := context.WithCancel(context.Background())
 	m := &Manager{
 		store:   store,
+		data:    opts.Data,
 		seal:    sealer,
-		OpToken: optoken.New(store, sealer, nil, opts.Logger),
+		OpToken: optoken.New(opts.Data, sealer, nil, opts.Logger),
 		opts:    opts,
 		log:     opts.Logger,
 		now:     opts.Now,
@@ -103,6 +121,7 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 			stop()
 			return nil, err
 		}
+		m.resumeFailoverWatch(ctx)
 	case ModeSecondary:
 		if st.hasPrimary() {
 			m.startSecondaryLocked(st)
@@ -144,11 +163,11 @@ func (m *Manager) snapshot() *state {
 // commit persists next (with extra storage ops in the same transaction) and
 // makes it current. Callers hold transition.
 func (m *Manager) commit(ctx context.Context, next *state, extra ...storage.Op) error {
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err != nil {
 		return err
 	}
-	if _, err := m.store.Write(ctx, append(extra, op)...); err != nil {
+	if _, err := m.data.Write(ctx, append(extra, op)...); err != nil {
 		return fmt.Errorf("save DR state: %w", err)
 	}
 	m.mu.Lock()
@@ -177,6 +196,9 @@ func (m *Manager) ClusterHandler() http.Handler {
 // after a mode change. The tokens are already void (bound to the previous
 // TokenScope); this removes their records. Callers hold transition.
 func (m *Manager) roleChanged(ctx context.Context, what string) {
+	if m.opts.Keys != nil {
+		m.opts.Keys.RoleChanged()
+	}
 	if err := m.OpToken.RevokeAll(ctx); err != nil {
 		m.log.Warn("could not clear DR operation tokens (they are void all the same)", "after", what, "error", err)
 	}

@@ -73,6 +73,7 @@ func (m *Manager) WritePrometheus(w io.Writer) {
 	p("vaultrepl_replication_stream_bytes_received_total", "Bytes this secondary read from its primary (streams and merkle-sync answers).", "counter", x.bytesReceived.Load(), "")
 	p("vaultrepl_replication_stream_stalls_total", "Streams this secondary cut because they delivered no byte for the idle limit.", "counter", x.stalls.Load(), "")
 	m.writeSecondaryGauges(w, pos.LastWAL)
+	m.writeFailoverMetrics(w)
 	lags := m.secondaryLags(pos.LastWAL)
 	if len(lags) > 0 {
 		_, _ = fmt.Fprint(w, "# HELP vaultrepl_replication_secondary_lag_entries WAL entries a secondary is behind this primary.\n# TYPE vaultrepl_replication_secondary_lag_entries gauge\n")

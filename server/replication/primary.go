@@ -52,6 +52,9 @@ type frame struct {
 	SentAt  int64              `json:"sent_at,omitempty"`
 	Reason  string             `json:"reason,omitempty"`
 	Entries []storage.WALEntry `json:"entries,omitempty"`
+	// LastWALTime (heartbeats) is the commit time of LastWAL, Unix ns: an
+	// extension older secondaries ignore.
+	LastWALTime int64 `json:"last_wal_time,omitempty"`
 }
 
 type heartbeatRequest struct {
@@ -59,6 +62,9 @@ type heartbeatRequest struct {
 	Echo    int64  `json:"echo"` // SentAt of the last primary heartbeat it saw
 	LastWAL uint64 `json:"last_wal"`
 	APIAddr string `json:"api_addr"`
+	// Discards are what this secondary discarded as a re-pointed old
+	// primary (an extension; see failover.go).
+	Discards []DiscardRecord `json:"discards,omitempty"`
 }
 
 // primaryRuntime is what a primary tracks about connected secondaries.
@@ -322,7 +328,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		case <-changed:
 		case <-heartbeat.C:
 			p := m.store.Position()
-			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: time.Now().UnixNano()}); err != nil {
+			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: time.Now().UnixNano(), LastWALTime: m.lastWALTime(ctx, p.LastWAL)}); err != nil {
 				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
 				return
 			}
@@ -355,12 +361,15 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 	rt.mu.Unlock()
 	// The answer tells the secondary how far this primary is, even while
 	// the stream is busy with a large frame and its heartbeats wait.
-	writeJSON(w, heartbeatAnswer{LastWAL: m.store.Position().LastWAL})
+	m.mergeDiscards(r.Context(), hb.Discards)
+	last := m.store.Position().LastWAL
+	writeJSON(w, heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last)})
 }
 
 // heartbeatAnswer is the primary's answer to a heartbeat.
 type heartbeatAnswer struct {
-	LastWAL uint64 `json:"last_wal"`
+	LastWAL     uint64 `json:"last_wal"`
+	LastWALTime int64  `json:"last_wal_time,omitempty"` // extension: commit time of LastWAL, Unix ns
 }
 
 // pageHashes folds the bucket hashes into pages, the first level of the
@@ -381,13 +390,16 @@ type syncStart struct {
 	LastWAL   uint64   `json:"last_wal"`
 	LastEpoch uint64   `json:"last_epoch"`
 	Pages     []string `json:"pages"`
+	// Forks are this primary's failover fork points (an extension): a
+	// re-pointed old primary counts what it discards from them.
+	Forks []fork `json:"forks,omitempty"`
 }
 
-func (m *Manager) serveSyncStart(w http.ResponseWriter, _ *http.Request, _ string, _ *primaryRuntime) {
+func (m *Manager) serveSyncStart(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
 	// The position is read before the buckets, so the buckets are at least
 	// as new as it: replaying the WAL from here repairs the rest.
 	pos := m.store.Position()
-	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(m.store.BucketHashes())})
+	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(m.store.BucketHashes()), Forks: m.forks(r.Context())})
 }
 
 func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {

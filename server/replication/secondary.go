@@ -51,6 +51,7 @@ type secondaryRuntime struct {
 	echo        int64
 	rtt         time.Duration
 	skew        time.Duration
+	facts       lostPrimaryFacts // for the failover record (failover.go)
 }
 
 // sawPrimary records the primary's newest WAL index as a frame or a
@@ -293,11 +294,14 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		_ = resp.Body.Close()
 	})
 	defer stopWatch()
+	// The primary was alive when it sent its last byte, whole frame or not.
+	defer func() { rt.facts.touch(time.Unix(0, body.lastByte.Load())) }()
 	dec := json.NewDecoder(body)
 	var start frame
 	if err := dec.Decode(&start); err != nil || start.Type != "start" {
 		return false, fmt.Errorf("read stream start: %v", err)
 	}
+	rt.facts.sawFrame(&start, time.Now())
 	if start.Mode == "sync" {
 		stopWatch()
 		m.log.Info("merkle sync needed", "reason", start.Reason)
@@ -340,6 +344,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 				readErr <- err
 				return
 			}
+			rt.facts.sawFrame(&f, time.Now())
 			// Waiting for the apply loop is not the primary's silence.
 			body.pause()
 			ok := budget.acquire(entriesBytes(f.Entries), stop)
@@ -415,6 +420,7 @@ func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *p
 		echo := rt.echo
 		rt.mu.Unlock()
 		hb := heartbeatRequest{Time: time.Now().UnixNano(), Echo: echo, LastWAL: m.store.Position().LastWAL, APIAddr: m.opts.APIAddr}
+		hb.Discards, _ = m.loadDiscards(ctx)
 		sent := time.Now()
 		reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var ans heartbeatAnswer
@@ -423,6 +429,7 @@ func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *p
 		if err == nil {
 			now := time.Now()
 			rt.sawPrimary(ans.LastWAL, hb.LastWAL, now)
+			rt.facts.contact(now, ans.LastWAL, ans.LastWALTime)
 			rt.mu.Lock()
 			rt.rtt = now.Sub(sent)
 			rt.mu.Unlock()
@@ -495,11 +502,23 @@ func (m *Manager) merkleSync(ctx context.Context, rt *secondaryRuntime, c *peerC
 	rt.set(stateMerkleSync, "ready")
 	m.log.Info("merkle sync", "pages_differing", len(pages), "buckets_differing", len(buckets), "primary_wal", start.LastWAL)
 	began := time.Now()
+	// Count what the sync is about to discard while the WAL still says.
+	discards, err := m.countDiscards(ctx, start.Forks)
+	if err != nil {
+		return err
+	}
 	if err := m.copyBuckets(ctx, c, buckets); err != nil {
 		return err
 	}
 	if err := m.store.ResetPosition(ctx, start.LastWAL, start.LastEpoch); err != nil {
 		return err
+	}
+	if discards != nil {
+		if err := m.recordDiscards(ctx, discards); err != nil {
+			m.log.Warn("could not record the discarded writes", "error", err)
+		} else {
+			m.log.Info("merkle sync discarded this cluster's writes after the failover fork", "writes", discards.Writes, "fork_wal", discards.ForkWAL)
+		}
 	}
 	m.metrics.merkleSyncs.Add(1)
 	m.log.Info("merkle sync finished", "buckets", len(buckets), "took", time.Since(began).Round(time.Millisecond))
@@ -587,7 +606,7 @@ func (m *Manager) markBootstrapped(ctx context.Context) {
 	}
 	next := m.st.clone()
 	next.Bootstrapped = true
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err == nil {
 		_, err = m.store.Write(ctx, op)
 	}

@@ -51,13 +51,14 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.store.Wipe(ctx, op); err != nil {
 		return nil, err
 	}
+	m.adoptRootKey(bundle)
 	m.roleChanged(ctx, "secondary enable")
 	m.mu.Lock()
 	m.st = next
@@ -87,8 +88,8 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 	if err := checkClusterAddr(primaryClusterAddr); err != nil {
 		return nil, err
 	}
-	m.stopSecondary()
-	next := &state{ClusterID: cur.ClusterID, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	lost := m.stopAndObserve(cur)
+	next := &state{ClusterID: cur.ClusterID, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
 		// Go back to following the old primary: nothing changed.
 		m.mu.Lock()
@@ -99,6 +100,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		return nil, err
 	}
 	m.roleChanged(ctx, "promote")
+	m.recordPromotion(ctx, lost, primaryClusterAddr, force)
 	m.log.Info("DR secondary promoted to primary", "cluster_id", cur.ClusterID, "primary_cluster_addr", primaryClusterAddr, "forced", force)
 	return &Result{Warnings: []string{"This cluster was promoted to DR primary and accepts writes. Other secondaries of this DR set need new activation tokens (update-primary); demote the old primary if it comes back."}}, nil
 }
@@ -128,7 +130,7 @@ func (m *Manager) DisableSecondary(ctx context.Context) (*Result, error) {
 	if cur.Mode != ModeSecondary {
 		return nil, wrongMode(cur, ModeSecondary)
 	}
-	next := &state{Mode: ModeDisabled, ExchangeKey: cur.ExchangeKey, LastReindexEpoch: cur.LastReindexEpoch}
+	next := &state{Mode: ModeDisabled, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
@@ -180,6 +182,7 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}
+	m.adoptRootKey(bundle)
 	m.roleChanged(ctx, "update-primary")
 	m.mu.Lock()
 	m.startSecondaryLocked(next)

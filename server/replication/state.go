@@ -37,10 +37,8 @@ type state struct {
 	// secondaries this primary issued certificates to.
 	PrimaryClusterAddr string                      `json:"primary_cluster_addr,omitempty"`
 	CACert             string                      `json:"ca_cert,omitempty"`
-	CAKey              string                      `json:"ca_key,omitempty"`
 	ServerCert         string                      `json:"server_cert,omitempty"`
 	ServerKey          string                      `json:"server_key,omitempty"`
-	WrappingKey        string                      `json:"wrapping_key,omitempty"`
 	Secondaries        map[string]*secondaryRecord `json:"secondaries,omitempty"`
 
 	// As a secondary: who it is and where its primary is.
@@ -53,8 +51,16 @@ type state struct {
 	Bootstrapped             bool     `json:"bootstrapped,omitempty"`
 
 	// Any mode.
-	ExchangeKey      string `json:"exchange_key,omitempty"` // generate-public-key's private half
-	LastReindexEpoch int64  `json:"last_reindex_epoch,omitempty"`
+	LastReindexEpoch int64 `json:"last_reindex_epoch,omitempty"`
+
+	// The keys only an unsealed cluster uses (the DR CA's, the activation
+	// token signing key, generate-public-key's private half) are kept in
+	// SealedSecrets, encrypted by the barrier; the rest of the state stays
+	// plain because a sealed node keeps its stream (secrets.go).
+	drSecrets     `json:"-"`
+	SealedSecrets []byte `json:"sealed_secrets,omitempty"`
+	// legacyPlain: drSecrets are stored in plain text (no barrier yet).
+	legacyPlain bool
 	// TokenScope is new random text on every mode change (and every
 	// re-pointing of a secondary). DR operation tokens are bound to it, with
 	// the DR set and mode, so none survives a change of role.
@@ -123,13 +129,23 @@ func loadState(ctx context.Context, store *storage.Store) (*state, error) {
 	if st.Mode == "" {
 		st.Mode = ModeDisabled
 	}
+	// A state written before the barrier (or without one) holds its keys
+	// in plain text; they stay so until the first unseal seals them.
+	if err := json.Unmarshal(raw, &st.drSecrets); err != nil {
+		return nil, fmt.Errorf("decode DR state: %w", err)
+	}
+	st.legacyPlain = st.drSecrets != (drSecrets{})
 	return &st, nil
 }
 
 // op is the storage change that records st, for writing together with
-// whatever else a transition changes.
+// whatever else a transition changes; stateOp (secrets.go) seals the keys
+// first.
 func (s *state) op() (storage.Op, error) {
 	raw, err := json.Marshal(s)
+	if err == nil && s.legacyPlain {
+		raw, err = withPlainSecrets(raw, s.drSecrets)
+	}
 	if err != nil {
 		return storage.Op{}, fmt.Errorf("encode DR state: %w", err)
 	}

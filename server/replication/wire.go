@@ -130,6 +130,7 @@ type progressReader struct {
 	received *atomic.Uint64
 	last     atomic.Int64 // Unix ns of the last read that returned bytes
 	paused   atomic.Bool  // the consumer is busy: not reading is not the peer's fault
+	lastByte atomic.Int64 // Unix ns of the last byte from the peer (resume does not move it)
 }
 
 // pause and resume bracket a wait of the consumer (applying what it read):
@@ -151,7 +152,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	if n > 0 {
 		p.received.Add(uint64(n))
-		p.last.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		p.last.Store(now)
+		p.lastByte.Store(now)
 	}
 	return n, err
 }

@@ -140,6 +140,11 @@ type Manager struct {
 	// which request handling calls on every request.
 	sealed   atomic.Bool
 	progress unsealProgress
+
+	// keys, when set, receives the root key (keyholder.go).
+	keys Keyholder
+	// rekey is the sys/rekey attempt in progress (rekey.go).
+	rekey *rekeyAttempt
 }
 
 // New returns a sealed Manager. A nil random means crypto/rand; a nil logger
@@ -276,7 +281,15 @@ func (m *Manager) Init(ctx context.Context, shares, threshold int) ([][]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("seal: encode seal config: %w", err)
 	}
-	if _, err := m.store.Write(ctx, storage.Op{Key: ConfigKey, Value: doc}); err != nil {
+	ops := []storage.Op{{Key: ConfigKey, Value: doc}}
+	if m.keys != nil {
+		more, err := m.keys.Initialize(rootKey)
+		if err != nil {
+			return nil, fmt.Errorf("seal: create keyring: %w", err)
+		}
+		ops = append(ops, more...)
+	}
+	if _, err := m.store.Write(ctx, ops...); err != nil {
 		for _, s := range out {
 			clear(s)
 		}
@@ -391,13 +404,20 @@ func (m *Manager) Unseal(ctx context.Context, key string) (Status, error) {
 		return m.statusLocked(cfg), nil
 	}
 
-	ok := combineAndVerify(cfg, p.shares)
+	rootKey, ok := combineAndVerify(cfg, p.shares)
+	defer clear(rootKey)
 	m.resetLocked()
 	if !ok {
 		m.logger.Warn("unseal failed: submitted key shares do not match this cluster's root key; progress reset")
 		return m.statusLocked(cfg), apierr.Invalid(
 			"the submitted key shares do not combine into this cluster's root key; unseal progress was reset, submit %d correct key shares",
 			cfg.SecretThreshold)
+	}
+	if m.keys != nil {
+		if err := m.keys.Unseal(ctx, rootKey); err != nil {
+			m.logger.Error("unseal failed: the keyring did not open", "error", err)
+			return Status{}, fmt.Errorf("seal: open keyring: %w", err)
+		}
 	}
 	m.sealed.Store(false)
 	m.logger.Info("vault unsealed")
@@ -407,22 +427,29 @@ func (m *Manager) Unseal(ctx context.Context, key string) (Status, error) {
 // combineAndVerify reports whether shares yield cfg's root key. A set that
 // cannot even be combined (e.g. two shares with the same x-coordinate) is a
 // mismatch, not an internal error: it is what a client submitted.
-func combineAndVerify(cfg *sealConfig, shares [][]byte) bool {
+// On success it returns the root key, which the caller clears.
+func combineAndVerify(cfg *sealConfig, shares [][]byte) ([]byte, bool) {
 	if cfg.SecretThreshold == 1 {
 		// Every "share" is the root key itself; all must be it.
 		for _, s := range shares {
 			if !cfg.verify(s) {
-				return false
+				return nil, false
 			}
 		}
-		return len(shares) > 0
+		if len(shares) == 0 {
+			return nil, false
+		}
+		return bytes.Clone(shares[0]), true
 	}
 	rootKey, err := Combine(shares)
 	if err != nil {
-		return false
+		return nil, false
 	}
-	defer clear(rootKey)
-	return cfg.verify(rootKey)
+	if !cfg.verify(rootKey) {
+		clear(rootKey)
+		return nil, false
+	}
+	return rootKey, true
 }
 
 // newNonce returns a random UUID identifying one unseal attempt.
@@ -442,6 +469,10 @@ func (m *Manager) Seal() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.resetLocked()
+	m.cancelRekeyLocked()
+	if m.keys != nil {
+		m.keys.Seal()
+	}
 	if !m.sealed.Swap(true) {
 		m.logger.Info("vault sealed")
 	}
@@ -473,7 +504,9 @@ func (m *Manager) VerifyShares(ctx context.Context, shares [][]byte) error {
 				i+1, len(s), cfg.keyLen())
 		}
 	}
-	if !combineAndVerify(cfg, shares) {
+	rootKey, ok := combineAndVerify(cfg, shares)
+	clear(rootKey)
+	if !ok {
 		return apierr.Invalid("the submitted key shares do not combine into this cluster's root key: submit correct key shares")
 	}
 	return nil

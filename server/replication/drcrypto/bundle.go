@@ -28,6 +28,9 @@ type Bundle struct {
 	ClientKey          string `json:"client_key"`
 	Epoch              uint64 `json:"epoch,omitempty"`
 	ExpiresAt          int64  `json:"expires_at"`
+	// RootKey is the DR set's root key: the secondary opens the replicated
+	// keyring with it and so stays unsealed after activation.
+	RootKey []byte `json:"root_key,omitempty"`
 }
 
 // Sealed envelope, version 1, before base64url:

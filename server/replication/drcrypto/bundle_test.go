@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestBundleRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != b {
+		if !reflect.DeepEqual(got, b) {
 			t.Errorf("opened %+v, want %+v", got, b)
 		}
 		// Pasted values often carry a trailing newline.

@@ -120,7 +120,7 @@ func (k *Kind) article() string {
 // Generator runs DR operation token generation and answers whether a token
 // is a live generated one. It is safe for concurrent use.
 type Generator struct {
-	store  *storage.Store
+	store  storage.Data
 	sealer ShareVerifier
 	random io.Reader
 	logger *slog.Logger
@@ -136,7 +136,7 @@ type Generator struct {
 
 // New returns a Generator. A nil random means crypto/rand; a nil logger
 // discards log output.
-func New(store *storage.Store, sealer ShareVerifier, random io.Reader, logger *slog.Logger) *Generator {
+func New(store storage.Data, sealer ShareVerifier, random io.Reader, logger *slog.Logger) *Generator {
 	if random == nil {
 		random = crand.Reader
 	}
@@ -151,7 +151,7 @@ func New(store *storage.Store, sealer ShareVerifier, random io.Reader, logger *s
 // NewKind returns a Generator of another kind of token: the attempt
 // machinery of New with kind's token and messages. Check, Revoke and
 // RevokeAll concern operation tokens only and are not for such Generators.
-func NewKind(store *storage.Store, sealer ShareVerifier, random io.Reader, logger *slog.Logger, kind Kind) *Generator {
+func NewKind(store storage.Data, sealer ShareVerifier, random io.Reader, logger *slog.Logger, kind Kind) *Generator {
 	g := New(store, sealer, random, logger)
 	g.kind = kind
 	return g

@@ -81,10 +81,19 @@ data "vault_kv_secret_v2" "app" {
   name  = vault_kv_secret_v2.app.name
 }
 
+# The provider marks every data map sensitive; the mode is not a secret.
 output "dr_mode" {
-  value = data.vault_generic_secret.dr_status.data["mode"]
+  value = nonsensitive(data.vault_generic_secret.dr_status.data["mode"])
 }
 
+# The data source's version is an optional input, null when unset (the SDK
+# keeps a non-computed attribute as configured); the resource's metadata
+# carries the version the server answered, and the data source's
+# created_time shows it read the secret.
 output "app_version" {
-  value = data.vault_kv_secret_v2.app.version
+  value = vault_kv_secret_v2.app.metadata["version"]
+}
+
+output "app_read" {
+  value = data.vault_kv_secret_v2.app.created_time != ""
 }

@@ -1,0 +1,39 @@
+package core
+
+import (
+	"context"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/barrier"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
+)
+
+// keyholder is what the seal hands the root key to: the barrier opens its
+// keyring with it, then replication opens the DR keys the barrier protects;
+// sealing forgets both.
+type keyholder struct {
+	bar  *barrier.Barrier
+	repl *replication.Manager
+}
+
+func (k keyholder) Initialize(rootKey []byte) ([]storage.Op, error) { return k.bar.Initialize(rootKey) }
+
+func (k keyholder) Unseal(ctx context.Context, rootKey []byte) error {
+	if err := k.bar.Unseal(ctx, rootKey); err != nil {
+		return err
+	}
+	if err := k.repl.Unsealed(ctx); err != nil {
+		k.bar.Seal()
+		return err
+	}
+	return nil
+}
+
+func (k keyholder) Rekey(ctx context.Context, newRootKey []byte) ([]storage.Op, func(), error) {
+	return k.bar.Rekey(ctx, newRootKey)
+}
+
+func (k keyholder) Seal() {
+	k.repl.Sealed()
+	k.bar.Seal()
+}
