@@ -361,7 +361,7 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 	rt.mu.Unlock()
 	// The answer tells the secondary how far this primary is, even while
 	// the stream is busy with a large frame and its heartbeats wait.
-	m.mergeDiscards(r.Context(), hb.Discards)
+	m.mergeDiscards(r.Context(), id, hb.Discards)
 	last := m.store.Position().LastWAL
 	writeJSON(w, heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last)})
 }
