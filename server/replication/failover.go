@@ -382,7 +382,18 @@ func (m *Manager) forks(ctx context.Context) []fork {
 func (m *Manager) countDiscards(ctx context.Context, forks []fork) (*DiscardRecord, error) {
 	pos := m.store.Position()
 	for _, f := range forks {
-		if f.Epoch != pos.LastEpoch || f.Index >= pos.LastWAL {
+		if f.Index >= pos.LastWAL {
+			continue
+		}
+		// The fork point must be in this cluster's history: its own entry
+		// at that index has the fork's epoch (later entries may be of a
+		// newer epoch, e.g. after primary/enable). Without that entry
+		// (trimmed), the newest entry's epoch decides.
+		epoch, held, err := m.store.WALEpochAt(ctx, f.Index)
+		if err != nil {
+			return nil, err
+		}
+		if (held && epoch != f.Epoch) || (!held && pos.LastEpoch != f.Epoch) {
 			continue
 		}
 		d := &DiscardRecord{FailoverID: f.ID, At: m.now().UTC(), ForkWAL: f.Index, ForkEpoch: f.Epoch, Complete: true}
