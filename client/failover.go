@@ -44,6 +44,7 @@ type DiscardRecord struct {
 	Last        *time.Time `json:"last"`
 	SpanSeconds float64    `json:"span_seconds"`
 	Complete    bool       `json:"complete"`
+	ReportedBy  string     `json:"reported_by"`
 }
 
 // FailoverHistory is a DR set's failover history (newest first) and what

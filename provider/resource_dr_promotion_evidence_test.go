@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/client"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
 func promotionWithHistoryConfig(addr string) string {
@@ -129,4 +130,86 @@ func checkHeartbeatBefore(res string, killed time.Time) resource.TestCheckFunc {
 		}
 		return nil
 	}
+}
+
+// TestAccDRPromotion_discardedWrites: the link to the primary stalls, the
+// primary acknowledges five writes that cannot replicate and is killed.
+// After the promotion the old primary is restarted and re-pointed; a
+// refresh then exports exactly those five writes as discarded.
+func TestAccDRPromotion_discardedWrites(t *testing.T) {
+	ctx := context.Background()
+	p, s := startCluster(t), startCluster(t)
+	link := testserver.ThrottledProxy(t, p.srv.Cluster, 1<<30)
+	if _, err := p.root.EnablePrimary(ctx, link.Addr); err != nil {
+		t.Fatal(err)
+	}
+	s.followPrimary(p, "s")
+	link.SetRate(0)
+	const lost = 5
+	for i := range lost {
+		if _, err := p.root.Write(ctx, fmt.Sprintf("secret/lost/%d", i), map[string]any{"v": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.srv.Kill()
+	link.Close()
+	vars := config.Variables{"key_shares": config.ListVariable(config.StringVariable(p.unsealKey))}
+	const res = "vaultrepl_dr_promotion.p"
+
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:          promotionWithSharesConfig(s.addr()),
+				ConfigVariables: vars,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(res, tfjsonpath.New("discarded_writes"), knownvalue.Null()),
+				},
+			},
+			{
+				PreConfig: func() {
+					old := restartOldPrimary(t, p)
+					if _, err := old.root.DemotePrimary(ctx); err != nil {
+						t.Fatalf("demote the old primary: %v", err)
+					}
+					op := old.opToken(p.unsealKey)
+					if _, err := old.anon.UpdatePrimary(ctx, op, client.Activation{Token: s.secondaryToken("old", "")}); err != nil {
+						t.Fatalf("re-point the old primary: %v", err)
+					}
+					eventually(t, "the new primary learns what the old one discarded", 30*time.Second, func() (bool, string) {
+						h, err := s.root.FailoverHistory(ctx)
+						if err != nil || len(h.Failovers) == 0 {
+							return false, fmt.Sprint(err)
+						}
+						return h.Failovers[0].Discarded != nil, "not yet"
+					})
+				},
+				Config:          promotionWithSharesConfig(s.addr()),
+				ConfigVariables: vars,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(res, tfjsonpath.New("discarded_writes"), knownvalue.Int64Exact(lost)),
+					statecheck.ExpectKnownValue(res, tfjsonpath.New("discarded_seconds"), knownvalue.NotNull()),
+				},
+			},
+		},
+	})
+}
+
+// restartOldPrimary starts a killed dev cluster again on its database
+// (without -dev: it is initialised) and unseals it.
+func restartOldPrimary(t *testing.T, p *testCluster) *testCluster {
+	t.Helper()
+	srv := testserver.Start(t, serverBuilder.Binary(t), testserver.Options{DB: p.srv.DB, Args: []string{"-heartbeat-interval", "200ms"}})
+	c := &testCluster{t: t, srv: srv, unsealKey: p.unsealKey}
+	c.root, c.anon = c.newClient(devRootToken), c.newClient("")
+	t.Cleanup(func() {
+		if t.Failed() {
+			out := srv.Output()
+			t.Logf("== restarted old primary %s output (tail):\n%s", srv.Addr, out[max(0, len(out)-6000):])
+		}
+	})
+	if _, err := c.anon.Unseal(context.Background(), p.unsealKey); err != nil {
+		t.Fatalf("unseal the old primary: %v", err)
+	}
+	return c
 }

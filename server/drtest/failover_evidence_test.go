@@ -33,6 +33,7 @@ type discarded struct {
 	First      *time.Time `json:"first"`
 	Last       *time.Time `json:"last"`
 	Complete   bool       `json:"complete"`
+	ReportedBy string     `json:"reported_by"`
 }
 
 type failoverHistory struct {
@@ -198,6 +199,9 @@ func TestFailoverEvidence(t *testing.T) {
 	}
 	if len(localA) != 1 || localA[0].Writes != uint64(len(lost)) || !localA[0].Complete || localA[0].FailoverID != rec.ID {
 		t.Errorf("A's discard record %+v; want %d writes for failover %s", localA, len(lost), rec.ID)
+	}
+	if rec.Discarded.ReportedBy != "a" {
+		t.Errorf("B's record has the discards reported by %q, want the old primary (secondary id a)", rec.Discarded.ReportedBy)
 	}
 	if rec.Discarded.Writes != uint64(len(lost)) {
 		t.Errorf("B's record says A discarded %d writes; the test counts %d", rec.Discarded.Writes, len(lost))

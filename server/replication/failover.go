@@ -84,6 +84,8 @@ type DiscardRecord struct {
 	// Complete is false when WAL retention had already trimmed some of
 	// the discarded entries, so Writes is a lower bound.
 	Complete bool `json:"complete"`
+	// ReportedBy is the secondary id that reported it (set by the primary).
+	ReportedBy string `json:"reported_by,omitempty"`
 }
 
 // FailoverHistory is what sys/vaultrepl/dr/failovers answers.
@@ -380,7 +382,18 @@ func (m *Manager) forks(ctx context.Context) []fork {
 func (m *Manager) countDiscards(ctx context.Context, forks []fork) (*DiscardRecord, error) {
 	pos := m.store.Position()
 	for _, f := range forks {
-		if f.Epoch != pos.LastEpoch || f.Index >= pos.LastWAL {
+		if f.Index >= pos.LastWAL {
+			continue
+		}
+		// The fork point must be in this cluster's history: its own entry
+		// at that index has the fork's epoch (later entries may be of a
+		// newer epoch, e.g. after primary/enable). Without that entry
+		// (trimmed), the newest entry's epoch decides.
+		epoch, held, err := m.store.WALEpochAt(ctx, f.Index)
+		if err != nil {
+			return nil, err
+		}
+		if (held && epoch != f.Epoch) || (!held && pos.LastEpoch != f.Epoch) {
 			continue
 		}
 		d := &DiscardRecord{FailoverID: f.ID, At: m.now().UTC(), ForkWAL: f.Index, ForkEpoch: f.Epoch, Complete: true}
@@ -452,8 +465,10 @@ func (m *Manager) loadDiscards(ctx context.Context) ([]DiscardRecord, error) {
 }
 
 // mergeDiscards is the primary's side of a heartbeat that carries an old
-// primary's discard records: each completes its failover record once.
-func (m *Manager) mergeDiscards(ctx context.Context, reported []DiscardRecord) {
+// primary's discard records. Other secondaries of the lost primary may
+// report too; the largest count is kept: the old primary held everything
+// they held, so its count is the true recovery point.
+func (m *Manager) mergeDiscards(ctx context.Context, secondaryID string, reported []DiscardRecord) {
 	if len(reported) == 0 {
 		return
 	}
@@ -462,21 +477,23 @@ func (m *Manager) mergeDiscards(ctx context.Context, reported []DiscardRecord) {
 	if err != nil {
 		return
 	}
-	missing := false
+	better := func(r FailoverRecord, d DiscardRecord) bool {
+		return r.ID == d.FailoverID && (r.Discarded == nil || d.Writes > r.Discarded.Writes)
+	}
+	news := false
 	for _, d := range reported {
 		for _, r := range h {
-			if r.ID == d.FailoverID && r.Discarded == nil {
-				missing = true
-			}
+			news = news || better(r, d)
 		}
 	}
-	if !missing {
+	if !news {
 		return
 	}
 	err = m.updateHistory(ctx, func(h []FailoverRecord) []FailoverRecord {
 		for _, d := range reported {
 			for i := range h {
-				if h[i].ID == d.FailoverID && h[i].Discarded == nil {
+				if better(h[i], d) {
+					d.ReportedBy = secondaryID
 					h[i].Discarded = &d
 				}
 			}

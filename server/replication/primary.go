@@ -52,8 +52,8 @@ type frame struct {
 	SentAt  int64              `json:"sent_at,omitempty"`
 	Reason  string             `json:"reason,omitempty"`
 	Entries []storage.WALEntry `json:"entries,omitempty"`
-	// LastWALTime (heartbeats) is the commit time of LastWAL, Unix ns: an
-	// extension older secondaries ignore.
+	// LastWALTime (start, heartbeat) is the commit time of LastWAL, Unix
+	// ns: an extension older secondaries ignore.
 	LastWALTime int64 `json:"last_wal_time,omitempty"`
 }
 
@@ -271,7 +271,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		return pw.flush()
 	}
 	pos := m.store.Position()
-	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason}); err != nil || mode != "stream" {
+	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason, LastWALTime: m.lastWALTime(ctx, pos.LastWAL)}); err != nil || mode != "stream" {
 		if mode == "sync" {
 			m.log.Info("secondary needs a merkle sync", "secondary_id", id, "reason", reason)
 		}
@@ -361,7 +361,7 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 	rt.mu.Unlock()
 	// The answer tells the secondary how far this primary is, even while
 	// the stream is busy with a large frame and its heartbeats wait.
-	m.mergeDiscards(r.Context(), hb.Discards)
+	m.mergeDiscards(r.Context(), id, hb.Discards)
 	last := m.store.Position().LastWAL
 	writeJSON(w, heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last)})
 }
