@@ -73,8 +73,11 @@ func TestProviderSchemaValid(t *testing.T) {
 	if n := len(p.Resources(ctx)); n != 4 {
 		t.Errorf("%d resources, want 4", n)
 	}
-	if n := len(p.DataSources(ctx)); n != 2 {
-		t.Errorf("%d data sources, want 2", n)
+	if n := len(p.DataSources(ctx)); n != 3 {
+		t.Errorf("%d data sources, want 3", n)
+	}
+	if pe, ok := p.(provider.ProviderWithEphemeralResources); !ok || len(pe.EphemeralResources(ctx)) != 2 {
+		t.Errorf("ephemeral resources: want 2 (implements: %t)", ok)
 	}
 }
 

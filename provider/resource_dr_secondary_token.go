@@ -50,7 +50,10 @@ func (r *drSecondaryTokenResource) Schema(_ context.Context, _ resource.SchemaRe
 			"Whether the resource exists is read from the primary's `known_secondaries`, not from the token: a token that was " +
 			"consumed by its secondary still exists, so a plan never mints a new one by itself. If the secondary is revoked outside " +
 			"Terraform, the next refresh removes the resource from state and the plan shows a new token being minted. " +
-			"Destroying it revokes the secondary (`revoke-secondary`): its stream is closed and its certificate refused.",
+			"Destroying it revokes the secondary (`revoke-secondary`): its stream is closed and its certificate refused.\n\n" +
+			"The token is stored in the state. With Terraform 1.11 or later, the ephemeral resource of the same name with " +
+			"`vaultrepl_dr_secondary`'s `token_wo` keeps it out of the state; to move to it, forget this resource with a `removed` " +
+			"block (`lifecycle { destroy = false }`), since destroying it would revoke the secondary.",
 		Attributes: map[string]schema.Attribute{
 			"secondary_id": schema.StringAttribute{
 				MarkdownDescription: "Id of the secondary to admit, unique among the primary's live secondaries (" + secondaryIDRule + "). " +

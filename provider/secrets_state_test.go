@@ -458,3 +458,68 @@ resource "vaultrepl_dr_secondary" "s" {
 		},
 	})
 }
+
+// TestAccEphemeralSecretsStayOutOfLogs runs the ephemeral resources and the
+// write-only promotion with TF_LOG=TRACE for Terraform and the provider,
+// and greps the whole log for every token the servers handed out (found
+// through recording proxies) and the key share.
+func TestAccEphemeralSecretsStayOutOfLogs(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "trace.log")
+	t.Setenv("TF_ACC_LOG_PATH", logFile)
+	t.Setenv("TF_LOG", "TRACE")
+	p, s := startCluster(t), startCluster(t)
+	p.enablePrimary()
+	s.followPrimary(p, "s")
+	recP, recS := testserver.Record(t, p.addr()), testserver.Record(t, s.addr())
+
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   writeOnlyTerraform,
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig(recP.URL) + `
+ephemeral "vaultrepl_dr_secondary_token" "t" {
+  secondary_id = "logs-1"
+}
+`,
+		}},
+	})
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   writeOnlyTerraform,
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:          providerConfig(recS.URL) + ephemeralPromotionConfig,
+			ConfigVariables: config.Variables{"key_shares": config.ListVariable(config.StringVariable(p.unsealKey)), "credentials_version": config.IntegerVariable(1)},
+			Check:           checkMode(s, client.ModePrimary),
+		}},
+	})
+
+	raw, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatalf("read the trace log: %v", err)
+	}
+	log := string(raw)
+	for _, want := range []string{"minting a DR secondary activation token for this run", "generating a DR operation token for this run", "OpenEphemeralResource"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the trace log (%d bytes) lacks %q: logging was not captured", len(log), want)
+		}
+	}
+	secrets := map[string]string{"primary's key share": p.unsealKey}
+	for i, tok := range recP.ActivationTokens() {
+		secrets[fmt.Sprintf("activation token %d", i+1)] = tok
+	}
+	for i, tok := range recS.OperationTokens() {
+		secrets[fmt.Sprintf("DR operation token %d", i+1)] = tok
+	}
+	if len(secrets) < 4 {
+		t.Fatalf("only %d secrets captured, want the key share, 1+ activation tokens and 2 operation tokens", len(secrets))
+	}
+	for name, secret := range secrets {
+		if strings.Contains(log, secret) {
+			t.Errorf("the %s appears in the trace log", name)
+		}
+		if parts := strings.Split(secret, "."); len(parts) == 3 && strings.Contains(log, parts[2]) {
+			t.Errorf("the signature of the %s appears in the trace log", name)
+		}
+	}
+	t.Logf("%d secrets, none in %d bytes of trace log", len(secrets), len(log))
+}
