@@ -1,0 +1,215 @@
+package testserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A test binary that uses PostgreSQL starts one throwaway server the first
+// time a test asks for a database (initdb and pg_ctl from `pg_config
+// --bindir`, as the postgres system user when running as root, since
+// PostgreSQL refuses to run as root), gives each test its own database, and
+// stops and removes the server in TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testserver.RunWithPostgres(m)) }
+
+// Postgres is the throwaway PostgreSQL server of one test binary.
+type Postgres struct {
+	dir    string // owned by the server's user; data/ and the log inside
+	bindir string
+	Port   int
+	asUser string // "" when the test already runs as a non-root user
+}
+
+var pgServer struct {
+	mu      sync.Mutex
+	pg      *Postgres
+	err     error
+	stopped bool
+}
+
+// RunWithPostgres runs the tests and stops the PostgreSQL server they
+// started, if any. Use it as TestMain's body.
+func RunWithPostgres(m *testing.M) int {
+	code := m.Run()
+	pgServer.mu.Lock()
+	defer pgServer.mu.Unlock()
+	pgServer.stopped = true
+	if pgServer.pg != nil {
+		if err := pgServer.pg.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop postgresql:", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+		pgServer.pg = nil
+	}
+	return code
+}
+
+// PostgresURL creates a fresh database for this test on the test binary's
+// PostgreSQL server (starting it on first use) and returns its connection
+// URL. The database is dropped when the test ends. The package's TestMain
+// must call RunWithPostgres, which stops the server.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	pg := sharedPostgres(t)
+	name := "t_" + randomHex(t, 8)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pg.exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := pg.exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	return pg.url(name)
+}
+
+func sharedPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	pgServer.mu.Lock()
+	defer pgServer.mu.Unlock()
+	if pgServer.stopped {
+		t.Fatal("postgresql: asked for after RunWithPostgres stopped it")
+	}
+	if pgServer.pg == nil && pgServer.err == nil {
+		pgServer.pg, pgServer.err = startPostgres(FreePort(t))
+	}
+	if pgServer.err != nil {
+		t.Fatalf("start postgresql (TestMain must use testserver.RunWithPostgres; `make postgres` installs it): %v", pgServer.err)
+	}
+	return pgServer.pg
+}
+
+func (pg *Postgres) url(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", pg.Port, db)
+}
+
+// exec runs one statement in the maintenance database.
+func (pg *Postgres) exec(ctx context.Context, sql string) error {
+	conn, err := pgx.Connect(ctx, pg.url("postgres"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// startPostgres creates a cluster in a new temporary folder and starts it
+// on 127.0.0.1:port with trust authentication for loopback TCP only.
+func startPostgres(port int) (*Postgres, error) {
+	out, err := exec.Command("pg_config", "--bindir").Output()
+	if err != nil {
+		return nil, fmt.Errorf("pg_config --bindir (is postgresql installed?): %w", err)
+	}
+	pg := &Postgres{bindir: strings.TrimSpace(string(out)), Port: port}
+	if os.Geteuid() == 0 {
+		pg.asUser = "postgres"
+	}
+	if pg.dir, err = os.MkdirTemp("", "vaultrepl-pg-"); err != nil {
+		return nil, err
+	}
+	if err := pg.own(); err != nil {
+		_ = os.RemoveAll(pg.dir)
+		return nil, err
+	}
+	data := filepath.Join(pg.dir, "data")
+	if err := pg.run(2*time.Minute, "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+		_ = os.RemoveAll(pg.dir)
+		return nil, err
+	}
+	conf := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nmax_connections = 200\nfsync = off\nfull_page_writes = off\n", port, pg.dir)
+	hba := "host all all 127.0.0.1/32 trust\n"
+	if err := pg.appendFile(filepath.Join(data, "postgresql.conf"), conf); err != nil {
+		_ = os.RemoveAll(pg.dir)
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		_ = os.RemoveAll(pg.dir)
+		return nil, err
+	}
+	if err := pg.run(time.Minute, "pg_ctl", "-D", data, "-l", filepath.Join(pg.dir, "log"), "-w", "-t", "50", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(pg.dir, "log"))
+		_ = os.RemoveAll(pg.dir)
+		return nil, fmt.Errorf("%w\n%s", err, log)
+	}
+	return pg, nil
+}
+
+// own gives the folder to the server's user: the data folder must belong
+// to the user PostgreSQL runs as.
+func (pg *Postgres) own() error {
+	if pg.asUser == "" {
+		return os.Chmod(pg.dir, 0o700)
+	}
+	u, err := user.Lookup(pg.asUser)
+	if err != nil {
+		return fmt.Errorf("postgresql runs as %s: %w", pg.asUser, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(pg.dir, uid, gid); err != nil {
+		return err
+	}
+	return os.Chmod(pg.dir, 0o700)
+}
+
+func (pg *Postgres) appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	return errors.Join(err, f.Close())
+}
+
+// run runs one of PostgreSQL's programs as the server's user.
+func (pg *Postgres) run(limit time.Duration, program string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	path := filepath.Join(pg.bindir, program)
+	var cmd *exec.Cmd
+	if pg.asUser != "" {
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", pg.asUser, "--", path}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, path, args...)
+	}
+	cmd.Dir = pg.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", program, err, out)
+	}
+	return nil
+}
+
+func (pg *Postgres) stop() error {
+	err := pg.run(time.Minute, "pg_ctl", "-D", filepath.Join(pg.dir, "data"), "-m", "immediate", "-w", "-t", "50", "stop")
+	return errors.Join(err, os.RemoveAll(pg.dir))
+}
+
+func randomHex(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
