@@ -84,7 +84,7 @@ func Bind(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, er
 		}
 		apiTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if cfg.DBPath == "" && !cfg.Dev {
+	if cfg.DBPath == "" && !cfg.Dev && cfg.Postgres == nil {
 		return nil, errors.New("no database path: set -db")
 	}
 	if n.apiLn, err = net.Listen("tcp", cfg.ListenAddress); err != nil {
@@ -115,7 +115,7 @@ func Bind(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, er
 // -db) and assembles the core on it.
 func (n *Node) open(ctx context.Context) error {
 	dbPath := n.cfg.DBPath
-	if dbPath == "" {
+	if dbPath == "" && n.cfg.Postgres == nil {
 		var err error
 		if n.tempDir, err = os.MkdirTemp("", "vaultrepl-dev-"); err != nil {
 			return fmt.Errorf("create dev database folder: %w", err)
@@ -126,9 +126,16 @@ func (n *Node) open(ctx context.Context) error {
 	if n.syncMode, err = storage.ParseSyncMode(n.cfg.Sync); err != nil {
 		return err
 	}
-	n.store, err = storage.Open(ctx, dbPath, storage.Options{
+	opts := storage.Options{
 		Sync: n.syncMode, Logger: n.log, AllowInsecurePermissions: n.cfg.AllowInsecureDBPermissions,
-	})
+	}
+	if pg := n.cfg.Postgres; pg != nil {
+		n.store, err = storage.OpenPostgres(ctx, storage.PostgresConfig{
+			ConnURL: pg.ConnectionURL, TablePrefix: pg.TablePrefix, MaxConns: int32(pg.MaxParallel), HA: pg.HAEnabled, //nolint:gosec // config bounds it to 1000
+		}, opts)
+	} else {
+		n.store, err = storage.Open(ctx, dbPath, opts)
+	}
 	if err != nil {
 		return err
 	}
@@ -246,8 +253,12 @@ func (n *Node) APIAddr() string { return n.cfg.APIAddr }
 // ClusterAddr is the advertised cluster address.
 func (n *Node) ClusterAddr() string { return n.cfg.ClusterAddr }
 
-// DBPath is the database file in use.
+// DBPath is the database file in use ("postgresql" for that engine: the
+// connection URL may hold a password).
 func (n *Node) DBPath() string {
+	if n.cfg.Postgres != nil {
+		return "postgresql"
+	}
 	if n.tempDir != "" {
 		return filepath.Join(n.tempDir, "cluster.db")
 	}

@@ -64,6 +64,12 @@ CREATE TABLE {p}ha_lock (
 	acquired_at  TIMESTAMPTZ NOT NULL,
 	api_addr     TEXT NOT NULL,
 	cluster_addr TEXT NOT NULL
+);
+CREATE TABLE {p}ha_nodes (
+	id           TEXT PRIMARY KEY,
+	api_addr     TEXT NOT NULL,
+	cluster_addr TEXT NOT NULL,
+	last_seen    TIMESTAMPTZ NOT NULL
 );`,
 }
 

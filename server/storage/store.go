@@ -114,7 +114,10 @@ type writeRequest struct {
 	// relaxed requests may commit with synchronous=NORMAL: what they write
 	// can be fetched again from elsewhere if a power loss takes it.
 	relaxed bool
-	result  chan writeResult
+	// reload, when set, runs alone between transactions (an HA takeover
+	// re-reading the position the previous active node moved).
+	reload func(ctx context.Context) error
+	result chan writeResult
 }
 
 type writeResult struct {
@@ -277,8 +280,12 @@ func (s *Store) commitLoop() {
 // commit runs one transaction for the batch. Each request gets a savepoint so
 // that one failing request does not fail the others.
 func (s *Store) commit(batch []*writeRequest) {
-	results := make([]writeResult, len(batch))
 	ctx := context.Background()
+	batch = s.runReloads(ctx, batch)
+	if len(batch) == 0 {
+		return
+	}
+	results := make([]writeResult, len(batch))
 	fail := func(err error) {
 		for _, req := range batch {
 			req.result <- writeResult{err: err}
@@ -340,6 +347,19 @@ func (s *Store) commit(batch []*writeRequest) {
 		}
 		req.result <- results[i]
 	}
+}
+
+// runReloads runs the batch's reload requests and returns the others.
+func (s *Store) runReloads(ctx context.Context, batch []*writeRequest) []*writeRequest {
+	rest := batch[:0]
+	for _, req := range batch {
+		if req.reload == nil {
+			rest = append(rest, req)
+			continue
+		}
+		req.result <- writeResult{err: req.reload(ctx)}
+	}
+	return rest
 }
 
 func allRelaxed(batch []*writeRequest) bool {
