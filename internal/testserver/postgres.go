@@ -213,3 +213,31 @@ func randomHex(t testing.TB, n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// PostgresStorage is the storage "postgresql" block Start writes for a
+// server. Every node of one HA cluster gets the same URL and prefix.
+type PostgresStorage struct {
+	URL         string // from PostgresURL
+	TablePrefix string
+	HA          bool
+	// LockTTL and LockRenewInterval: "" keeps the server's defaults.
+	LockTTL, LockRenewInterval string
+}
+
+func (p *PostgresStorage) configFile(t testing.TB) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "storage \"postgresql\" {\n  connection_url = %q\n  table_prefix = %q\n  ha_enabled = \"%t\"\n", p.URL, p.TablePrefix, p.HA)
+	if p.LockTTL != "" {
+		fmt.Fprintf(&b, "  lock_ttl = %q\n", p.LockTTL)
+	}
+	if p.LockRenewInterval != "" {
+		fmt.Fprintf(&b, "  lock_renew_interval = %q\n", p.LockRenewInterval)
+	}
+	b.WriteString("}\n")
+	path := filepath.Join(t.TempDir(), "storage.hcl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -128,6 +128,10 @@ type Options struct {
 	// the CA that WaitReady and HTTPClient trust for it.
 	TLSCertFile, TLSKeyFile string
 	CACertPEM               []byte
+
+	// Postgres, when set, keeps the data in PostgreSQL (a storage
+	// "postgresql" config file) instead of the SQLite file DB.
+	Postgres *PostgresStorage
 }
 
 // Start runs a server on fresh loopback ports and waits until its health
@@ -159,8 +163,12 @@ func Start(t testing.TB, binary string, opts Options) *Server {
 	s.args = []string{
 		"-listen-address", fmt.Sprintf("127.0.0.1:%d", api),
 		"-cluster-listen-address", s.Cluster,
-		"-db", opts.DB,
 		"-log-level", "debug",
+	}
+	if opts.Postgres != nil {
+		s.args = append(s.args, "-config", opts.Postgres.configFile(t))
+	} else {
+		s.args = append(s.args, "-db", opts.DB)
 	}
 	if opts.TLSCertFile != "" {
 		s.args = append(s.args, "-tls-cert-file", opts.TLSCertFile)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/ha"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/httpapi"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/mounts"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
@@ -31,6 +32,7 @@ type Node struct {
 	cfg        config.Config
 	log        *slog.Logger
 	store      *storage.Store
+	elector    *ha.Elector // nil without HA
 	api        *http.Server
 	clusterSrv *http.Server
 	apiLn      net.Listener
@@ -102,6 +104,9 @@ func Bind(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, er
 			return nil, err
 		}
 	}
+	if n.store.HAEnabled() {
+		n.elector = n.newElector()
+	}
 	n.api = n.apiServer()
 	n.apiServeLn = limitListener(n.apiLn, cfg.MaxConnections)
 	if apiTLS != nil {
@@ -152,8 +157,14 @@ func (n *Node) open(ctx context.Context) error {
 
 // apiServer applies the listener limits (config.Default* documents them).
 func (n *Node) apiServer() *http.Server {
+	var handler http.Handler
+	if n.elector != nil {
+		handler = ha.NewForwarder(n.elector, httpapi.New(n.Core).WithHA(n.elector).Handler(), n.standbyForwards)
+	} else {
+		handler = httpapi.New(n.Core).Handler()
+	}
 	return &http.Server{
-		Handler:           httpapi.New(n.Core).Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: n.cfg.HTTPReadHeaderTimeout,
 		ReadTimeout:       n.cfg.HTTPReadTimeout,
 		WriteTimeout:      n.cfg.HTTPWriteTimeout,
@@ -176,8 +187,33 @@ func (n *Node) clusterServer() *http.Server {
 	}
 }
 
+// newElector prepares this node's part in the HA lock protocol.
+func (n *Node) newElector() *ha.Elector {
+	host, _ := os.Hostname()
+	return ha.New(n.store, ha.Options{
+		ID: n.cfg.APIAddr, Hostname: host, APIAddr: n.cfg.APIAddr, ClusterAddr: n.cfg.ClusterAddr,
+		TTL: n.cfg.Postgres.LockTTL, RenewInterval: n.cfg.Postgres.LockRenewInterval,
+		Eligible: n.standbyForwards, Logger: n.log,
+	})
+}
+
+// standbyForwards reports whether this node takes part in HA: unsealed, or
+// in a cluster not initialised yet (so that sys/init can reach the node
+// that may write). A sealed node of an initialised cluster neither runs
+// for active nor forwards: it answers "sealed", as in Vault.
+func (n *Node) standbyForwards(ctx context.Context) bool {
+	if !n.Core.Seal.Sealed() {
+		return true
+	}
+	initialized, err := n.Core.Seal.Initialized(ctx)
+	return err == nil && !initialized
+}
+
 // Serve starts answering on both listeners; it returns at once.
 func (n *Node) Serve() {
+	if n.elector != nil {
+		n.elector.Run()
+	}
 	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
@@ -272,6 +308,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.api != nil {
 		if err := n.api.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop API: %w", err))
+		}
+	}
+	// A clean shutdown hands the HA lock over at once.
+	if n.elector != nil {
+		if err := n.elector.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("release HA lock: %w", err))
 		}
 	}
 	// Replication streams never go idle, so they are cut, not drained.

@@ -33,6 +33,7 @@ type LockHolder struct {
 // HANode is one node as it last announced itself.
 type HANode struct {
 	ID          string
+	Hostname    string
 	APIAddr     string
 	ClusterAddr string
 	LastSeen    time.Time
@@ -175,8 +176,8 @@ func (s *Store) AnnounceNode(ctx context.Context, n HANode) error {
 	if err != nil {
 		return err
 	}
-	_, err = pg.pool.Exec(ctx, `INSERT INTO `+pg.p+`ha_nodes(id, api_addr, cluster_addr, last_seen) VALUES($1, $2, $3, clock_timestamp())
-ON CONFLICT (id) DO UPDATE SET api_addr = excluded.api_addr, cluster_addr = excluded.cluster_addr, last_seen = excluded.last_seen`, n.ID, n.APIAddr, n.ClusterAddr)
+	_, err = pg.pool.Exec(ctx, `INSERT INTO `+pg.p+`ha_nodes(id, hostname, api_addr, cluster_addr, last_seen) VALUES($1, $2, $3, $4, clock_timestamp())
+ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, api_addr = excluded.api_addr, cluster_addr = excluded.cluster_addr, last_seen = excluded.last_seen`, n.ID, n.Hostname, n.APIAddr, n.ClusterAddr)
 	if err != nil {
 		return fmt.Errorf("announce HA node: %w", err)
 	}
@@ -189,7 +190,7 @@ func (s *Store) HANodes(ctx context.Context, window time.Duration) ([]HANode, er
 	if err != nil {
 		return nil, err
 	}
-	rows, err := pg.pool.Query(ctx, `SELECT id, api_addr, cluster_addr, last_seen FROM `+pg.p+`ha_nodes WHERE last_seen > clock_timestamp() - $1 * interval '1 millisecond' ORDER BY id`, window.Milliseconds())
+	rows, err := pg.pool.Query(ctx, `SELECT id, hostname, api_addr, cluster_addr, last_seen FROM `+pg.p+`ha_nodes WHERE last_seen > clock_timestamp() - $1 * interval '1 millisecond' ORDER BY id`, window.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("list HA nodes: %w", err)
 	}
@@ -197,7 +198,7 @@ func (s *Store) HANodes(ctx context.Context, window time.Duration) ([]HANode, er
 	var out []HANode
 	for rows.Next() {
 		var n HANode
-		if err := rows.Scan(&n.ID, &n.APIAddr, &n.ClusterAddr, &n.LastSeen); err != nil {
+		if err := rows.Scan(&n.ID, &n.Hostname, &n.APIAddr, &n.ClusterAddr, &n.LastSeen); err != nil {
 			return nil, fmt.Errorf("list HA nodes: %w", err)
 		}
 		out = append(out, n)

@@ -67,6 +67,7 @@ CREATE TABLE {p}ha_lock (
 );
 CREATE TABLE {p}ha_nodes (
 	id           TEXT PRIMARY KEY,
+	hostname     TEXT NOT NULL,
 	api_addr     TEXT NOT NULL,
 	cluster_addr TEXT NOT NULL,
 	last_seen    TIMESTAMPTZ NOT NULL
