@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -82,8 +84,15 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			pr.Out.Header.Set(forwardedHeader, f.e.ID())
 		},
 		Transport: f.transport,
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
-			writeError(w, http.StatusServiceUnavailable, "the active node did not answer the forwarded request; retry")
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				// Nothing reached the active node: a client may retry
+				// knowing the request had no effect.
+				writeError(w, http.StatusServiceUnavailable, "the active node could not be reached; the request was not forwarded, retry")
+				return
+			}
+			writeError(w, http.StatusServiceUnavailable, "the active node did not answer the forwarded request; its outcome is unknown")
 		},
 	}
 	proxy.ServeHTTP(w, r)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ func TestMain(m *testing.M) { os.Exit(testserver.RunWithPostgres(m)) }
 
 // haCluster is n server processes on one PostgreSQL database.
 type haCluster struct {
+	mu    sync.Mutex
+	skip  map[int]bool // nodes killed or paused (fault_test.go)
 	t     *testing.T
 	nodes []*testserver.Server
 	root  string
@@ -109,7 +112,7 @@ func (c *haCluster) active(limit time.Duration) int {
 func (c *haCluster) activeNow() (int, error) {
 	idx := -1
 	for i, s := range c.nodes {
-		if s == nil {
+		if s == nil || c.isDown(i) {
 			continue
 		}
 		v, err := c.leader(i)
@@ -159,7 +162,11 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // call makes one API request and returns the status and body.
 func call(addr, method, path, token, body string) (int, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return callWith(httpClient, addr, method, path, token, body)
+}
+
+func callWith(client *http.Client, addr, method, path, token, body string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), client.Timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != "" {
@@ -172,7 +179,7 @@ func call(addr, method, path, token, body string) (int, string, error) {
 	if token != "" {
 		req.Header.Set("X-Vault-Token", token)
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
