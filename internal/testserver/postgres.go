@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 )
 
 // A test binary that uses PostgreSQL starts one throwaway server the first
-// time a test asks for a database (initdb and pg_ctl from `pg_config
+// time a test asks for a database (initdb and postgres from `pg_config
 // --bindir`, as the postgres system user when running as root, since
 // PostgreSQL refuses to run as root), gives each test its own database, and
 // stops and removes the server in TestMain:
@@ -33,6 +34,9 @@ type Postgres struct {
 	bindir string
 	Port   int
 	asUser string // "" when the test already runs as a non-root user
+	cred   *syscall.Credential
+	cmd    *exec.Cmd // the postmaster, a child of the test binary
+	exited chan struct{}
 }
 
 var pgServer struct {
@@ -148,12 +152,57 @@ func startPostgres(port int) (*Postgres, error) {
 		_ = os.RemoveAll(pg.dir)
 		return nil, err
 	}
-	if err := pg.run(time.Minute, "pg_ctl", "-D", data, "-l", filepath.Join(pg.dir, "log"), "-w", "-t", "50", "start"); err != nil {
+	if err := pg.startPostmaster(data); err != nil {
 		log, _ := os.ReadFile(filepath.Join(pg.dir, "log"))
 		_ = os.RemoveAll(pg.dir)
 		return nil, fmt.Errorf("%w\n%s", err, log)
 	}
 	return pg, nil
+}
+
+// startPostmaster runs the server in the foreground as a child of the test
+// binary, as the server's user, with SIGQUIT (PostgreSQL's immediate
+// shutdown) as its parent-death signal: a test binary killed before
+// TestMain's cleanup (a timeout, a ^C) does not leave it running. It
+// returns once the server accepts connections.
+func (pg *Postgres) startPostmaster(data string) error {
+	logFile, err := os.OpenFile(filepath.Join(pg.dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logFile.Close() }()
+	pg.cmd = exec.Command(filepath.Join(pg.bindir, "postgres"), "-D", data)
+	pg.cmd.Dir = pg.dir
+	pg.cmd.Stdout, pg.cmd.Stderr = logFile, logFile
+	pg.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pg.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	if err := pg.cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	pg.exited = make(chan struct{})
+	go func() {
+		_ = pg.cmd.Wait()
+		close(pg.exited)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := pg.exec(ctx, "SELECT 1")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-pg.exited:
+			return fmt.Errorf("postgres exited during start-up: %w", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = pg.cmd.Process.Kill()
+			<-pg.exited
+			return fmt.Errorf("postgres not accepting connections after a minute: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval of a bounded wait
+	}
 }
 
 // own gives the folder to the server's user: the data folder must belong
@@ -168,6 +217,7 @@ func (pg *Postgres) own() error {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	pg.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)} //nolint:gosec // ids from /etc/passwd
 	if err := os.Chown(pg.dir, uid, gid); err != nil {
 		return err
 	}
@@ -201,8 +251,18 @@ func (pg *Postgres) run(limit time.Duration, program string, args ...string) err
 	return nil
 }
 
+// stop shuts the server down at once (SIGQUIT, the immediate mode) and
+// removes its folder.
 func (pg *Postgres) stop() error {
-	err := pg.run(time.Minute, "pg_ctl", "-D", filepath.Join(pg.dir, "data"), "-m", "immediate", "-w", "-t", "50", "stop")
+	var err error
+	_ = pg.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-pg.exited:
+	case <-time.After(30 * time.Second):
+		_ = pg.cmd.Process.Kill()
+		<-pg.exited
+		err = errors.New("postgres did not stop within 30s of SIGQUIT")
+	}
 	return errors.Join(err, os.RemoveAll(pg.dir))
 }
 
@@ -240,4 +300,21 @@ func (p *PostgresStorage) configFile(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// Storage engines a test suite can run on.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgresql"
+)
+
+// StorageEngine is the engine servers started without an explicit DB or
+// Postgres option use: VAULTREPL_TEST_STORAGE=postgresql runs a whole
+// suite (e.g. server/drtest) on PostgreSQL, one database per server; the
+// default is SQLite. The package's TestMain must use RunWithPostgres.
+func StorageEngine() string {
+	if strings.EqualFold(os.Getenv("VAULTREPL_TEST_STORAGE"), EnginePostgres) {
+		return EnginePostgres
+	}
+	return EngineSQLite
 }

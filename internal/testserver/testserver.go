@@ -111,11 +111,13 @@ type Server struct {
 	Addr    string // http://127.0.0.1:port (https:// with Options.TLSCertFile)
 	Cluster string // 127.0.0.1:port
 	DB      string
-	cmd     *exec.Cmd
-	out     *LockedBuffer
-	done    chan struct{}
-	exitErr error
-	roots   *x509.CertPool // trusted for the API when it serves TLS; nil: system roots
+	// Postgres is the server's PostgreSQL storage (DB is then unused).
+	Postgres *PostgresStorage
+	cmd      *exec.Cmd
+	out      *LockedBuffer
+	done     chan struct{}
+	exitErr  error
+	roots    *x509.CertPool // trusted for the API when it serves TLS; nil: system roots
 }
 
 // Options for Start.
@@ -138,6 +140,9 @@ type Options struct {
 // endpoint answers. The process is killed when the test ends.
 func Start(t testing.TB, binary string, opts Options) *Server {
 	t.Helper()
+	if opts.DB == "" && opts.Postgres == nil && StorageEngine() == EnginePostgres {
+		opts.Postgres = &PostgresStorage{URL: PostgresURL(t)}
+	}
 	if opts.DB == "" {
 		opts.DB = filepath.Join(t.TempDir(), "cluster.db")
 	}
@@ -148,11 +153,12 @@ func Start(t testing.TB, binary string, opts Options) *Server {
 		scheme = "https"
 	}
 	s := &Server{
-		t:       t,
-		binary:  binary,
-		Addr:    fmt.Sprintf("%s://127.0.0.1:%d", scheme, api),
-		Cluster: fmt.Sprintf("127.0.0.1:%d", cluster),
-		DB:      opts.DB,
+		t:        t,
+		binary:   binary,
+		Addr:     fmt.Sprintf("%s://127.0.0.1:%d", scheme, api),
+		Cluster:  fmt.Sprintf("127.0.0.1:%d", cluster),
+		DB:       opts.DB,
+		Postgres: opts.Postgres,
 	}
 	if len(opts.CACertPEM) > 0 {
 		s.roots = x509.NewCertPool()

@@ -33,10 +33,16 @@ func setupPair(t *testing.T, primaryClusterAddr string) (a, b *cluster) {
 }
 
 // storedKeys lists the load's keys straight from a stopped cluster's
-// database file, so the check does not depend on the API.
+// database (file or PostgreSQL), so the check does not depend on the API.
 func storedKeys(t *testing.T, c *cluster) []string {
 	t.Helper()
-	s, err := storage.Open(context.Background(), c.srv.DB, storage.Options{})
+	var s *storage.Store
+	var err error
+	if pg := c.srv.Postgres; pg != nil {
+		s, err = storage.OpenPostgres(context.Background(), storage.PostgresConfig{ConnURL: pg.URL, TablePrefix: pg.TablePrefix}, storage.Options{})
+	} else {
+		s, err = storage.Open(context.Background(), c.srv.DB, storage.Options{})
+	}
 	if err != nil {
 		t.Fatalf("open %s database: %v", c.name, err)
 	}
