@@ -35,7 +35,12 @@ type Options struct {
 	// an unsealed node runs for active; here also a node of a cluster not
 	// initialised yet, so that sys/init can write).
 	Eligible func(ctx context.Context) bool
-	Logger   *slog.Logger
+	// OnActive runs after this node took the lock and loaded the position,
+	// before it serves as active (the node resumes its DR role); an error
+	// gives the lock up again. OnStandby runs when it stops being active.
+	OnActive  func(ctx context.Context) error
+	OnStandby func()
+	Logger    *slog.Logger
 	Now      func() time.Time
 }
 
@@ -70,6 +75,12 @@ func New(store *storage.Store, opts Options) *Elector {
 	}
 	if opts.Eligible == nil {
 		opts.Eligible = func(context.Context) bool { return true }
+	}
+	if opts.OnActive == nil {
+		opts.OnActive = func(context.Context) error { return nil }
+	}
+	if opts.OnStandby == nil {
+		opts.OnStandby = func() {}
 	}
 	return &Elector{store: store, opts: opts, stop: make(chan struct{}), done: make(chan struct{}), stepDown: make(chan chan error)}
 }
@@ -136,6 +147,12 @@ func (e *Elector) tryAcquire(ctx context.Context) bool {
 		_ = e.store.ReleaseLock(context.Background(), token)
 		return false
 	}
+	if err := e.opts.OnActive(ctx); err != nil {
+		e.opts.Logger.Error("HA: took the lock but could not resume; releasing it", "error", err)
+		_ = e.store.ReleaseLock(context.Background(), token)
+		e.opts.OnStandby()
+		return false
+	}
 	now := e.opts.Now()
 	e.mu.Lock()
 	e.token, e.activeSince, e.lastRenew = token, now, now
@@ -170,6 +187,7 @@ func (e *Elector) renew(ctx context.Context) {
 	e.mu.Lock()
 	e.token = 0
 	e.mu.Unlock()
+	e.opts.OnStandby()
 }
 
 // release gives the lock up and holds off new attempts for holdOff.
@@ -182,6 +200,8 @@ func (e *Elector) release(holdOff time.Duration) error {
 	if token == 0 {
 		return nil
 	}
+	e.store.Deactivate()
+	e.opts.OnStandby()
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.TTL)
 	defer cancel()
 	if err := e.store.ReleaseLock(ctx, token); err != nil {

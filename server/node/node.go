@@ -151,6 +151,8 @@ func (n *Node) open(ctx context.Context) error {
 		WALRetainCount:    n.cfg.WALRetainCount,
 		WALRetainAge:      n.cfg.WALRetainAge,
 		Logger:            n.log,
+		// An HA node starts as a standby: its DR role waits for the lock.
+		StartSuspended: n.store.HAEnabled(),
 	}})
 	return err
 }
@@ -194,6 +196,7 @@ func (n *Node) newElector() *ha.Elector {
 		ID: n.cfg.APIAddr, Hostname: host, APIAddr: n.cfg.APIAddr, ClusterAddr: n.cfg.ClusterAddr,
 		TTL: n.cfg.Postgres.LockTTL, RenewInterval: n.cfg.Postgres.LockRenewInterval,
 		Eligible: n.standbyForwards, Logger: n.log,
+		OnActive: n.Core.Repl.Resume, OnStandby: n.Core.Repl.Suspend,
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/optoken"
@@ -29,6 +30,9 @@ type Options struct {
 	WALRetainAge   time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// StartSuspended leaves the role's work stopped until Resume (an HA
+	// node starts as a standby; see ha.go).
+	StartSuspended bool
 }
 
 // Manager owns this cluster's DR role: it serves the control endpoints, the
@@ -51,6 +55,8 @@ type Manager struct {
 	secondary *secondaryRuntime // non-nil while a secondary with a primary
 
 	metrics *Metrics
+	// suspended: an HA standby (ha.go); no syncer, streams or trimming.
+	suspended atomic.Bool
 
 	background sync.WaitGroup
 	stopCtx    context.Context
@@ -97,13 +103,15 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 		defer m.mu.Unlock()
 		return m.st.opTokenScope()
 	})
-	switch st.Mode {
-	case ModePrimary:
+	m.suspended.Store(opts.StartSuspended)
+	switch {
+	case opts.StartSuspended:
+	case st.Mode == ModePrimary:
 		if err := m.startPrimaryLocked(st); err != nil {
 			stop()
 			return nil, err
 		}
-	case ModeSecondary:
+	case st.Mode == ModeSecondary:
 		if st.hasPrimary() {
 			m.startSecondaryLocked(st)
 		}
