@@ -41,7 +41,7 @@ type Options struct {
 	OnActive  func(ctx context.Context) error
 	OnStandby func()
 	Logger    *slog.Logger
-	Now      func() time.Time
+	Now       func() time.Time
 }
 
 // Elector runs the lock protocol for one node.
