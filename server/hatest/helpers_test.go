@@ -28,6 +28,7 @@ type haCluster struct {
 	nodes []*testserver.Server
 	root  string
 	key   string
+	pg    *testserver.PostgresStorage
 }
 
 // startHA starts n nodes, initialises the cluster through node 0 (a
@@ -36,7 +37,7 @@ type haCluster struct {
 func startHA(t *testing.T, n int, ttl, renew string) *haCluster {
 	t.Helper()
 	pg := &testserver.PostgresStorage{URL: testserver.PostgresURL(t), TablePrefix: "vault_", HA: true, LockTTL: ttl, LockRenewInterval: renew}
-	c := &haCluster{t: t}
+	c := &haCluster{t: t, pg: pg}
 	for range n {
 		c.nodes = append(c.nodes, testserver.Start(t, builder.Binary(t), testserver.Options{Postgres: pg}))
 	}
