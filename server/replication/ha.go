@@ -3,6 +3,8 @@ package replication
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 )
 
 // An HA cluster shares one database between nodes, and only its active
@@ -50,4 +52,67 @@ func (m *Manager) Resume(ctx context.Context) error {
 	}
 	m.suspended.Store(false)
 	return nil
+}
+
+// haClusterAddrs is the cluster address of every node of this HA cluster
+// seen recently (nil without HA), sent in the stream's start frame.
+func (m *Manager) haClusterAddrs(ctx context.Context) []string {
+	if !m.store.HAEnabled() {
+		return nil
+	}
+	nodes, err := m.store.HANodes(ctx, haNodeWindow)
+	if err != nil {
+		m.log.Debug("cannot list HA nodes for the secondary", "error", err)
+		return nil
+	}
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, n.ClusterAddr)
+	}
+	return out
+}
+
+// haNodeWindow: a node not seen for this long is not offered to secondaries.
+const haNodeWindow = time.Minute
+
+// learnPrimaryAddrs records an HA primary's node addresses as
+// known_primary_cluster_addrs (in the stored state and in st, the
+// syncer's copy), when they changed.
+func (m *Manager) learnPrimaryAddrs(ctx context.Context, st *state, addrs []string) {
+	if len(addrs) == 0 || slices.Equal(addrs, st.KnownPrimaryClusterAddrs) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st.Mode != ModeSecondary {
+		return
+	}
+	next := m.st.clone()
+	next.KnownPrimaryClusterAddrs = slices.Clone(addrs)
+	op, err := next.op()
+	if err == nil {
+		_, err = m.store.Write(ctx, op)
+	}
+	if err != nil {
+		m.log.Warn("could not record the primary's cluster addresses", "error", err)
+		return
+	}
+	m.st = next
+	st.KnownPrimaryClusterAddrs = slices.Clone(addrs)
+}
+
+// nextPrimaryBase picks the address of the next attempt: the activation's
+// primary_cluster_addr and every known primary node, in turn.
+func (m *Manager) nextPrimaryBase(current string, st *state, attempt int) string {
+	candidates := []string{st.PrimaryClusterAddr}
+	for _, a := range st.KnownPrimaryClusterAddrs {
+		if !slices.Contains(candidates, a) {
+			candidates = append(candidates, a)
+		}
+	}
+	addr, err := dialAddress(candidates[attempt%len(candidates)])
+	if err != nil {
+		return current
+	}
+	return "https://" + addr
 }

@@ -52,6 +52,10 @@ type frame struct {
 	SentAt  int64              `json:"sent_at,omitempty"`
 	Reason  string             `json:"reason,omitempty"`
 	Entries []storage.WALEntry `json:"entries,omitempty"`
+	// ClusterAddrs, in a start frame of an HA primary, lists the cluster
+	// addresses of its nodes, for the secondary to try when the active
+	// node goes away (ha.go).
+	ClusterAddrs []string `json:"cluster_addrs,omitempty"`
 }
 
 type heartbeatRequest struct {
@@ -265,7 +269,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		return pw.flush()
 	}
 	pos := m.store.Position()
-	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason}); err != nil || mode != "stream" {
+	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason, ClusterAddrs: m.haClusterAddrs(ctx)}); err != nil || mode != "stream" {
 		if mode == "sync" {
 			m.log.Info("secondary needs a merkle sync", "secondary_id", id, "reason", reason)
 		}
