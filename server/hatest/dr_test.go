@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/sdk/helper/roottoken"
+
 	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
@@ -198,8 +201,11 @@ func TestDRPrimaryHAClusterFailover(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		// Writes through any live primary node (a standby forwards), until
-		// stopped or 2000 attempts.
-		for i := 0; i < 2000 && ctx.Err() == nil; i++ {
+		// stopped or 20000 attempts.
+		tick := time.NewTicker(5 * time.Millisecond) // fast failures must not use up the attempts
+		defer tick.Stop()
+		for i := 0; i < 20000 && ctx.Err() == nil; i++ {
+			<-tick.C
 			n := i % len(prim.nodes)
 			if prim.isDown(n) {
 				continue
@@ -235,4 +241,161 @@ func TestDRPrimaryHAClusterFailover(t *testing.T) {
 	if out := secondary.Output()[before:]; strings.Contains(out, "merkle sync needed") || strings.Contains(out, `msg="merkle sync"`) {
 		t.Errorf("the secondary ran a merkle sync after the primary's failover:\n%s", lastLines(out, 30))
 	}
+}
+
+// TestDRBetweenHAClusters (acceptance 3, promotion through the API): a DR
+// pair of two three-node PostgreSQL HA clusters. The primary's active node
+// is SIGKILLed during load: the secondary cluster follows the new active
+// node from its WAL index without a merkle sync and converges. Then the
+// whole primary cluster is killed and the secondary is promoted with a DR
+// operation token sent to one of its standbys; every acknowledged write is
+// readable on it afterwards.
+func TestDRBetweenHAClusters(t *testing.T) {
+	prim := startHA(t, 3, "3s", "500ms")
+	sec := startHA(t, 3, "3s", "500ms")
+	act := prim.active(10 * time.Second)
+	if code, body, err := call(prim.nodes[act].Addr, http.MethodPut, "sys/replication/dr/primary/enable", prim.root, `{}`); err != nil || code >= 300 {
+		t.Fatalf("enable primary: %d %s %v", code, body, err)
+	}
+	code, body, err := call(prim.nodes[(act+1)%3].Addr, http.MethodPut, "sys/replication/dr/primary/secondary-token", prim.root, `{"id":"ha-b"}`)
+	var tok struct {
+		WrapInfo struct {
+			Token string `json:"token"`
+		} `json:"wrap_info"`
+	}
+	if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &tok) != nil || tok.WrapInfo.Token == "" {
+		t.Fatalf("secondary-token through a standby: %d %s %v", code, body, err)
+	}
+	secAct := sec.active(10 * time.Second)
+	if code, body, err := call(sec.nodes[(secAct+1)%3].Addr, http.MethodPut, "sys/replication/dr/secondary/enable", sec.root, fmt.Sprintf(`{"token":%q}`, tok.WrapInfo.Token)); err != nil || code >= 300 {
+		t.Fatalf("enable secondary: %d %s %v", code, body, err)
+	}
+	waitConverged(t, prim.nodes[act].Addr, sec.nodes[secAct].Addr)
+
+	acked := map[string]bool{}
+	var ackedMu sync.Mutex
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond) // fast failures must not use up the attempts
+		defer tick.Stop()
+		for i := 0; i < 20000 && ctx.Err() == nil; i++ {
+			<-tick.C
+			n := i % len(prim.nodes)
+			if prim.isDown(n) {
+				continue
+			}
+			key := fmt.Sprintf("load/%d", i)
+			code, _, err := opCall(prim.nodes[n].Addr, http.MethodPut, "secret/"+key, prim.root, `{"value":"x"}`)
+			if err == nil && code == http.StatusNoContent {
+				ackedMu.Lock()
+				acked[key] = true
+				ackedMu.Unlock()
+			}
+		}
+	}()
+	waitFor(t, 30*time.Second, "load under way", func() error {
+		st, err := readDRStatus(prim.nodes[act].Addr)
+		if err != nil || st.LastWAL < 50 {
+			return fmt.Errorf("primary wal %d %v", st.LastWAL, err)
+		}
+		return nil
+	})
+	before := make([]int, len(sec.nodes))
+	for i, n := range sec.nodes {
+		before[i] = len(n.Output())
+	}
+	start := time.Now()
+	prim.nodes[act].Kill()
+	prim.down(act, true)
+	next := prim.active(30 * time.Second)
+	t.Logf("primary cluster takeover after SIGKILL: %s", time.Since(start).Round(time.Millisecond))
+	ackedMu.Lock()
+	atKill := len(acked)
+	ackedMu.Unlock()
+	waitFor(t, 30*time.Second, "50 writes acknowledged after the takeover", func() error {
+		ackedMu.Lock()
+		defer ackedMu.Unlock()
+		if len(acked) < atKill+50 {
+			return fmt.Errorf("%d acknowledged, %d at the kill", len(acked), atKill)
+		}
+		return nil
+	})
+	stop()
+	wg.Wait()
+	waitConverged(t, prim.nodes[next].Addr, sec.nodes[sec.active(10*time.Second)].Addr)
+	t.Logf("secondary cluster converged %s after the kill; %d writes acknowledged", time.Since(start).Round(time.Millisecond), len(acked))
+	for i, n := range sec.nodes {
+		if out := n.Output()[before[i]:]; strings.Contains(out, "merkle sync needed") || strings.Contains(out, `msg="merkle sync"`) {
+			t.Errorf("secondary node %d ran a merkle sync after the primary's failover:\n%s", i, lastLines(out, 30))
+		}
+	}
+
+	// The whole primary cluster goes; the secondary is promoted through a standby.
+	for i, n := range prim.nodes {
+		if !prim.isDown(i) {
+			n.Kill()
+			prim.down(i, true)
+		}
+	}
+	secAct = sec.active(10 * time.Second)
+	via := sec.nodes[(secAct+1)%3].Addr
+	opToken := drOperationToken(t, via, prim.key)
+	if code, body, err := call(via, http.MethodPut, "sys/replication/dr/secondary/promote", "", fmt.Sprintf(`{"dr_operation_token":%q}`, opToken)); err != nil || code >= 300 {
+		t.Fatalf("promote through a standby: %d %s %v", code, body, err)
+	}
+	waitFor(t, 30*time.Second, "the promoted cluster to be a primary", func() error {
+		st, err := readDRStatus(via)
+		if err != nil || st.Mode != "primary" {
+			return fmt.Errorf("%+v %v", st, err)
+		}
+		return nil
+	})
+	missing := 0
+	for key := range acked {
+		if _, ok, err := readKey(sec.nodes[(secAct+2)%3].Addr, prim.root, key); err != nil || !ok {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d acknowledged writes missing on the promoted cluster", missing, len(acked))
+	}
+	if code, body, err := call(via, http.MethodPut, "secret/after-promotion", prim.root, `{"value":"y"}`); err != nil || code != http.StatusNoContent {
+		t.Fatalf("write on the promoted cluster: %d %s %v", code, body, err)
+	}
+	t.Logf("promoted; all %d acknowledged writes present", len(acked))
+}
+
+// drOperationToken generates a DR operation token from the primary's key
+// share through addr and decodes it as `vault operator generate-root
+// -dr-token -decode` does.
+func drOperationToken(t *testing.T, addr, key string) string {
+	t.Helper()
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = addr
+	cfg.MaxRetries = 0
+	cl, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.ClearToken()
+	st, err := cl.Sys().GenerateDROperationTokenInit("", "")
+	if err != nil {
+		t.Fatalf("generate-operation-token attempt: %v", err)
+	}
+	otp := st.OTP
+	if st, err = cl.Sys().GenerateDROperationTokenUpdate(key, st.Nonce); err != nil {
+		t.Fatalf("generate-operation-token update: %v", err)
+	}
+	if !st.Complete {
+		t.Fatalf("generation not complete: %+v", st)
+	}
+	tok, err := roottoken.DecodeToken(st.EncodedToken, otp, len(otp))
+	if err != nil {
+		t.Fatalf("decode DR operation token: %v", err)
+	}
+	return tok
 }

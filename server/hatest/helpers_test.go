@@ -138,7 +138,12 @@ func (c *haCluster) write(i int, key, value string) (int, string, error) {
 }
 
 func (c *haCluster) read(i int, key string) (string, bool, error) {
-	code, body, err := call(c.nodes[i].Addr, http.MethodGet, "secret/"+key, c.root, "")
+	return readKey(c.nodes[i].Addr, c.root, key)
+}
+
+// readKey reads secret/key through the node at addr.
+func readKey(addr, token, key string) (string, bool, error) {
+	code, body, err := call(addr, http.MethodGet, "secret/"+key, token, "")
 	if err != nil {
 		return "", false, err
 	}
