@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -96,7 +97,7 @@ func sharedPostgres(t testing.TB) *Postgres {
 		t.Fatal("postgresql: asked for after RunWithPostgres stopped it")
 	}
 	if pgServer.pg == nil && pgServer.err == nil {
-		pgServer.pg, pgServer.err = startPostgres(FreePort(t))
+		pgServer.pg, pgServer.err = startPostgres(FreePort(t), false)
 	}
 	if pgServer.err != nil {
 		t.Fatalf("start postgresql (TestMain must use testserver.RunWithPostgres; `make postgres` installs it): %v", pgServer.err)
@@ -119,9 +120,42 @@ func (pg *Postgres) exec(ctx context.Context, sql string) error {
 	return err
 }
 
+// StartPostgres starts a throwaway PostgreSQL for a program that is not a
+// test (the benchmark), with fsync on so commits are as durable as in
+// production; Stop ends it. Tests use PostgresURL.
+func StartPostgres() (*Postgres, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		_ = ln.Close()
+		return nil, fmt.Errorf("listener address %v is not TCP", ln.Addr())
+	}
+	port := addr.Port
+	if err := ln.Close(); err != nil {
+		return nil, err
+	}
+	return startPostgres(port, true)
+}
+
+// Stop shuts a server from StartPostgres down and removes its folder.
+func (pg *Postgres) Stop() error { return pg.stop() }
+
+// CreateDatabase creates a database and returns its connection URL.
+func (pg *Postgres) CreateDatabase(ctx context.Context, name string) (string, error) {
+	if err := pg.exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", err
+	}
+	return pg.url(name), nil
+}
+
 // startPostgres creates a cluster in a new temporary folder and starts it
-// on 127.0.0.1:port with trust authentication for loopback TCP only.
-func startPostgres(port int) (*Postgres, error) {
+// on 127.0.0.1:port with trust authentication for loopback TCP only; with
+// durable false, fsync is off (tests: faster, and a throwaway server
+// never outlives a crash).
+func startPostgres(port int, durable bool) (*Postgres, error) {
 	out, err := exec.Command("pg_config", "--bindir").Output()
 	if err != nil {
 		return nil, fmt.Errorf("pg_config --bindir (is postgresql installed?): %w", err)
@@ -142,7 +176,10 @@ func startPostgres(port int) (*Postgres, error) {
 		_ = os.RemoveAll(pg.dir)
 		return nil, err
 	}
-	conf := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nmax_connections = 200\nfsync = off\nfull_page_writes = off\n", port, pg.dir)
+	conf := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nmax_connections = 200\n", port, pg.dir)
+	if !durable {
+		conf += "fsync = off\nfull_page_writes = off\n"
+	}
 	hba := "host all all 127.0.0.1/32 trust\n"
 	if err := pg.appendFile(filepath.Join(data, "postgresql.conf"), conf); err != nil {
 		_ = os.RemoveAll(pg.dir)

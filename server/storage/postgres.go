@@ -394,25 +394,72 @@ func (e *pgEngine) bucketEntries(ctx context.Context, buckets []int) (map[int][]
 	return out, rows.Err()
 }
 
-// pgTx is one batch's transaction on a pooled connection.
+// pgTx is one batch's transaction on a pooled connection. Writes are
+// queued and sent together with the next read (or the commit) in one
+// pipelined round trip: a write's upsert and WAL row travel with the next
+// write's read of its previous value, so a batch costs about one round trip
+// per write instead of three, plus one for the commit.
 type pgTx struct {
-	e     *pgEngine
-	tx    pgx.Tx
-	fence int64
+	e       *pgEngine
+	tx      pgx.Tx
+	fence   int64
+	pending pgx.Batch
+}
+
+// exec queues a statement whose only result is success or failure.
+func (t *pgTx) exec(_ context.Context, q string, args ...any) error {
+	t.pending.Queue(q, args...)
+	return nil
+}
+
+// sendWith sends the queued statements followed by q (when not "") in one
+// round trip and returns q's row; the first failing statement's error is
+// returned instead.
+func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) error {
+	queued := t.pending.Len()
+	if q != "" {
+		t.pending.Queue(q, args...)
+	}
+	if t.pending.Len() == 0 {
+		return nil
+	}
+	// The batch's queue is read while the results come in: hand it over
+	// whole and start a new one.
+	b := t.pending
+	t.pending = pgx.Batch{}
+	br := t.tx.SendBatch(ctx, &b)
+	var err error
+	for range queued {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil && q != "" {
+		err = br.QueryRow().Scan(scan...)
+	}
+	return errors.Join(err, br.Close())
+}
+
+// flush sends the queued statements.
+func (t *pgTx) flush(ctx context.Context) error { return t.sendWith(ctx, "", nil) }
+
+// execNow flushes and runs q at once (savepoints: their errors must belong
+// to the request that issued them).
+func (t *pgTx) execNow(ctx context.Context, q string) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	_, err := t.tx.Exec(ctx, q)
+	return err
 }
 
 func (t *pgTx) getKV(ctx context.Context, key string) ([]byte, bool, error) {
 	var v []byte
-	err := t.tx.QueryRow(ctx, t.e.sql.getKV, []byte(key)).Scan(&v)
+	err := t.sendWith(ctx, t.e.sql.getKV, []any{[]byte(key)}, &v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
 	return nonNil(v), err == nil, err
-}
-
-func (t *pgTx) exec(ctx context.Context, q string, args ...any) error {
-	_, err := t.tx.Exec(ctx, q, args...)
-	return err
 }
 
 func (t *pgTx) putKV(ctx context.Context, key string, value []byte, bucket int) error {
@@ -448,9 +495,15 @@ func (t *pgTx) setMeta(ctx context.Context, name string, value uint64) error {
 	return t.exec(ctx, t.e.sql.setMeta, name, int64(value)) //nolint:gosec // positions stay far below 2^63
 }
 
-func (t *pgTx) savepoint(ctx context.Context) error  { return t.exec(ctx, `SAVEPOINT w`) }
-func (t *pgTx) release(ctx context.Context) error    { return t.exec(ctx, `RELEASE SAVEPOINT w`) }
-func (t *pgTx) rollbackTo(ctx context.Context) error { return t.exec(ctx, `ROLLBACK TO SAVEPOINT w`) }
+func (t *pgTx) savepoint(ctx context.Context) error { return t.execNow(ctx, `SAVEPOINT w`) }
+func (t *pgTx) release(ctx context.Context) error   { return t.execNow(ctx, `RELEASE SAVEPOINT w`) }
+
+// rollbackTo drops what is queued: it is undone anyway.
+func (t *pgTx) rollbackTo(ctx context.Context) error {
+	t.pending = pgx.Batch{}
+	_, err := t.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT w`)
+	return err
+}
 
 func (t *pgTx) wipe(ctx context.Context) error {
 	for _, q := range t.e.sql.wipe {
@@ -468,6 +521,9 @@ func (t *pgTx) clearBucket(ctx context.Context, bucket int) error {
 func (t *pgTx) dropWAL(ctx context.Context) error { return t.exec(ctx, t.e.sql.dropWAL) }
 
 func (t *pgTx) trimWAL(ctx context.Context, upTo uint64) (int64, error) {
+	if err := t.flush(ctx); err != nil {
+		return 0, err
+	}
 	tag, err := t.tx.Exec(ctx, t.e.sql.trimWAL, int64(upTo)) //nolint:gosec // indexes stay far below 2^63
 	if err != nil {
 		return 0, err
@@ -476,6 +532,9 @@ func (t *pgTx) trimWAL(ctx context.Context, upTo uint64) (int64, error) {
 }
 
 func (t *pgTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	rows, err := t.tx.Query(ctx, t.e.sql.scanKV)
 	if err != nil {
 		return err
@@ -495,9 +554,14 @@ func (t *pgTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
 // in the same transaction, then commits: a node that lost the lock fails
 // here and nothing of the batch is written.
 func (t *pgTx) commit(ctx context.Context) error {
-	if t.e.ha {
+	if !t.e.ha {
+		if err := t.flush(ctx); err != nil {
+			_ = t.tx.Rollback(ctx)
+			return err
+		}
+	} else {
 		var one int
-		err := t.tx.QueryRow(ctx, t.e.sql.fence, t.fence).Scan(&one)
+		err := t.sendWith(ctx, t.e.sql.fence, []any{t.fence}, &one)
 		if errors.Is(err, pgx.ErrNoRows) {
 			_ = t.tx.Rollback(ctx)
 			return ErrFenced
@@ -510,4 +574,7 @@ func (t *pgTx) commit(ctx context.Context) error {
 	return t.tx.Commit(ctx)
 }
 
-func (t *pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+func (t *pgTx) rollback(ctx context.Context) error {
+	t.pending = pgx.Batch{}
+	return t.tx.Rollback(ctx)
+}

@@ -55,7 +55,9 @@ type report struct {
 	KVWrite   []kvWriteResult `json:"kv_write"`
 	// Replication is set when the replication section runs.
 	Replication *replReport `json:"replication,omitempty"`
-	Headline    *headline   `json:"headline,omitempty"`
+	// Postgres is set when the postgres section runs.
+	Postgres *pgReport `json:"postgres,omitempty"`
+	Headline *headline `json:"headline,omitempty"`
 }
 
 // headline is the one number the run is judged by.
@@ -79,7 +81,7 @@ type section struct {
 // sections lists the measurements in the order they run. Later sections may
 // read what earlier ones put in the report (kv_write divides by raw_sqlite).
 func sections() []section {
-	return []section{rawSection(), kvWriteSection(), replicationSection()}
+	return []section{rawSection(), kvWriteSection(), replicationSection(), postgresSection()}
 }
 
 func sectionIDs() []string {
