@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -140,7 +141,8 @@ type Options struct {
 // endpoint answers. The process is killed when the test ends.
 func Start(t testing.TB, binary string, opts Options) *Server {
 	t.Helper()
-	if opts.DB == "" && opts.Postgres == nil && StorageEngine() == EnginePostgres {
+	// -dev keeps its data in a temporary SQLite file whatever the engine.
+	if opts.DB == "" && opts.Postgres == nil && StorageEngine() == EnginePostgres && !slices.Contains(opts.Args, "-dev") {
 		opts.Postgres = &PostgresStorage{URL: PostgresURL(t)}
 	}
 	if opts.DB == "" {

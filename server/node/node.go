@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
@@ -137,6 +138,9 @@ func (n *Node) open(ctx context.Context) error {
 	if pg := n.cfg.Postgres; pg != nil {
 		n.store, err = storage.OpenPostgres(ctx, storage.PostgresConfig{
 			ConnURL: pg.ConnectionURL, TablePrefix: pg.TablePrefix, MaxConns: int32(pg.MaxParallel), HA: pg.HAEnabled, //nolint:gosec // config bounds it to 1000
+			// A node paused inside a commit must not hold the lock row past
+			// the lease: the takeover waits for that session to end.
+			IdleTxTimeout: min(5*time.Second, pg.LockTTL/2),
 		}, opts)
 	} else {
 		n.store, err = storage.Open(ctx, dbPath, opts)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,6 +28,10 @@ type PostgresConfig struct {
 	// (see SetFence): until this node becomes active, writes fail with
 	// ErrFenced.
 	HA bool
+	// IdleTxTimeout ends a session that sits inside a transaction this
+	// long (a node paused mid-commit, holding the lock row FOR SHARE);
+	// keep it below the lock TTL. 0 means 5s.
+	IdleTxTimeout time.Duration
 }
 
 // ErrFenced is returned by a write whose transaction found that this node
@@ -160,7 +166,11 @@ func openPgEngine(ctx context.Context, cfg PostgresConfig, opts Options) (*pgEng
 	}
 	// A node paused inside a write transaction (SIGSTOP) must not hold
 	// the HA lock row forever: the server ends such a session.
-	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "5000"
+	idle := cfg.IdleTxTimeout
+	if idle <= 0 {
+		idle = 5 * time.Second
+	}
+	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idle.Milliseconds(), 10)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgresql: %w", err)
