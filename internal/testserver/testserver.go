@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -112,12 +113,14 @@ type Server struct {
 	Cluster string // 127.0.0.1:port
 	DB      string
 	// Env is added to the process's environment at every (re)start.
-	Env     []string
-	cmd     *exec.Cmd
-	out     *LockedBuffer
-	done    chan struct{}
-	exitErr error
-	roots   *x509.CertPool // trusted for the API when it serves TLS; nil: system roots
+	Env []string
+	// Postgres is the server's PostgreSQL storage (DB is then unused).
+	Postgres *PostgresStorage
+	cmd      *exec.Cmd
+	out      *LockedBuffer
+	done     chan struct{}
+	exitErr  error
+	roots    *x509.CertPool // trusted for the API when it serves TLS; nil: system roots
 }
 
 // Options for Start.
@@ -133,12 +136,19 @@ type Options struct {
 
 	// Env is added to the process's environment (test hooks).
 	Env []string
+	// Postgres, when set, keeps the data in PostgreSQL (a storage
+	// "postgresql" config file) instead of the SQLite file DB.
+	Postgres *PostgresStorage
 }
 
 // Start runs a server on fresh loopback ports and waits until its health
 // endpoint answers. The process is killed when the test ends.
 func Start(t testing.TB, binary string, opts Options) *Server {
 	t.Helper()
+	// -dev keeps its data in a temporary SQLite file whatever the engine.
+	if opts.DB == "" && opts.Postgres == nil && StorageEngine() == EnginePostgres && !slices.Contains(opts.Args, "-dev") {
+		opts.Postgres = &PostgresStorage{URL: PostgresURL(t)}
+	}
 	if opts.DB == "" {
 		opts.DB = filepath.Join(t.TempDir(), "cluster.db")
 	}
@@ -149,12 +159,13 @@ func Start(t testing.TB, binary string, opts Options) *Server {
 		scheme = "https"
 	}
 	s := &Server{
-		t:       t,
-		binary:  binary,
-		Addr:    fmt.Sprintf("%s://127.0.0.1:%d", scheme, api),
-		Cluster: fmt.Sprintf("127.0.0.1:%d", cluster),
-		DB:      opts.DB,
-		Env:     opts.Env,
+		t:        t,
+		binary:   binary,
+		Addr:     fmt.Sprintf("%s://127.0.0.1:%d", scheme, api),
+		Cluster:  fmt.Sprintf("127.0.0.1:%d", cluster),
+		DB:       opts.DB,
+		Env:      opts.Env,
+		Postgres: opts.Postgres,
 	}
 	if len(opts.CACertPEM) > 0 {
 		s.roots = x509.NewCertPool()
@@ -165,8 +176,12 @@ func Start(t testing.TB, binary string, opts Options) *Server {
 	s.args = []string{
 		"-listen-address", fmt.Sprintf("127.0.0.1:%d", api),
 		"-cluster-listen-address", s.Cluster,
-		"-db", opts.DB,
 		"-log-level", "debug",
+	}
+	if opts.Postgres != nil {
+		s.args = append(s.args, "-config", opts.Postgres.configFile(t))
+	} else {
+		s.args = append(s.args, "-db", opts.DB)
 	}
 	if opts.TLSCertFile != "" {
 		s.args = append(s.args, "-tls-cert-file", opts.TLSCertFile)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -34,10 +36,20 @@ func (c *clock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// TestMain stops the PostgreSQL server of a run with
+// VAULTREPL_TEST_STORAGE=postgresql (the same suite on the other engine).
+func TestMain(m *testing.M) { os.Exit(testserver.RunWithPostgres(m)) }
+
 func newTestManager(t *testing.T) (*Manager, *storage.Store, *clock) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := storage.Open(ctx, filepath.Join(t.TempDir(), "db"), storage.Options{})
+	var st *storage.Store
+	var err error
+	if testserver.StorageEngine() == testserver.EnginePostgres {
+		st, err = storage.OpenPostgres(ctx, storage.PostgresConfig{ConnURL: testserver.PostgresURL(t)}, storage.Options{})
+	} else {
+		st, err = storage.Open(ctx, filepath.Join(t.TempDir(), "db"), storage.Options{})
+	}
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}

@@ -26,8 +26,11 @@ type Config struct {
 	APIAddr              string // advertised API URL
 	ClusterAddr          string // advertised cluster URL
 
-	DBPath string // SQLite file; empty only with Dev (caller picks a temporary folder)
-	Sync   string // SQLite synchronous mode: "full" | "normal"
+	DBPath string // SQLite file; empty with Postgres, or with Dev (caller picks a temporary folder)
+	Sync   string // synchronous mode: "full" | "normal"
+	// Postgres, when set, keeps the cluster in PostgreSQL instead of a
+	// SQLite file (storage "postgresql" in the config file).
+	Postgres *Postgres
 
 	TLSCertFile string // both set or both empty (plain HTTP)
 	TLSKeyFile  string
@@ -59,6 +62,30 @@ type Config struct {
 	// group or others may read or write (see storage.Options).
 	AllowInsecureDBPermissions bool
 }
+
+// Postgres is a storage "postgresql" block.
+type Postgres struct {
+	// ConnectionURL holds the password, if any: never log or echo it.
+	// VAULT_PG_CONNECTION_URL overrides it, as in Vault.
+	ConnectionURL string
+	TablePrefix   string
+	MaxParallel   int
+	// HAEnabled makes the nodes sharing the database one HA cluster.
+	HAEnabled bool
+	// LockTTL is how long the active node's lease lasts without renewal
+	// (the takeover time after a crash); LockRenewInterval how often the
+	// active node renews it.
+	LockTTL           time.Duration
+	LockRenewInterval time.Duration
+}
+
+// Defaults of the HA lock: a crashed active node is replaced within
+// DefaultLockTTL (plus one standby poll).
+const (
+	DefaultLockTTL           = 8 * time.Second
+	DefaultLockRenewInterval = 2 * time.Second
+	pgConnectionURLEnv       = "VAULT_PG_CONNECTION_URL"
+)
 
 // Defaults. Constants, so there is no package-level mutable state.
 const (
@@ -258,8 +285,19 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	if cfg.DevKVv2 && !cfg.Dev {
 		add(errors.New("-dev-kv-v2 only applies with -dev: on other servers run `vault secrets disable secret && vault secrets enable -path=secret -version=2 kv`"))
 	}
-	if !cfg.Dev && cfg.DBPath == "" {
-		add(errors.New("-db is required (path of the SQLite file), or use -dev"))
+	if fc.Postgres != nil {
+		var err error
+		cfg.Postgres, err = parsePostgres(fc.Postgres, getenv)
+		add(err)
+		if explicit["db"] || fc.DBPath.set() {
+			add(fmt.Errorf("%s and storage \"postgresql\" (%s) both name a database: use one", db.src, fc.Postgres.At))
+		}
+		if cfg.Dev {
+			add(errors.New("-dev keeps its data in a temporary SQLite file: remove storage \"postgresql\" or -dev"))
+		}
+	}
+	if !cfg.Dev && cfg.DBPath == "" && fc.Postgres == nil {
+		add(errors.New("-db is required (path of the SQLite file), or use -dev or a storage \"postgresql\" block"))
 	}
 
 	var err error
@@ -336,6 +374,50 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return cfg, nil
+}
+
+// parsePostgres validates a storage "postgresql" block. The connection URL
+// is never part of an error: it may hold a password.
+func parsePostgres(pf *postgresFile, getenv func(string) string) (*Postgres, error) {
+	pg := &Postgres{
+		ConnectionURL:     pf.ConnectionURL.v,
+		TablePrefix:       pf.TablePrefix.v,
+		HAEnabled:         pf.HAEnabled.v == "true",
+		LockTTL:           DefaultLockTTL,
+		LockRenewInterval: DefaultLockRenewInterval,
+	}
+	if env := getenv(pgConnectionURLEnv); env != "" {
+		pg.ConnectionURL = env
+	}
+	var errs []error
+	if pg.ConnectionURL == "" {
+		errs = append(errs, fmt.Errorf("storage \"postgresql\" (%s) has no connection_url (nor is %s set)", pf.At, pgConnectionURLEnv))
+	}
+	if pf.MaxParallel.set() {
+		n, err := strconv.Atoi(pf.MaxParallel.v)
+		if err != nil || n < 1 || n > 1000 {
+			errs = append(errs, fmt.Errorf("%s must be a number from 1 to 1000", pf.MaxParallel.src))
+		}
+		pg.MaxParallel = n
+	}
+	for _, d := range []struct {
+		v   value
+		dst *time.Duration
+	}{{pf.LockTTL, &pg.LockTTL}, {pf.LockRenewInterval, &pg.LockRenewInterval}} {
+		if !d.v.set() {
+			continue
+		}
+		v, err := time.ParseDuration(d.v.v)
+		if err != nil || v < 100*time.Millisecond || v > 10*time.Minute {
+			errs = append(errs, fmt.Errorf("%s %q must be a duration from 100ms to 10m", d.v.src, d.v.v))
+			continue
+		}
+		*d.dst = v
+	}
+	if pg.LockRenewInterval*2 > pg.LockTTL {
+		errs = append(errs, fmt.Errorf("storage \"postgresql\" (%s): lock_renew_interval (%s) must be at most half of lock_ttl (%s), so one missed renewal does not lose the lock", pf.At, pg.LockRenewInterval, pg.LockTTL))
+	}
+	return pg, errors.Join(errs...)
 }
 
 // devRootToken resolves the dev root token id: flag, then the environment

@@ -329,7 +329,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "config twice", args: []string{"-config", "a", "-config", "b"}, want: []string{"more than once"}},
 		{name: "config missing", args: []string{"-config", filepath.Join(os.TempDir(), "does-not-exist-vaultrepl.hcl")}, want: []string{"read -config file", "does-not-exist"}},
 		{name: "config unknown key", file: "api_addr = \"http://x:1\"\nfoo = 1\n", want: []string{`"foo"`, "cluster.hcl:2"}},
-		{name: "config other storage", file: `storage "raft" {}`, want: []string{"only sqlite is supported"}},
+		{name: "config other storage", file: `storage "raft" {}`, want: []string{"only sqlite and postgresql are supported"}},
 		{name: "kv v2 without dev", args: []string{"-db", "x", "-dev-kv-v2"}, want: []string{"-dev-kv-v2 only applies with -dev", "vault secrets enable -path=secret -version=2 kv"}},
 		{name: "root token without dev", args: []string{"-db", "x", "-dev-root-token-id", "s.topsecret"}, want: []string{"-dev-root-token-id only applies with -dev"}, notWant: []string{"topsecret"}},
 		{

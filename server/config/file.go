@@ -36,6 +36,8 @@ type fileConfig struct {
 	DBPath                     value
 	Sync                       value
 	AllowInsecureDBPermissions value // "true" or "false" once set
+	// Postgres is set by a storage "postgresql" block.
+	Postgres *postgresFile
 
 	APIAddr     value
 	ClusterAddr value
@@ -49,7 +51,21 @@ const (
 	topLevelKeys = "api_addr, cluster_addr, listener, log_format, log_level, storage"
 	listenerKeys = "address, cluster_address, http_idle_timeout, http_read_header_timeout, http_read_timeout, http_write_timeout, max_connections, tls_cert_file, tls_disable, tls_key_file"
 	storageKeys  = "allow_insecure_permissions, path, synchronous"
+	postgresKeys = "connection_url, ha_enabled, lock_renew_interval, lock_ttl, max_parallel, table_prefix"
 )
+
+// postgresFile is a storage "postgresql" block, spelled as Vault's
+// postgresql backend (connection_url, ha_enabled as a string or bool,
+// max_parallel) plus table_prefix and the lock timings.
+type postgresFile struct {
+	At                string // where the block starts
+	ConnectionURL     value  // secret: may hold a password, never echoed
+	TablePrefix       value
+	HAEnabled         value // "true" or "false" once set
+	MaxParallel       value
+	LockTTL           value
+	LockRenewInterval value
+}
 
 // parseFile parses a Vault-shaped HCL1 (or HCL-JSON) config file. name is
 // only used in messages. It never panics, even on hostile input, because the
@@ -253,8 +269,12 @@ func parseStorage(name string, item *ast.ObjectItem, fc *fileConfig) error {
 	if err != nil {
 		return err
 	}
-	if typ != "sqlite" {
-		return fmt.Errorf("storage type %q at %s is not supported: only sqlite is supported (storage \"sqlite\" { path = \"...\" })", typ, where(name, item.Pos()))
+	switch typ {
+	case "sqlite":
+	case "postgresql":
+		return parsePostgresBlock(name, item, body, fc)
+	default:
+		return fmt.Errorf("storage type %q at %s is not supported: only sqlite and postgresql are supported (storage \"sqlite\" { path = \"...\" })", typ, where(name, item.Pos()))
 	}
 	var unknown []string
 	for _, it := range body {
@@ -283,6 +303,46 @@ func parseStorage(name string, item *ast.ObjectItem, fc *fileConfig) error {
 	if len(unknown) > 0 {
 		return fmt.Errorf("unknown storage key(s) %s; supported: %s", strings.Join(unknown, ", "), storageKeys)
 	}
+	return nil
+}
+
+func parsePostgresBlock(name string, item *ast.ObjectItem, body []*ast.ObjectItem, fc *fileConfig) error {
+	pf := &postgresFile{At: where(name, item.Pos())}
+	var unknown []string
+	for _, it := range body {
+		key, err := attrKey(name, "storage", it)
+		if err != nil {
+			return err
+		}
+		label := `storage "postgresql" ` + strings.ToLower(key)
+		switch strings.ToLower(key) {
+		case "connection_url":
+			err = stringAttr(name, label, it, &pf.ConnectionURL)
+		case "table_prefix":
+			err = stringAttr(name, label, it, &pf.TablePrefix)
+		case "ha_enabled":
+			src := fmt.Sprintf("%s (%s)", label, where(name, it.Pos()))
+			var b bool
+			if b, err = boolAttr(src, it); err == nil {
+				pf.HAEnabled = value{v: strconv.FormatBool(b), src: src}
+			}
+		case "max_parallel":
+			err = stringAttr(name, label, it, &pf.MaxParallel)
+		case "lock_ttl":
+			err = stringAttr(name, label, it, &pf.LockTTL)
+		case "lock_renew_interval":
+			err = stringAttr(name, label, it, &pf.LockRenewInterval)
+		default:
+			unknown = append(unknown, fmt.Sprintf("%q (%s)", key, where(name, it.Pos())))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("unknown storage \"postgresql\" key(s) %s; supported: %s", strings.Join(unknown, ", "), postgresKeys)
+	}
+	fc.Postgres = pf
 	return nil
 }
 

@@ -128,7 +128,7 @@ func TestParseFileErrors(t *testing.T) {
 		{"several unknown keys", "a = 1\nb = 2\n", []string{`"a" (c.hcl:1)`, `"b" (c.hcl:2)`}},
 		{"unknown listener key", "listener \"tcp\" {\n  tls_min_version = \"tls12\"\n}\n", []string{`"tls_min_version"`, "c.hcl:2", "listener"}},
 		{"unknown storage key", "storage \"sqlite\" {\n  node_id = \"a\"\n}\n", []string{`"node_id"`, "c.hcl:2"}},
-		{"other storage type", `storage "raft" { path = "/x" }`, []string{`"raft"`, "only sqlite is supported"}},
+		{"other storage type", `storage "raft" { path = "/x" }`, []string{`"raft"`, "only sqlite and postgresql are supported"}},
 		{"other listener type", `listener "unix" { address = "/s" }`, []string{`"unix"`, "only tcp"}},
 		{"two listeners", "listener \"tcp\" {}\nlistener \"tcp\" {}\n", []string{"only one listener", "c.hcl:2", "c.hcl:1"}},
 		{"two storages", "storage \"sqlite\" {}\nstorage \"sqlite\" {}\n", []string{"only one storage"}},

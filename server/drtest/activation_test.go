@@ -11,6 +11,8 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 	_ "github.com/mattn/go-sqlite3" // to hold a secondary's database lock
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
 // enablePrimary makes c a DR primary and returns its cluster id.
@@ -291,6 +293,9 @@ func TestPromoteRefusedWhileBehind(t *testing.T) {
 // process, so the server's writes wait (busy) until unlock is called.
 func lockDatabase(t *testing.T, path string) (unlock func()) {
 	t.Helper()
+	if testserver.StorageEngine() != testserver.EngineSQLite {
+		t.Skip("holds SQLite's file lock; not applicable on " + testserver.StorageEngine())
+	}
 	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000&_txlock=immediate")
 	if err != nil {
 		t.Fatal(err)

@@ -40,10 +40,16 @@ func pairUp(t *testing.T, a, b *cluster, primaryClusterAddr string) {
 }
 
 // storedKeys lists the load's keys straight from a stopped cluster's
-// database file, so the check does not depend on the API.
+// database (file or PostgreSQL), so the check does not depend on the API.
 func storedKeys(t *testing.T, c *cluster) []string {
 	t.Helper()
-	s, err := storage.Open(context.Background(), c.srv.DB, storage.Options{})
+	var s *storage.Store
+	var err error
+	if pg := c.srv.Postgres; pg != nil {
+		s, err = storage.OpenPostgres(context.Background(), storage.PostgresConfig{ConnURL: pg.URL, TablePrefix: pg.TablePrefix}, storage.Options{})
+	} else {
+		s, err = storage.Open(context.Background(), c.srv.DB, storage.Options{})
+	}
 	if err != nil {
 		t.Fatalf("open %s database: %v", c.name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,10 @@ import (
 )
 
 var builder testserver.Builder
+
+// TestMain stops the PostgreSQL server of a run with
+// VAULTREPL_TEST_STORAGE=postgresql (the same suite on the other engine).
+func TestMain(m *testing.M) { os.Exit(testserver.RunWithPostgres(m)) }
 
 // cluster is one live server process with its root token and key shares.
 type cluster struct {

@@ -19,8 +19,10 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/ha"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/pathcheck"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
 // methodList is Vault's LIST verb; clients may also send GET with ?list=true.
@@ -70,6 +72,7 @@ type API struct {
 	core  *core.Core
 	log   *slog.Logger
 	stats *requestStats
+	ha    *ha.Elector // nil without HA
 }
 
 // New returns the API of c.
@@ -323,6 +326,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if errors.Is(err, context.Canceled) {
 		return // the client went away; nobody reads the answer
+	}
+	if errors.Is(err, storage.ErrFenced) {
+		// An HA node that lost the active role: nothing was written.
+		writeErrors(w, http.StatusServiceUnavailable, "this node is no longer the active node of its HA cluster; nothing was written, retry")
+		return
 	}
 	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	writeErrors(w, http.StatusInternalServerError, "internal error; the server log has the details")

@@ -15,6 +15,10 @@ func (a *API) routes() []*route {
 		{method: http.MethodGet, path: "sys/health", auth: authNone, sealed: true, dr: true, handle: a.health},
 		{method: http.MethodHead, path: "sys/health", auth: authNone, sealed: true, dr: true, handle: a.health},
 		{method: http.MethodGet, path: "sys/leader", auth: authNone, sealed: true, dr: true, handle: a.leader},
+		// HA (sys_ha.go): step-down and ha-status reach the active node
+		// (a standby forwards them, see server/ha).
+		{method: http.MethodPut, path: "sys/step-down", sudo: true, handle: a.stepDown},
+		{method: http.MethodGet, path: "sys/ha-status", handle: a.haStatus},
 		// Root token generation from unseal key shares (sys_generate_root.go).
 		{method: http.MethodGet, path: "sys/generate-root/attempt", auth: authNone, handle: a.generateRootStatus},
 		{method: http.MethodPut, path: "sys/generate-root/attempt", auth: authNone, handle: a.generateRootStart},

@@ -7,7 +7,10 @@ import "time"
 // Vault checks for HA before it checks the seal. The vault CLI's status and
 // operator unseal commands call it after printing the seal status and fail on
 // anything but this answer or a "Vault is sealed" error.
-func (a *API) leader(_ *request) (response, error) {
+func (a *API) leader(r *request) (response, error) {
+	if a.ha != nil {
+		return a.haLeader(r)
+	}
 	body := map[string]any{
 		"ha_enabled":                          false,
 		"is_self":                             false,

@@ -130,8 +130,12 @@ func (a *API) health(r *request) (response, error) {
 	}
 	active, uninit, sealedCode := code("activecode", http.StatusOK), code("uninitcode", http.StatusNotImplemented), code("sealedcode", http.StatusServiceUnavailable)
 	drSecondary := code("drsecondarycode", 472)
-	code("standbycode", http.StatusTooManyRequests)
+	standbyCode := code("standbycode", http.StatusTooManyRequests)
 	code("performancestandbycode", http.StatusTooManyRequests)
+	standbyOK, err := boolQuery(q, "standbyok")
+	if err != nil {
+		return nil, err
+	}
 	if len(bad) > 0 {
 		return nil, apierr.Invalid("invalid status code in %s: give an HTTP status code between 100 and 599", strings.Join(bad, ", "))
 	}
@@ -143,7 +147,7 @@ func (a *API) health(r *request) (response, error) {
 	body := map[string]any{
 		"initialized":                  initialized,
 		"sealed":                       sealed,
-		"standby":                      false,
+		"standby":                      a.standby(),
 		"performance_standby":          false,
 		"replication_performance_mode": "disabled",
 		"replication_dr_mode":          a.core.Repl.Mode(),
@@ -166,7 +170,10 @@ func (a *API) health(r *request) (response, error) {
 		status = sealedCode
 	case a.core.Repl.Mode() == replication.ModeSecondary:
 		status = drSecondary
+	case a.standby() && !standbyOK:
+		status = standbyCode
 	}
+
 	if r.http.Method == http.MethodHead {
 		return headOnly(status), nil
 	}

@@ -3,15 +3,27 @@ package mounts
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
+// TestMain stops the PostgreSQL server of a run with
+// VAULTREPL_TEST_STORAGE=postgresql (the same suite on the other engine).
+func TestMain(m *testing.M) { os.Exit(testserver.RunWithPostgres(m)) }
+
 func openStore(t *testing.T) *storage.Store {
 	t.Helper()
-	s, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "m.db"), storage.Options{})
+	var s *storage.Store
+	var err error
+	if testserver.StorageEngine() == testserver.EnginePostgres {
+		s, err = storage.OpenPostgres(context.Background(), storage.PostgresConfig{ConnURL: testserver.PostgresURL(t)}, storage.Options{})
+	} else {
+		s, err = storage.Open(context.Background(), filepath.Join(t.TempDir(), "m.db"), storage.Options{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/core"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/ha"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/httpapi"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/mounts"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
@@ -31,6 +33,7 @@ type Node struct {
 	cfg        config.Config
 	log        *slog.Logger
 	store      *storage.Store
+	elector    *ha.Elector // nil without HA
 	api        *http.Server
 	clusterSrv *http.Server
 	apiLn      net.Listener
@@ -84,7 +87,7 @@ func Bind(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, er
 		}
 		apiTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if cfg.DBPath == "" && !cfg.Dev {
+	if cfg.DBPath == "" && !cfg.Dev && cfg.Postgres == nil {
 		return nil, errors.New("no database path: set -db")
 	}
 	if n.apiLn, err = net.Listen("tcp", cfg.ListenAddress); err != nil {
@@ -102,6 +105,9 @@ func Bind(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, er
 			return nil, err
 		}
 	}
+	if n.store.HAEnabled() {
+		n.elector = n.newElector()
+	}
 	n.api = n.apiServer()
 	n.apiServeLn = limitListener(n.apiLn, cfg.MaxConnections)
 	if apiTLS != nil {
@@ -115,7 +121,7 @@ func Bind(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, er
 // -db) and assembles the core on it.
 func (n *Node) open(ctx context.Context) error {
 	dbPath := n.cfg.DBPath
-	if dbPath == "" {
+	if dbPath == "" && n.cfg.Postgres == nil {
 		var err error
 		if n.tempDir, err = os.MkdirTemp("", "vaultrepl-dev-"); err != nil {
 			return fmt.Errorf("create dev database folder: %w", err)
@@ -126,9 +132,19 @@ func (n *Node) open(ctx context.Context) error {
 	if n.syncMode, err = storage.ParseSyncMode(n.cfg.Sync); err != nil {
 		return err
 	}
-	n.store, err = storage.Open(ctx, dbPath, storage.Options{
+	opts := storage.Options{
 		Sync: n.syncMode, Logger: n.log, AllowInsecurePermissions: n.cfg.AllowInsecureDBPermissions,
-	})
+	}
+	if pg := n.cfg.Postgres; pg != nil {
+		n.store, err = storage.OpenPostgres(ctx, storage.PostgresConfig{
+			ConnURL: pg.ConnectionURL, TablePrefix: pg.TablePrefix, MaxConns: int32(pg.MaxParallel), HA: pg.HAEnabled, //nolint:gosec // config bounds it to 1000
+			// A node paused inside a commit must not hold the lock row past
+			// the lease: the takeover waits for that session to end.
+			IdleTxTimeout: min(5*time.Second, pg.LockTTL/2),
+		}, opts)
+	} else {
+		n.store, err = storage.Open(ctx, dbPath, opts)
+	}
 	if err != nil {
 		return err
 	}
@@ -139,14 +155,22 @@ func (n *Node) open(ctx context.Context) error {
 		WALRetainCount:    n.cfg.WALRetainCount,
 		WALRetainAge:      n.cfg.WALRetainAge,
 		Logger:            n.log,
+		// An HA node starts as a standby: its DR role waits for the lock.
+		StartSuspended: n.store.HAEnabled(),
 	}})
 	return err
 }
 
 // apiServer applies the listener limits (config.Default* documents them).
 func (n *Node) apiServer() *http.Server {
+	var handler http.Handler
+	if n.elector != nil {
+		handler = ha.NewForwarder(n.elector, httpapi.New(n.Core).WithHA(n.elector).Handler(), n.standbyForwards)
+	} else {
+		handler = httpapi.New(n.Core).Handler()
+	}
 	return &http.Server{
-		Handler:           httpapi.New(n.Core).Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: n.cfg.HTTPReadHeaderTimeout,
 		ReadTimeout:       n.cfg.HTTPReadTimeout,
 		WriteTimeout:      n.cfg.HTTPWriteTimeout,
@@ -169,8 +193,34 @@ func (n *Node) clusterServer() *http.Server {
 	}
 }
 
+// newElector prepares this node's part in the HA lock protocol.
+func (n *Node) newElector() *ha.Elector {
+	host, _ := os.Hostname()
+	return ha.New(n.store, ha.Options{
+		ID: n.cfg.APIAddr, Hostname: host, APIAddr: n.cfg.APIAddr, ClusterAddr: n.cfg.ClusterAddr,
+		TTL: n.cfg.Postgres.LockTTL, RenewInterval: n.cfg.Postgres.LockRenewInterval,
+		Eligible: n.standbyForwards, Logger: n.log,
+		OnActive: n.Core.Repl.Resume, OnStandby: n.Core.Repl.Suspend,
+	})
+}
+
+// standbyForwards reports whether this node takes part in HA: unsealed, or
+// in a cluster not initialised yet (so that sys/init can reach the node
+// that may write). A sealed node of an initialised cluster neither runs
+// for active nor forwards: it answers "sealed", as in Vault.
+func (n *Node) standbyForwards(ctx context.Context) bool {
+	if !n.Core.Seal.Sealed() {
+		return true
+	}
+	initialized, err := n.Core.Seal.Initialized(ctx)
+	return err == nil && !initialized
+}
+
 // Serve starts answering on both listeners; it returns at once.
 func (n *Node) Serve() {
+	if n.elector != nil {
+		n.elector.Run()
+	}
 	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
@@ -246,8 +296,12 @@ func (n *Node) APIAddr() string { return n.cfg.APIAddr }
 // ClusterAddr is the advertised cluster address.
 func (n *Node) ClusterAddr() string { return n.cfg.ClusterAddr }
 
-// DBPath is the database file in use.
+// DBPath is the database file in use ("postgresql" for that engine: the
+// connection URL may hold a password).
 func (n *Node) DBPath() string {
+	if n.cfg.Postgres != nil {
+		return "postgresql"
+	}
 	if n.tempDir != "" {
 		return filepath.Join(n.tempDir, "cluster.db")
 	}
@@ -261,6 +315,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.api != nil {
 		if err := n.api.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop API: %w", err))
+		}
+	}
+	// A clean shutdown hands the HA lock over at once.
+	if n.elector != nil {
+		if err := n.elector.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("release HA lock: %w", err))
 		}
 	}
 	// Replication streams never go idle, so they are cut, not drained.

@@ -36,6 +36,9 @@ type Options struct {
 	// (keys.go).
 	Data storage.Data
 	Keys Keys
+	// StartSuspended leaves the role's work stopped until Resume (an HA
+	// node starts as a standby; see ha.go).
+	StartSuspended bool
 }
 
 // Manager owns this cluster's DR role: it serves the control endpoints, the
@@ -65,6 +68,8 @@ type Manager struct {
 	// historyMu serialises read-modify-write of the failover history (the
 	// promotion, the first-write watch, heartbeats merging discards).
 	historyMu sync.Mutex
+	// suspended: an HA standby (ha.go); no syncer, streams or trimming.
+	suspended atomic.Bool
 
 	background sync.WaitGroup
 	stopCtx    context.Context
@@ -115,14 +120,16 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 		defer m.mu.Unlock()
 		return m.st.opTokenScope()
 	})
-	switch st.Mode {
-	case ModePrimary:
+	m.suspended.Store(opts.StartSuspended)
+	switch {
+	case opts.StartSuspended:
+	case st.Mode == ModePrimary:
 		if err := m.startPrimaryLocked(st); err != nil {
 			stop()
 			return nil, err
 		}
 		m.resumeFailoverWatch(ctx)
-	case ModeSecondary:
+	case st.Mode == ModeSecondary:
 		if st.hasPrimary() {
 			m.startSecondaryLocked(st)
 		}

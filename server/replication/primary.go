@@ -55,6 +55,10 @@ type frame struct {
 	// LastWALTime (start, heartbeat) is the commit time of LastWAL, Unix
 	// ns: an extension older secondaries ignore.
 	LastWALTime int64 `json:"last_wal_time,omitempty"`
+	// ClusterAddrs, in a start frame of an HA primary, lists the cluster
+	// addresses of its nodes, for the secondary to try when the active
+	// node goes away (ha.go).
+	ClusterAddrs []string `json:"cluster_addrs,omitempty"`
 }
 
 type heartbeatRequest struct {
@@ -271,7 +275,9 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		return pw.flush()
 	}
 	pos := m.store.Position()
-	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason, LastWALTime: m.lastWALTime(ctx, pos.LastWAL)}); err != nil || mode != "stream" {
+	start := frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason,
+		LastWALTime: m.lastWALTime(ctx, pos.LastWAL), ClusterAddrs: m.haClusterAddrs(ctx)}
+	if err := send(start); err != nil || mode != "stream" {
 		if mode == "sync" {
 			m.log.Info("secondary needs a merkle sync", "secondary_id", id, "reason", reason)
 		}

@@ -18,6 +18,9 @@ func (m *Manager) retentionLoop() {
 		case <-m.stopCtx.Done():
 			return
 		case <-t.C:
+			if m.suspended.Load() {
+				continue // an HA standby: the active node trims
+			}
 			ctx, cancel := context.WithTimeout(m.stopCtx, 30*time.Second)
 			if n, upTo, err := m.trimWAL(ctx); err != nil {
 				m.log.Warn("WAL retention", "error", err)

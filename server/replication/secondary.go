@@ -176,6 +176,7 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 	}
 	defer transport.CloseIdleConnections()
 	c := &peerClient{http: &http.Client{Transport: transport}, base: "https://" + addr, idle: m.streamIdle(), metrics: m.metrics}
+	attempt := 0
 
 	backoff := backoffMin
 	forceSync := false
@@ -198,6 +199,9 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 			backoff = backoffMin
 		}
 		if err != nil {
+			// An HA primary's nodes take turns: try the next one.
+			attempt++
+			c.base = m.nextPrimaryBase(c.base, st, attempt)
 			m.metrics.reconnects.Add(1)
 			rt.set(stateConnecting, "transient_failure")
 			m.log.Info("replication stream lost; reconnecting", "error", err, "backoff", backoff)
@@ -311,6 +315,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		*forceSync = false
 		return true, nil
 	}
+	m.learnPrimaryAddrs(ctx, st, start.ClusterAddrs)
 	rt.set(stateStreamWALs, "ready")
 	m.markBootstrapped(ctx)
 	rt.sawPrimary(start.LastWAL, pos.LastWAL, time.Now())

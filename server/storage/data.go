@@ -2,8 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -25,25 +23,9 @@ var _ Data = (*Store)(nil)
 // that sort after the given key, in order: a resumable walk over every key,
 // which the barrier's in-place encryption of an old database needs.
 func (s *Store) KeysAfter(ctx context.Context, local bool, after string, limit int) ([]string, error) {
-	table := "kv"
-	if local {
-		table = "local"
-	}
-	rows, err := s.readers.QueryContext(ctx, `SELECT key FROM `+table+` WHERE key > ? ORDER BY key LIMIT ?`, after, limit)
+	keys, err := s.db.keysAfter(ctx, local, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("walk %s keys after %q: %w", table, after, err)
+		return nil, fmt.Errorf("walk keys after %q: %w", after, err)
 	}
-	var out []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			_ = rows.Close()
-			return nil, fmt.Errorf("walk %s keys: %w", table, err)
-		}
-		out = append(out, k)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("walk %s keys: %w", table, err)
-	}
-	return out, nil
+	return keys, nil
 }

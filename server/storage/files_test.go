@@ -15,7 +15,7 @@ func TestNewDatabaseIsPrivate(t *testing.T) {
 	old := syscall.Umask(0) // process-wide: this package's tests are not parallel
 	t.Cleanup(func() { syscall.Umask(old) })
 	path := filepath.Join(t.TempDir(), "cluster.db")
-	s := openTest(t, path)
+	s := openSQLiteTest(t, path)
 	if _, err := s.Write(context.Background(), put("a", "1")); err != nil {
 		t.Fatal(err)
 	}

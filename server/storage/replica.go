@@ -2,8 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,23 +37,8 @@ func (s *Store) Notify() <-chan struct{} {
 
 // WALSince returns up to limit entries after index, oldest first.
 func (s *Store) WALSince(ctx context.Context, after uint64, limit int) ([]WALEntry, error) {
-	rows, err := s.walSince.QueryContext(ctx, int64(after), limit)
+	out, err := s.db.walSince(ctx, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read WAL after %d: %w", after, err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []WALEntry
-	for rows.Next() {
-		var e WALEntry
-		var idx, epoch int64
-		var op int
-		if err := rows.Scan(&idx, &epoch, &op, &e.Key, &e.Value, &e.CreatedAt); err != nil {
-			return nil, fmt.Errorf("read WAL after %d: %w", after, err)
-		}
-		e.Index, e.Epoch, e.Delete = uint64(idx), uint64(epoch), op == walDelete
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read WAL after %d: %w", after, err)
 	}
 	return out, nil
@@ -64,27 +47,18 @@ func (s *Store) WALSince(ctx context.Context, after uint64, limit int) ([]WALEnt
 // WALSinceBytes returns the entries after index, oldest first, up to
 // maxEntries and while their keys and values add up to at most maxBytes;
 // the first entry is returned whatever its size. The sizes are read first
-// (SQLite's length() does not load a value), so an entry that does not fit
-// is never loaded.
+// (without loading a value), so an entry that does not fit is never loaded.
 func (s *Store) WALSinceBytes(ctx context.Context, after uint64, maxEntries int, maxBytes int64) ([]WALEntry, error) {
-	rows, err := s.readers.QueryContext(ctx, `SELECT length(key) + ifnull(length(value), 0) FROM wal WHERE idx > ? ORDER BY idx LIMIT ?`, int64(after), maxEntries)
+	sizes, err := s.db.walSizes(ctx, after, maxEntries)
 	if err != nil {
 		return nil, fmt.Errorf("read WAL sizes after %d: %w", after, err)
 	}
 	n, total := 0, int64(0)
-	for rows.Next() {
-		var size int64
-		if err := rows.Scan(&size); err != nil {
-			_ = rows.Close()
-			return nil, fmt.Errorf("read WAL sizes after %d: %w", after, err)
-		}
+	for _, size := range sizes {
 		if n > 0 && total+size > maxBytes {
 			break
 		}
 		n, total = n+1, total+size
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, fmt.Errorf("read WAL sizes after %d: %w", after, err)
 	}
 	if n == 0 {
 		return nil, nil
@@ -95,24 +69,20 @@ func (s *Store) WALSinceBytes(ctx context.Context, after uint64, maxEntries int,
 // WALEpochAt returns the epoch of the entry at index, and false when the WAL
 // no longer (or never) held it.
 func (s *Store) WALEpochAt(ctx context.Context, index uint64) (uint64, bool, error) {
-	var epoch int64
-	err := s.readers.QueryRowContext(ctx, `SELECT epoch FROM wal WHERE idx = ?`, int64(index)).Scan(&epoch)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
+	epoch, ok, err := s.db.walEpochAt(ctx, index)
 	if err != nil {
 		return 0, false, fmt.Errorf("read WAL entry %d: %w", index, err)
 	}
-	return uint64(epoch), true, nil
+	return epoch, ok, nil
 }
 
 // OldestWAL is the smallest index still in the WAL (0 when it is empty).
 func (s *Store) OldestWAL(ctx context.Context) (uint64, error) {
-	var idx sql.NullInt64
-	if err := s.readers.QueryRowContext(ctx, `SELECT MIN(idx) FROM wal`).Scan(&idx); err != nil {
+	idx, err := s.db.oldestWAL(ctx)
+	if err != nil {
 		return 0, fmt.Errorf("read oldest WAL entry: %w", err)
 	}
-	return uint64(idx.Int64), nil
+	return idx, nil
 }
 
 // ApplyRemote applies a primary's entries in order in one transaction,
@@ -147,10 +117,8 @@ func (s *Store) ApplyRemote(ctx context.Context, entries []WALEntry) error {
 // changes that must happen together with the wipe) in the same transaction.
 func (s *Store) Wipe(ctx context.Context, ops ...Op) error {
 	_, err := s.submit(ctx, &writeRequest{ops: ops, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
-		for _, stmt := range []string{`DELETE FROM kv`, `DELETE FROM wal`, `DELETE FROM merkle`} {
-			if _, err := w.tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("wipe replicated data: %w", err)
-			}
+		if err := w.tx.wipe(ctx); err != nil {
+			return fmt.Errorf("wipe replicated data: %w", err)
 		}
 		w.reset = true
 		clear(w.changed)
@@ -189,37 +157,14 @@ func (s *Store) BucketHashes() [][]byte {
 
 // BucketEntries returns the keys and values of the given buckets.
 func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV, error) {
-	out := make(map[int][]KV, len(buckets))
-	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("read buckets: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	stmt, err := tx.PrepareContext(ctx, `SELECT key, value FROM kv WHERE bucket = ? ORDER BY key`)
-	if err != nil {
-		return nil, fmt.Errorf("read buckets: %w", err)
-	}
 	for _, b := range buckets {
 		if b < 0 || b >= NumBuckets {
 			return nil, fmt.Errorf("read buckets: no bucket %d", b)
 		}
-		rows, err := stmt.QueryContext(ctx, b)
-		if err != nil {
-			return nil, fmt.Errorf("read bucket %d: %w", b, err)
-		}
-		entries := []KV{}
-		for rows.Next() {
-			var kv KV
-			if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
-				_ = rows.Close()
-				return nil, fmt.Errorf("read bucket %d: %w", b, err)
-			}
-			entries = append(entries, kv)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read bucket %d: %w", b, err)
-		}
-		out[b] = entries
+	}
+	out, err := s.db.bucketEntries(ctx, buckets)
+	if err != nil {
+		return nil, fmt.Errorf("read buckets: %w", err)
 	}
 	return out, nil
 }
@@ -230,16 +175,12 @@ func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV,
 // the next diff.
 func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error {
 	_, err := s.submit(ctx, &writeRequest{relaxed: true, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
-		clearBucket, err := w.tx.PrepareContext(ctx, `DELETE FROM kv WHERE bucket = ?`)
-		if err != nil {
-			return fmt.Errorf("replace buckets: %w", err)
-		}
 		var all []KV
 		for b, entries := range contents {
 			if b < 0 || b >= NumBuckets {
 				return fmt.Errorf("replace buckets: no bucket %d", b)
 			}
-			if _, err := clearBucket.ExecContext(ctx, b); err != nil {
+			if err := w.tx.clearBucket(ctx, b); err != nil {
 				return fmt.Errorf("clear bucket %d: %w", b, err)
 			}
 			hash := make([]byte, hashSize)
@@ -256,7 +197,7 @@ func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error
 		// jumping around it: buckets scatter keys across the whole range.
 		slices.SortFunc(all, func(x, y KV) int { return strings.Compare(x.Key, y.Key) })
 		for _, kv := range all {
-			if _, err := w.stmts[stmtUpsert].ExecContext(ctx, kv.Key, nonNil(kv.Value), bucketOf(kv.Key)); err != nil {
+			if err := w.tx.putKV(ctx, kv.Key, kv.Value, bucketOf(kv.Key)); err != nil {
 				return fmt.Errorf("fill buckets: %w", err)
 			}
 		}
@@ -273,7 +214,7 @@ func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error
 // longer describes how the data got here.
 func (s *Store) ResetPosition(ctx context.Context, index, epoch uint64) error {
 	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
-		if _, err := w.tx.ExecContext(ctx, `DELETE FROM wal`); err != nil {
+		if err := w.tx.dropWAL(ctx); err != nil {
 			return fmt.Errorf("drop WAL: %w", err)
 		}
 		w.next, w.lastEpoch = index+1, epoch
@@ -289,11 +230,10 @@ func (s *Store) ResetPosition(ctx context.Context, index, epoch uint64) error {
 func (s *Store) TrimWAL(ctx context.Context, upTo uint64) (int64, error) {
 	var n int64
 	_, err := s.submit(ctx, &writeRequest{result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
-		res, err := w.tx.ExecContext(ctx, `DELETE FROM wal WHERE idx <= ?`, int64(upTo))
-		if err != nil {
+		var err error
+		if n, err = w.tx.trimWAL(ctx, upTo); err != nil {
 			return fmt.Errorf("trim WAL: %w", err)
 		}
-		n, _ = res.RowsAffected()
 		return nil
 	}})
 	return n, err
@@ -302,11 +242,11 @@ func (s *Store) TrimWAL(ctx context.Context, upTo uint64) (int64, error) {
 // WALIndexBefore is the newest index committed before t (0 if none), for
 // age-based retention.
 func (s *Store) WALIndexBefore(ctx context.Context, t time.Time) (uint64, error) {
-	var idx sql.NullInt64
-	if err := s.readers.QueryRowContext(ctx, `SELECT MAX(idx) FROM wal WHERE created_at < ?`, t.UnixNano()).Scan(&idx); err != nil {
+	idx, err := s.db.walIndexBefore(ctx, t.UnixNano())
+	if err != nil {
 		return 0, fmt.Errorf("find WAL entries older than %s: %w", t, err)
 	}
-	return uint64(idx.Int64), nil
+	return idx, nil
 }
 
 // Reindex rebuilds every merkle bucket from the stored data and returns how
@@ -318,20 +258,10 @@ func (s *Store) Reindex(ctx context.Context) (int, error) {
 		for i := range fresh {
 			fresh[i] = make([]byte, hashSize)
 		}
-		rows, err := w.tx.QueryContext(ctx, `SELECT key, value FROM kv`)
-		if err != nil {
-			return fmt.Errorf("reindex: %w", err)
-		}
-		for rows.Next() {
-			var key string
-			var value []byte
-			if err := rows.Scan(&key, &value); err != nil {
-				_ = rows.Close()
-				return fmt.Errorf("reindex: %w", err)
-			}
+		err := w.tx.scanKV(ctx, func(key string, value []byte) {
 			xorInto(fresh[bucketOf(key)], entryHash(key, value))
-		}
-		if err := rows.Close(); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("reindex: %w", err)
 		}
 		for b := range fresh {

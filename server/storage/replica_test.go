@@ -4,18 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
 // TestApplyRemoteFollowsPrimary: a follower that applies the primary's WAL
 // has the same data, position and merkle root.
-func TestApplyRemoteFollowsPrimary(t *testing.T) {
+func TestApplyRemoteFollowsPrimary(t *testing.T) { eachEngine(t, testApplyRemoteFollowsPrimary) }
+
+func testApplyRemoteFollowsPrimary(t *testing.T, openTest opener) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	primary := openTest(t, filepath.Join(dir, "p.db"))
-	follower := openTest(t, filepath.Join(dir, "f.db"))
+	primary := openTest(t, "p")
+	follower := openTest(t, "f")
 	if err := primary.SetEpoch(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
@@ -58,10 +58,13 @@ func TestApplyRemoteFollowsPrimary(t *testing.T) {
 // TestMerkleSyncCopiesOnlyDifferingBuckets: replacing the buckets whose
 // hashes differ makes two diverged stores equal.
 func TestMerkleSyncCopiesOnlyDifferingBuckets(t *testing.T) {
+	eachEngine(t, testMerkleSyncCopiesOnlyDifferingBuckets)
+}
+
+func testMerkleSyncCopiesOnlyDifferingBuckets(t *testing.T, openTest opener) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	a := openTest(t, filepath.Join(dir, "a.db"))
-	b := openTest(t, filepath.Join(dir, "b.db"))
+	a := openTest(t, "a")
+	b := openTest(t, "b")
 	for i := range 2000 {
 		op := put(fmt.Sprintf("key/%d", i), "same")
 		if _, err := a.Write(ctx, op); err != nil {
@@ -115,7 +118,9 @@ func TestMerkleSyncCopiesOnlyDifferingBuckets(t *testing.T) {
 	}
 }
 
-func TestWipeKeepsLocalKeyspace(t *testing.T) {
+func TestWipeKeepsLocalKeyspace(t *testing.T) { eachEngine(t, testWipeKeepsLocalKeyspace) }
+
+func testWipeKeepsLocalKeyspace(t *testing.T, openTest opener) {
 	ctx := context.Background()
 	s := openTest(t, "")
 	empty := s.Position().MerkleRoot
@@ -144,7 +149,9 @@ func TestWipeKeepsLocalKeyspace(t *testing.T) {
 	}
 }
 
-func TestTrimAndOldest(t *testing.T) {
+func TestTrimAndOldest(t *testing.T) { eachEngine(t, testTrimAndOldest) }
+
+func testTrimAndOldest(t *testing.T, openTest opener) {
 	ctx := context.Background()
 	s := openTest(t, "")
 	for i := range 10 {

@@ -1,12 +1,12 @@
-// Package storage keeps one cluster's data in a single SQLite file: the
-// replicated keyspace (with its write-ahead log and merkle index, all changed
-// in the same transaction) and the local keyspace that never leaves the
-// cluster. It knows nothing of HTTP, seals or replication roles.
+// Package storage keeps one cluster's data in a database (a SQLite file, the
+// embedded default, or PostgreSQL): the replicated keyspace (with its
+// write-ahead log and merkle index, all changed in the same transaction) and
+// the local keyspace that never leaves the cluster. It knows nothing of
+// HTTP, seals or replication roles, and callers do not know the engine.
 package storage
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
 // ErrNotFound is returned by Get and LocalGet for a key that does not exist.
@@ -84,25 +82,18 @@ type Position struct {
 	MerkleRoot string
 }
 
-// Store is one cluster's SQLite database. All writes go through one
-// connection owned by the commit loop, which groups concurrent writes into
-// shared transactions so that durability costs one fsync per batch rather
-// than one per request.
+// Store is one cluster's database. All writes go through the commit loop,
+// which groups concurrent writes into shared transactions so that
+// durability costs one fsync per batch rather than one per request.
 type Store struct {
-	writer  *sql.DB
-	readers *sql.DB
-	log     *slog.Logger
-	now     func() time.Time
+	db  engine
+	log *slog.Logger
+	now func() time.Time
 
 	maxBatch int
-	sync     SyncMode
-	stmts    [numStmts]*sql.Stmt // prepared once on the writer connection
-	// Point reads, prepared once: database/sql keeps them per reader
-	// connection, so a read does not parse its SQL again.
-	getKV, getLocal, walSince *sql.Stmt
-	requests                  chan *writeRequest
-	stop                      chan struct{}
-	done                      chan struct{}
+	requests chan *writeRequest
+	stop     chan struct{}
+	done     chan struct{}
 
 	closeOnce sync.Once
 	closeMu   sync.RWMutex // held for reading while submitting, for writing by Close
@@ -123,7 +114,10 @@ type writeRequest struct {
 	// relaxed requests may commit with synchronous=NORMAL: what they write
 	// can be fetched again from elsewhere if a power loss takes it.
 	relaxed bool
-	result  chan writeResult
+	// reload, when set, runs alone between transactions (an HA takeover
+	// re-reading the position the previous active node moved).
+	reload func(ctx context.Context) error
+	result chan writeResult
 }
 
 type writeResult struct {
@@ -131,105 +125,46 @@ type writeResult struct {
 	err   error
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, bucket INTEGER NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS kv_bucket ON kv(bucket);
-CREATE TABLE IF NOT EXISTS local (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS wal (
-	idx        INTEGER PRIMARY KEY,
-	epoch      INTEGER NOT NULL,
-	op         INTEGER NOT NULL,
-	key        TEXT NOT NULL,
-	value      BLOB,
-	created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS merkle (bucket INTEGER PRIMARY KEY, hash BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-`
-
-// WAL op codes as stored in the wal table.
-const (
-	walPut    = 1
-	walDelete = 2
-)
-
-// Open opens or creates the database at path.
+// Open opens or creates the SQLite database at path.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open storage: empty database path")
 	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 256
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if err := prepareFile(path, opts.AllowInsecurePermissions); err != nil {
+	opts = opts.withDefaults()
+	db, err := openSQLite(ctx, path, opts)
+	if err != nil {
 		return nil, err
 	}
-	// _txlock=immediate takes the write lock at BEGIN, so a batch never fails
-	// half-way on a lock upgrade.
-	writerDSN := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=%s&_busy_timeout=10000&_txlock=immediate&_foreign_keys=off", path, opts.Sync)
-	writer, err := sql.Open("sqlite3", writerDSN)
-	if err != nil {
-		return nil, fmt.Errorf("open storage %s: %w", path, err)
-	}
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
-	writer.SetConnMaxLifetime(0)
-	if _, err := writer.ExecContext(ctx, schema); err != nil {
-		_ = writer.Close()
-		return nil, fmt.Errorf("create schema in %s: %w", path, err)
-	}
-	if !opts.AllowInsecurePermissions {
-		if err := tightenSidecars(path); err != nil {
-			_ = writer.Close()
-			return nil, err
-		}
-	}
-	readers, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?mode=ro&_busy_timeout=10000&_query_only=1", path))
-	if err != nil {
-		_ = writer.Close()
-		return nil, fmt.Errorf("open storage readers %s: %w", path, err)
-	}
-	readers.SetMaxOpenConns(8)
-	readers.SetMaxIdleConns(8)
+	return start(ctx, db, opts)
+}
 
+func (o Options) withDefaults() Options {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// start loads the position from an open engine and starts the commit loop;
+// it closes db when it fails.
+func start(ctx context.Context, db engine, opts Options) (*Store, error) {
 	s := &Store{
-		writer:   writer,
-		readers:  readers,
+		db:       db,
 		log:      opts.Logger,
 		now:      opts.Now,
 		maxBatch: opts.MaxBatch,
-		sync:     opts.Sync,
 		requests: make(chan *writeRequest, opts.MaxBatch),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	for i, text := range stmtText {
-		if s.stmts[i], err = writer.PrepareContext(ctx, text); err != nil {
-			_ = writer.Close()
-			_ = readers.Close()
-			return nil, fmt.Errorf("prepare %q: %w", text, err)
-		}
-	}
-	if s.getKV, err = readers.PrepareContext(ctx, `SELECT value FROM kv WHERE key = ?`); err == nil {
-		s.getLocal, err = readers.PrepareContext(ctx, `SELECT value FROM local WHERE key = ?`)
-	}
-	if err == nil {
-		s.walSince, err = readers.PrepareContext(ctx, `SELECT idx, epoch, op, key, value, created_at FROM wal WHERE idx > ? ORDER BY idx LIMIT ?`)
-	}
-	if err != nil {
-		_ = writer.Close()
-		_ = readers.Close()
-		return nil, fmt.Errorf("prepare reads: %w", err)
-	}
 	if err := s.load(ctx); err != nil {
-		_ = writer.Close()
-		_ = readers.Close()
+		_ = db.close()
 		return nil, err
 	}
 	go s.commitLoop()
@@ -250,37 +185,14 @@ func (s *Store) load(ctx context.Context) error {
 	}
 	s.notify = make(chan struct{})
 	s.merkle = newMerkleIndex()
-	rows, err := s.writer.QueryContext(ctx, `SELECT bucket, hash FROM merkle`)
-	if err != nil {
-		return fmt.Errorf("load merkle index: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		var bucket int
-		var hash []byte
-		if err := rows.Scan(&bucket, &hash); err != nil {
-			return fmt.Errorf("load merkle index: %w", err)
-		}
-		if err := s.merkle.setBucket(bucket, hash); err != nil {
-			return fmt.Errorf("load merkle index: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := s.db.eachBucket(ctx, s.merkle.setBucket); err != nil {
 		return fmt.Errorf("load merkle index: %w", err)
 	}
 	return nil
 }
 
 func (s *Store) metaValue(ctx context.Context, name string) (uint64, error) {
-	var v int64
-	err := s.writer.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", name, err)
-	}
-	return uint64(v), nil
+	return s.db.metaValue(ctx, name)
 }
 
 // Close finishes the writes already submitted, refuses new ones and closes
@@ -293,11 +205,7 @@ func (s *Store) Close() error {
 		s.closeMu.Unlock()
 		close(s.stop)
 		<-s.done
-		errs := []error{s.getKV.Close(), s.getLocal.Close(), s.walSince.Close(), s.readers.Close()}
-		for _, st := range s.stmts {
-			errs = append(errs, st.Close())
-		}
-		err = errors.Join(append(errs, s.writer.Close())...)
+		err = s.db.close()
 	})
 	return err
 }
@@ -336,7 +244,7 @@ func (s *Store) submit(ctx context.Context, req *writeRequest) (uint64, error) {
 	}
 }
 
-// commitLoop owns the writer connection. It takes whatever writes are waiting
+// commitLoop owns the writing transaction. It takes whatever writes are waiting
 // (up to maxBatch) and commits them together.
 func (s *Store) commitLoop() {
 	defer close(s.done)
@@ -372,20 +280,18 @@ func (s *Store) commitLoop() {
 // commit runs one transaction for the batch. Each request gets a savepoint so
 // that one failing request does not fail the others.
 func (s *Store) commit(batch []*writeRequest) {
-	results := make([]writeResult, len(batch))
 	ctx := context.Background()
+	batch = s.runReloads(ctx, batch)
+	if len(batch) == 0 {
+		return
+	}
+	results := make([]writeResult, len(batch))
 	fail := func(err error) {
 		for _, req := range batch {
 			req.result <- writeResult{err: err}
 		}
 	}
-	if s.sync == SyncFull && allRelaxed(batch) {
-		// One fsync fewer per batch; the next FULL commit makes it durable.
-		if _, err := s.writer.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err == nil {
-			defer func() { _, _ = s.writer.ExecContext(ctx, "PRAGMA synchronous=FULL") }()
-		}
-	}
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.db.begin(ctx, allRelaxed(batch))
 	if err != nil {
 		fail(fmt.Errorf("begin commit of %d writes: %w", len(batch), err))
 		return
@@ -394,26 +300,23 @@ func (s *Store) commit(batch []*writeRequest) {
 	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
 	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano()}
-	for i, st := range s.stmts {
-		w.stmts[i] = tx.StmtContext(ctx, st) // the writer has one connection: no re-prepare
-	}
 	for i, req := range batch {
 		idx, err := w.apply(ctx, req)
 		if err != nil && req.fn == nil {
 			// Plain writes run without a savepoint (they fail only when
-			// SQLite does), so none of the batch may commit.
-			_ = tx.Rollback()
+			// the database does), so none of the batch may commit.
+			_ = tx.rollback(ctx)
 			fail(err)
 			return
 		}
 		results[i] = writeResult{index: idx, err: err}
 	}
 	if err := w.finish(ctx); err != nil {
-		_ = tx.Rollback()
+		_ = tx.rollback(ctx)
 		fail(err)
 		return
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(ctx); err != nil {
 		fail(fmt.Errorf("commit %d writes: %w", len(batch), err))
 		return
 	}
@@ -446,29 +349,17 @@ func (s *Store) commit(batch []*writeRequest) {
 	}
 }
 
-// The statements every replicated write runs, prepared once per batch.
-const (
-	stmtSelect = iota
-	stmtUpsert
-	stmtAppend
-	stmtMerkle
-	stmtMeta
-	stmtSavepoint
-	stmtRelease
-	stmtRollbackTo
-	numStmts
-)
-
-var stmtText = [numStmts]string{
-	stmtSelect: `SELECT value FROM kv WHERE key = ?`,
-	stmtUpsert: `INSERT INTO kv(key, value, bucket) VALUES(?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-	stmtAppend: `INSERT INTO wal(idx, epoch, op, key, value, created_at) VALUES(?, ?, ?, ?, ?, ?)`,
-	stmtMerkle: `INSERT INTO merkle(bucket, hash) VALUES(?, ?) ON CONFLICT(bucket) DO UPDATE SET hash = excluded.hash`,
-	stmtMeta:   `INSERT INTO meta(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
-	// One name for every savepoint: each is released before the next.
-	stmtSavepoint:  `SAVEPOINT w`,
-	stmtRelease:    `RELEASE w`,
-	stmtRollbackTo: `ROLLBACK TO w`,
+// runReloads runs the batch's reload requests and returns the others.
+func (s *Store) runReloads(ctx context.Context, batch []*writeRequest) []*writeRequest {
+	rest := batch[:0]
+	for _, req := range batch {
+		if req.reload == nil {
+			rest = append(rest, req)
+			continue
+		}
+		req.result <- writeResult{err: req.reload(ctx)}
+	}
+	return rest
 }
 
 func allRelaxed(batch []*writeRequest) bool {
@@ -482,8 +373,7 @@ func allRelaxed(batch []*writeRequest) bool {
 
 // batchWriter accumulates one transaction's WAL entries and merkle changes.
 type batchWriter struct {
-	stmts     [numStmts]*sql.Stmt // prepared on tx when the batch begins
-	tx        *sql.Tx
+	tx        engineTx
 	merkle    *merkleIndex
 	changed   map[int][]byte // bucket -> hash as of this transaction
 	reset     bool           // every bucket was emptied (a wipe) before changed applies
@@ -515,14 +405,14 @@ func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, err
 		return w.applyOps(ctx, req.ops)
 	}
 	w.saves++
-	if _, err := w.stmts[stmtSavepoint].ExecContext(ctx); err != nil {
+	if err := w.tx.savepoint(ctx); err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
 	}
 	saved := *w
 	saved.changed = maps.Clone(w.changed)
 	fail := func(err error) (uint64, error) {
-		_, _ = w.stmts[stmtRollbackTo].ExecContext(ctx)
-		_, _ = w.stmts[stmtRelease].ExecContext(ctx)
+		_ = w.tx.rollbackTo(ctx)
+		_ = w.tx.release(ctx)
 		saves := w.saves
 		*w = saved
 		w.saves = saves
@@ -535,7 +425,7 @@ func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, err
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := w.stmts[stmtRelease].ExecContext(ctx); err != nil {
+	if err := w.tx.release(ctx); err != nil {
 		return 0, fmt.Errorf("release savepoint: %w", err)
 	}
 	return lastIdx, nil
@@ -561,9 +451,9 @@ func (w *batchWriter) applyOp(ctx context.Context, op Op) (uint64, error) {
 	if op.Local {
 		var err error
 		if op.Delete {
-			_, err = w.tx.ExecContext(ctx, `DELETE FROM local WHERE key = ?`, op.Key)
+			err = w.tx.deleteLocal(ctx, op.Key)
 		} else {
-			_, err = w.tx.ExecContext(ctx, `INSERT INTO local(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, op.Key, nonNil(op.Value))
+			err = w.tx.putLocal(ctx, op.Key, op.Value)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("write local key: %w", err)
@@ -584,10 +474,8 @@ func (w *batchWriter) applyOp(ctx context.Context, op Op) (uint64, error) {
 // setKey changes one replicated key and its merkle bucket. It reports false
 // for a delete of a key that does not exist.
 func (w *batchWriter) setKey(ctx context.Context, key string, value []byte, del bool) (bool, error) {
-	var old []byte
-	err := w.stmts[stmtSelect].QueryRowContext(ctx, key).Scan(&old)
-	existed := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	old, existed, err := w.tx.getKV(ctx, key)
+	if err != nil {
 		return false, fmt.Errorf("read previous value: %w", err)
 	}
 	if del && !existed {
@@ -599,10 +487,10 @@ func (w *batchWriter) setKey(ctx context.Context, key string, value []byte, del 
 		xorInto(hash, entryHash(key, old))
 	}
 	if del {
-		_, err = w.tx.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, key)
+		err = w.tx.deleteKV(ctx, key)
 	} else {
 		xorInto(hash, entryHash(key, value))
-		_, err = w.stmts[stmtUpsert].ExecContext(ctx, key, nonNil(value), bucket)
+		err = w.tx.putKV(ctx, key, value, bucket)
 	}
 	if err != nil {
 		return false, fmt.Errorf("write key: %w", err)
@@ -613,12 +501,7 @@ func (w *batchWriter) setKey(ctx context.Context, key string, value []byte, del 
 
 // appendWAL records one entry and moves the batch's position past it.
 func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
-	code := walPut
-	var value any = nonNil(e.Value)
-	if e.Delete {
-		code, value = walDelete, nil
-	}
-	if _, err := w.stmts[stmtAppend].ExecContext(ctx, e.Index, e.Epoch, code, e.Key, value, e.CreatedAt); err != nil {
+	if err := w.tx.appendWAL(ctx, e); err != nil {
 		return fmt.Errorf("append WAL entry %d: %w", e.Index, err)
 	}
 	w.next = e.Index + 1
@@ -629,79 +512,54 @@ func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
 // finish persists the merkle buckets and position changed by the batch.
 func (w *batchWriter) finish(ctx context.Context) error {
 	for bucket, hash := range w.changed {
-		if _, err := w.stmts[stmtMerkle].ExecContext(ctx, bucket, hash); err != nil {
+		if err := w.tx.setBucket(ctx, bucket, hash); err != nil {
 			return fmt.Errorf("update merkle bucket %d: %w", bucket, err)
 		}
 	}
 	for name, v := range map[string]uint64{"last_wal": w.next - 1, "epoch": w.epoch, "last_epoch": w.lastEpoch} {
-		if _, err := w.stmts[stmtMeta].ExecContext(ctx, name, int64(v)); err != nil {
+		if err := w.tx.setMeta(ctx, name, v); err != nil {
 			return fmt.Errorf("record %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
 // Get reads a replicated key.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	return s.get(ctx, s.getKV, key)
+	return s.db.get(ctx, false, key)
 }
 
 // LocalGet reads a local key.
 func (s *Store) LocalGet(ctx context.Context, key string) ([]byte, error) {
-	return s.get(ctx, s.getLocal, key)
-}
-
-func (s *Store) get(ctx context.Context, stmt *sql.Stmt, key string) ([]byte, error) {
-	var v []byte
-	err := stmt.QueryRowContext(ctx, key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	return v, nil
+	return s.db.get(ctx, true, key)
 }
 
 // List returns the immediate children of prefix in the replicated keyspace,
 // relative to prefix and sorted; a child that has children of its own ends
 // with "/" (Vault's LIST semantics).
 func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
-	return s.list(ctx, "kv", prefix)
+	return s.list(ctx, false, prefix)
 }
 
 // LocalList is List over the local keyspace.
 func (s *Store) LocalList(ctx context.Context, prefix string) ([]string, error) {
-	return s.list(ctx, "local", prefix)
+	return s.list(ctx, true, prefix)
 }
 
 // list walks the children in key order and skips over each folder's
 // contents with a fresh range query, so a folder with many keys costs one
 // row, not all of them.
-func (s *Store) list(ctx context.Context, table, prefix string) ([]string, error) {
+func (s *Store) list(ctx context.Context, local bool, prefix string) ([]string, error) {
 	var out []string
 	from := prefix
 	end := prefixEnd(prefix)
 	for {
-		var key string
-		var err error
-		if end == "" {
-			err = s.readers.QueryRowContext(ctx, `SELECT key FROM `+table+` WHERE key >= ? ORDER BY key LIMIT 1`, from).Scan(&key)
-		} else {
-			err = s.readers.QueryRowContext(ctx, `SELECT key FROM `+table+` WHERE key >= ? AND key < ? ORDER BY key LIMIT 1`, from, end).Scan(&key)
-		}
-		if errors.Is(err, sql.ErrNoRows) {
-			return out, nil
-		}
+		key, ok, err := s.db.firstKey(ctx, local, from, end)
 		if err != nil {
 			return nil, fmt.Errorf("list %q: %w", prefix, err)
+		}
+		if !ok {
+			return out, nil
 		}
 		rest := key[len(prefix):]
 		if i := strings.IndexByte(rest, '/'); i >= 0 {

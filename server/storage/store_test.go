@@ -4,17 +4,51 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
-func openTest(t *testing.T, path string) *Store {
+// opener opens the store called name in the engine under test (the same
+// name again reopens it): a file in a test folder for SQLite, a table
+// prefix in the test's own database for PostgreSQL.
+type opener func(t *testing.T, name string) *Store
+
+// eachEngine runs a test once per storage engine.
+func eachEngine(t *testing.T, test func(t *testing.T, openTest opener)) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		test(t, func(t *testing.T, name string) *Store {
+			t.Helper()
+			if name == "" {
+				name = "cluster"
+			}
+			return openSQLiteTest(t, filepath.Join(dir, name+".db"))
+		})
+	})
+	t.Run("postgresql", func(t *testing.T) {
+		url := testserver.PostgresURL(t)
+		test(t, func(t *testing.T, name string) *Store {
+			t.Helper()
+			if name == "" {
+				name = "cluster"
+			}
+			s, err := OpenPostgres(context.Background(), PostgresConfig{ConnURL: url, TablePrefix: name + "_"}, Options{})
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		})
+	})
+}
+
+func openSQLiteTest(t *testing.T, path string) *Store {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "cluster.db")
-	}
 	s, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -25,7 +59,9 @@ func openTest(t *testing.T, path string) *Store {
 
 func put(key, value string) Op { return Op{Key: key, Value: []byte(value)} }
 
-func TestWriteGetDelete(t *testing.T) {
+func TestWriteGetDelete(t *testing.T) { eachEngine(t, testWriteGetDelete) }
+
+func testWriteGetDelete(t *testing.T, openTest opener) {
 	ctx := context.Background()
 	s := openTest(t, "")
 	if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
@@ -54,7 +90,9 @@ func TestWriteGetDelete(t *testing.T) {
 	}
 }
 
-func TestLocalKeyspaceIsNotReplicated(t *testing.T) {
+func TestLocalKeyspaceIsNotReplicated(t *testing.T) { eachEngine(t, testLocalKeyspaceIsNotReplicated) }
+
+func testLocalKeyspaceIsNotReplicated(t *testing.T, openTest opener) {
 	ctx := context.Background()
 	s := openTest(t, "")
 	before := s.Position()
@@ -73,7 +111,9 @@ func TestLocalKeyspaceIsNotReplicated(t *testing.T) {
 	}
 }
 
-func TestList(t *testing.T) {
+func TestList(t *testing.T) { eachEngine(t, testList) }
+
+func testList(t *testing.T, openTest opener) {
 	ctx := context.Background()
 	s := openTest(t, "")
 	for _, k := range []string{"secret/a", "secret/b/c", "secret/b/d", "secret/b/e/f", "secret/c", "secrets", "other/x"} {
@@ -103,11 +143,12 @@ func TestList(t *testing.T) {
 
 // The merkle root is a function of the data alone: the same keyspace reached
 // by different histories has the same root, and it survives a restart.
-func TestMerkleRootDependsOnlyOnData(t *testing.T) {
+func TestMerkleRootDependsOnlyOnData(t *testing.T) { eachEngine(t, testMerkleRootDependsOnlyOnData) }
+
+func testMerkleRootDependsOnlyOnData(t *testing.T, openTest opener) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	a := openTest(t, filepath.Join(dir, "a.db"))
-	b := openTest(t, filepath.Join(dir, "b.db"))
+	a := openTest(t, "a")
+	b := openTest(t, "b")
 	empty := a.Position().MerkleRoot
 	if len(empty) != 40 {
 		t.Fatalf("root %q is not 40 hex characters", empty)
@@ -135,11 +176,10 @@ func TestMerkleRootDependsOnlyOnData(t *testing.T) {
 	if a.Position().MerkleRoot == rb {
 		t.Fatal("root did not change when a value changed")
 	}
-	path := filepath.Join(dir, "b.db")
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	reopened := openTest(t, path)
+	reopened := openTest(t, "b")
 	if got := reopened.Position(); got.MerkleRoot != rb || got.LastWAL != 200 {
 		t.Fatalf("after reopen: %+v, want root %s and last WAL 200", got, rb)
 	}
@@ -148,6 +188,10 @@ func TestMerkleRootDependsOnlyOnData(t *testing.T) {
 // Concurrent writers share commits; every acknowledged write is readable and
 // the WAL indexes handed out are distinct.
 func TestConcurrentWritesAreGroupCommitted(t *testing.T) {
+	eachEngine(t, testConcurrentWritesAreGroupCommitted)
+}
+
+func testConcurrentWritesAreGroupCommitted(t *testing.T, openTest opener) {
 	ctx := context.Background()
 	s := openTest(t, "")
 	const writers, each = 16, 50
@@ -190,7 +234,9 @@ func TestConcurrentWritesAreGroupCommitted(t *testing.T) {
 	}
 }
 
-func TestWriteAfterClose(t *testing.T) {
+func TestWriteAfterClose(t *testing.T) { eachEngine(t, testWriteAfterClose) }
+
+func testWriteAfterClose(t *testing.T, openTest opener) {
 	s := openTest(t, "")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -200,9 +246,13 @@ func TestWriteAfterClose(t *testing.T) {
 	}
 }
 
-func TestEmptyKeyRejected(t *testing.T) {
+func TestEmptyKeyRejected(t *testing.T) { eachEngine(t, testEmptyKeyRejected) }
+
+func testEmptyKeyRejected(t *testing.T, openTest opener) {
 	s := openTest(t, "")
 	if _, err := s.Write(context.Background(), put("", "b")); err == nil {
 		t.Fatal("empty key accepted")
 	}
 }
+
+func TestMain(m *testing.M) { os.Exit(testserver.RunWithPostgres(m)) }

@@ -124,7 +124,13 @@ func (s *workerStats) fail(msg string) {
 
 // measureKVWrite starts a fresh dev node on a fresh database and has clients
 // goroutines PUT secrets for o.duration.
-func measureKVWrite(ctx context.Context, o options, mode string, clients int) (res kvWriteResult, err error) {
+func measureKVWrite(ctx context.Context, o options, mode string, clients int) (kvWriteResult, error) {
+	return measureKVWriteOn(ctx, o, mode, clients, nil)
+}
+
+// measureKVWriteOn is measureKVWrite on PostgreSQL when pg is set (a fresh
+// database), on a SQLite file otherwise.
+func measureKVWriteOn(ctx context.Context, o options, mode string, clients int, pg *config.Postgres) (res kvWriteResult, err error) {
 	dir, err := os.MkdirTemp("", "vaultrepl-bench-kv-")
 	if err != nil {
 		return res, fmt.Errorf("create temp dir: %w", err)
@@ -150,6 +156,9 @@ func measureKVWrite(ctx context.Context, o options, mode string, clients int) (r
 		LogLevel:          slog.LevelWarn, // problems only; per-request logs would cost throughput
 		LogFormat:         "text",
 		HeartbeatInterval: time.Second,
+	}
+	if pg != nil {
+		cfg.Postgres, cfg.DBPath = pg, ""
 	}
 	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	n, err := node.Start(ctx, cfg, log)

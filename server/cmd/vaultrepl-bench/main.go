@@ -56,8 +56,10 @@ type report struct {
 	// Replication is set when the replication section runs.
 	Replication *replReport `json:"replication,omitempty"`
 	// Barrier is set when the barrier section runs (barrier.go).
-	Barrier  *barrierResult `json:"barrier,omitempty"`
-	Headline *headline      `json:"headline,omitempty"`
+	Barrier *barrierResult `json:"barrier,omitempty"`
+	// Postgres is set when the postgres section runs.
+	Postgres *pgReport `json:"postgres,omitempty"`
+	Headline *headline `json:"headline,omitempty"`
 }
 
 // headline is the one number the run is judged by.
@@ -81,7 +83,7 @@ type section struct {
 // sections lists the measurements in the order they run. Later sections may
 // read what earlier ones put in the report (kv_write divides by raw_sqlite).
 func sections() []section {
-	return []section{rawSection(), kvWriteSection(), barrierSection(), replicationSection()}
+	return []section{rawSection(), kvWriteSection(), barrierSection(), replicationSection(), postgresSection()}
 }
 
 func sectionIDs() []string {

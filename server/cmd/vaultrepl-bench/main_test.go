@@ -51,6 +51,15 @@ func TestRunWritesReport(t *testing.T) {
 		t.Errorf("table has no headline line:\n%s", stdout.String())
 	}
 	checkReplication(t, r.Replication)
+	if p := r.Postgres; p == nil || p.RawCommitsPerS <= 0 || len(p.KVWrite) != 2 || p.Ratio <= 0 {
+		t.Errorf("postgres = %+v, want a raw rate, two kv_write rows and a ratio", p)
+	} else {
+		for _, res := range p.KVWrite {
+			if res.WritesPerS <= 0 || res.Errors != 0 {
+				t.Errorf("postgres kv_write %d clients: %+v", res.Clients, res)
+			}
+		}
+	}
 	if !bytes.Contains(stdout.Bytes(), []byte("(d) promote")) {
 		t.Errorf("table has no replication rows:\n%s", stdout.String())
 	}
