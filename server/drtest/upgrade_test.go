@@ -164,9 +164,9 @@ func TestBarrierUpgradeOldDatabase(t *testing.T) {
 	for _, k := range fx.Keys[:3] {
 		_, _ = a.client("").Sys().Unseal(k) // the last one never answers: the process kills itself
 	}
-	if !strings.Contains(srvA.Output(), "killing the process in the middle of the upgrade") {
-		t.Fatalf("the test hook did not fire:\n%s", lastLines(srvA.Output(), 20))
-	}
+	// The output reaches the test through a pipe: wait for the hook's line
+	// (WaitOutput fails the test if the process exits without it).
+	srvA.WaitOutput("killing the process in the middle of the upgrade", 30*time.Second)
 	srvA.Kill() // reaps the process that killed itself
 	enc, pl := countEncrypted(t, pdb)
 	if enc == 0 || pl == 0 {
