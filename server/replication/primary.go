@@ -22,7 +22,7 @@ import (
 //
 //	POST /dr/stream       {last_wal, last_epoch, force_sync, api_addr}
 //	                      → NDJSON frames: start, then wal / heartbeat / resync
-//	POST /dr/heartbeat    {time, echo, last_wal, api_addr} → 204
+//	POST /dr/heartbeat    {time, echo, echo_recv, last_wal, api_addr} → {last_wal, recv_at, sent_at}
 //	POST /dr/sync/start   → {last_wal, last_epoch, pages[]}
 //	POST /dr/sync/buckets {pages[]} → {hashes{bucket: hex}}
 //	POST /dr/sync/fetch   {buckets[]} → {entries{bucket: [kv]}}
@@ -55,10 +55,14 @@ type frame struct {
 }
 
 type heartbeatRequest struct {
-	Time    int64  `json:"time"` // secondary's clock, Unix ns
-	Echo    int64  `json:"echo"` // SentAt of the last primary heartbeat it saw
-	LastWAL uint64 `json:"last_wal"`
-	APIAddr string `json:"api_addr"`
+	Time int64 `json:"time"` // secondary's clock when it sent this, Unix ns
+	// Echo is the SentAt of the primary heartbeat frame this answers (0 for
+	// a heartbeat of the secondary's own timer) and EchoRecv when the
+	// secondary received that frame (its clock): see heartbeat.go.
+	Echo     int64  `json:"echo"`
+	EchoRecv int64  `json:"echo_recv,omitempty"`
+	LastWAL  uint64 `json:"last_wal"`
+	APIAddr  string `json:"api_addr"`
 }
 
 // primaryRuntime is what a primary tracks about connected secondaries.
@@ -322,7 +326,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		case <-changed:
 		case <-heartbeat.C:
 			p := m.store.Position()
-			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: time.Now().UnixNano()}); err != nil {
+			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: m.now().UnixNano()}); err != nil {
 				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
 				return
 			}
@@ -336,15 +340,15 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 		http.Error(w, "bad heartbeat: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	now := time.Now()
+	now, stamp := time.Now(), m.now().UnixNano()
 	rt.mu.Lock()
 	ls := rt.get(id)
 	ls.lastHeartbeat = now
-	if hb.Echo > 0 {
-		ls.rtt = now.Sub(time.Unix(0, hb.Echo))
+	if hb.Echo > 0 && hb.EchoRecv > 0 && hb.Time > 0 {
+		// An echo of one of our frames: the round trip on the stream that
+		// carried it and back, without the time the secondary held it.
+		ls.rtt, ls.skew = roundTrip(hb.Echo, hb.EchoRecv, hb.Time, stamp)
 	}
-	// The secondary stamped hb.Time about half a round trip ago.
-	ls.skew = time.Unix(0, hb.Time).Sub(now.Add(-ls.rtt / 2))
 	ls.applied, ls.appliedAt = hb.LastWAL, now
 	if hb.APIAddr != "" {
 		ls.apiAddr = hb.APIAddr
@@ -355,12 +359,17 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 	rt.mu.Unlock()
 	// The answer tells the secondary how far this primary is, even while
 	// the stream is busy with a large frame and its heartbeats wait.
-	writeJSON(w, heartbeatAnswer{LastWAL: m.store.Position().LastWAL})
+	last := m.store.Position().LastWAL
+	writeJSON(w, heartbeatAnswer{LastWAL: last, RecvAt: stamp, SentAt: m.now().UnixNano()})
 }
 
-// heartbeatAnswer is the primary's answer to a heartbeat.
+// heartbeatAnswer is the primary's answer to a heartbeat. RecvAt and SentAt
+// (the primary's clock, Unix ns) give the secondary its round trip and
+// clock skew (heartbeat.go).
 type heartbeatAnswer struct {
 	LastWAL uint64 `json:"last_wal"`
+	RecvAt  int64  `json:"recv_at,omitempty"`
+	SentAt  int64  `json:"sent_at,omitempty"`
 }
 
 // pageHashes folds the bucket hashes into pages, the first level of the
