@@ -108,6 +108,8 @@ type Store struct {
 	closeMu   sync.RWMutex // held for reading while submitting, for writing by Close
 	closed    bool
 
+	watchList // caches' change counters (watch.go)
+
 	mu        sync.Mutex // guards the fields below, changed only after a commit
 	epoch     uint64     // stamped on new local writes
 	last      uint64     // newest WAL index
@@ -417,6 +419,7 @@ func (s *Store) commit(batch []*writeRequest) {
 		fail(fmt.Errorf("commit %d writes: %w", len(batch), err))
 		return
 	}
+	s.bumpWatches(batch)
 	s.mu.Lock()
 	advanced := w.next-1 != s.last
 	s.last = w.next - 1
