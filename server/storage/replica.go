@@ -67,6 +67,9 @@ func (s *Store) WALSince(ctx context.Context, after uint64, limit int) ([]WALEnt
 // (SQLite's length() does not load a value), so an entry that does not fit
 // is never loaded.
 func (s *Store) WALSinceBytes(ctx context.Context, after uint64, maxEntries int, maxBytes int64) ([]WALEntry, error) {
+	if entries, ok := s.recentSince(after, maxEntries, maxBytes); ok {
+		return entries, nil
+	}
 	rows, err := s.readers.QueryContext(ctx, `SELECT length(key) + ifnull(length(value), 0) FROM wal WHERE idx > ? ORDER BY idx LIMIT ?`, int64(after), maxEntries)
 	if err != nil {
 		return nil, fmt.Errorf("read WAL sizes after %d: %w", after, err)

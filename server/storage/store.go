@@ -116,6 +116,7 @@ type Store struct {
 	lastEpoch uint64     // epoch of the newest WAL entry
 	merkle    *merkleIndex
 	notify    chan struct{} // closed when the position moves
+	recent    recentWAL     // newest committed entries (walring.go)
 }
 
 type writeRequest struct {
@@ -422,6 +423,11 @@ func (s *Store) commit(batch []*writeRequest) {
 	s.bumpWatches(batch)
 	s.mu.Lock()
 	advanced := w.next-1 != s.last
+	if w.reset || hasFn(batch) {
+		s.recent.clear() // bulk changes may rewrite or drop WAL entries
+	} else {
+		s.recent.add(w.appended)
+	}
 	s.last = w.next - 1
 	s.epoch = w.epoch
 	s.lastEpoch = w.lastEpoch
@@ -474,6 +480,15 @@ var stmtText = [numStmts]string{
 	stmtRollbackTo: `ROLLBACK TO w`,
 }
 
+func hasFn(batch []*writeRequest) bool {
+	for _, r := range batch {
+		if r.fn != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func allRelaxed(batch []*writeRequest) bool {
 	for _, r := range batch {
 		if !r.relaxed {
@@ -495,6 +510,7 @@ type batchWriter struct {
 	lastEpoch uint64         // epoch of the newest WAL entry
 	stamp     int64
 	saves     int
+	appended  []WALEntry // this transaction's entries, for Store.recent
 }
 
 func (w *batchWriter) bucketHash(bucket int) []byte {
@@ -626,6 +642,8 @@ func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
 	}
 	w.next = e.Index + 1
 	w.lastEpoch = e.Epoch
+	e.Value = keepValue(e.Value)
+	w.appended = append(w.appended, e)
 	return nil
 }
 
