@@ -457,23 +457,12 @@ type fetchAnswer struct {
 // fetchBuckets reads requested buckets in order until fetchBytes is
 // reached, so one answer never holds more than fetchBytes plus one bucket.
 func (m *Manager) fetchBuckets(ctx context.Context, buckets []int) (fetchAnswer, error) {
-	ans := fetchAnswer{Entries: make(map[int][]storage.KV, len(buckets))}
-	var size int64
-	for _, b := range buckets {
-		if ans.Covered > 0 && size >= fetchBytes {
-			break
-		}
-		got, err := m.store.BucketEntries(ctx, []int{b})
-		if err != nil {
-			return fetchAnswer{}, err
-		}
-		for _, kv := range got[b] {
-			size += int64(len(kv.Key) + len(kv.Value))
-		}
-		ans.Entries[b] = got[b]
-		ans.Covered++
+	// One read transaction for the whole answer, not one per bucket.
+	entries, covered, err := m.store.BucketEntriesBytes(ctx, buckets, fetchBytes)
+	if err != nil {
+		return fetchAnswer{}, err
 	}
-	return ans, nil
+	return fetchAnswer{Entries: entries, Covered: covered}, nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

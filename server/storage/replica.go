@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -192,39 +193,54 @@ func (s *Store) BucketHashes() [][]byte {
 
 // BucketEntries returns the keys and values of the given buckets.
 func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV, error) {
+	out, _, err := s.BucketEntriesBytes(ctx, buckets, math.MaxInt64)
+	return out, err
+}
+
+// BucketEntriesBytes reads the given buckets in order, in one read
+// transaction, until their keys and values reach maxBytes: it returns what
+// it read and how many buckets that covers (at least one, however large).
+func (s *Store) BucketEntriesBytes(ctx context.Context, buckets []int, maxBytes int64) (map[int][]KV, int, error) {
 	out := make(map[int][]KV, len(buckets))
 	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("read buckets: %w", err)
+		return nil, 0, fmt.Errorf("read buckets: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `SELECT key, value FROM kv WHERE bucket = ? ORDER BY key`)
 	if err != nil {
-		return nil, fmt.Errorf("read buckets: %w", err)
+		return nil, 0, fmt.Errorf("read buckets: %w", err)
 	}
+	var size int64
+	covered := 0
 	for _, b := range buckets {
+		if covered > 0 && size >= maxBytes {
+			break
+		}
 		if b < 0 || b >= NumBuckets {
-			return nil, fmt.Errorf("read buckets: no bucket %d", b)
+			return nil, 0, fmt.Errorf("read buckets: no bucket %d", b)
 		}
 		rows, err := stmt.QueryContext(ctx, b)
 		if err != nil {
-			return nil, fmt.Errorf("read bucket %d: %w", b, err)
+			return nil, 0, fmt.Errorf("read bucket %d: %w", b, err)
 		}
 		entries := []KV{}
 		for rows.Next() {
 			var kv KV
 			if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
 				_ = rows.Close()
-				return nil, fmt.Errorf("read bucket %d: %w", b, err)
+				return nil, 0, fmt.Errorf("read bucket %d: %w", b, err)
 			}
 			entries = append(entries, kv)
+			size += int64(len(kv.Key) + len(kv.Value))
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read bucket %d: %w", b, err)
+			return nil, 0, fmt.Errorf("read bucket %d: %w", b, err)
 		}
 		out[b] = entries
+		covered++
 	}
-	return out, nil
+	return out, covered, nil
 }
 
 // ReplaceBuckets makes the given buckets hold exactly the given entries

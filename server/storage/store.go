@@ -396,7 +396,8 @@ func (s *Store) commit(batch []*writeRequest) {
 	s.mu.Lock()
 	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
-	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano()}
+	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano(),
+		stored: [3]uint64{last, epoch, lastEpoch}}
 	for i, st := range s.stmts {
 		w.stmts[i] = tx.StmtContext(ctx, st) // the writer has one connection: no re-prepare
 	}
@@ -511,6 +512,9 @@ type batchWriter struct {
 	stamp     int64
 	saves     int
 	appended  []WALEntry // this transaction's entries, for Store.recent
+	// stored is what the meta rows held when the batch began (last_wal,
+	// epoch, last_epoch): finish writes only the rows that changed.
+	stored [3]uint64
 }
 
 func (w *batchWriter) bucketHash(bucket int) []byte {
@@ -654,7 +658,11 @@ func (w *batchWriter) finish(ctx context.Context) error {
 			return fmt.Errorf("update merkle bucket %d: %w", bucket, err)
 		}
 	}
-	for name, v := range map[string]uint64{"last_wal": w.next - 1, "epoch": w.epoch, "last_epoch": w.lastEpoch} {
+	for i, v := range [3]uint64{w.next - 1, w.epoch, w.lastEpoch} {
+		if v == w.stored[i] {
+			continue // the row already holds it (most batches move last_wal only)
+		}
+		name := [3]string{"last_wal", "epoch", "last_epoch"}[i]
 		if _, err := w.stmts[stmtMeta].ExecContext(ctx, name, int64(v)); err != nil {
 			return fmt.Errorf("record %s: %w", name, err)
 		}
