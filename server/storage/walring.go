@@ -11,18 +11,23 @@ import "bytes"
 // WAL batch), reads the table as before.
 
 const (
-	recentWALEntries = 8192
-	recentWALBytes   = 8 << 20
+	recentWALEntries = 2048 // about a second of writes at full load
+	recentWALBytes   = 4 << 20
 )
 
-// recentWAL is the newest committed WAL entries, indexes contiguous,
-// guarded by Store.mu.
+// recentWAL is the newest committed WAL entries, indexes contiguous, in a
+// circular buffer allocated once (appending costs no allocation), guarded by
+// Store.mu.
 type recentWAL struct {
-	entries []WALEntry
-	bytes   int64
+	buf   []WALEntry // len recentWALEntries once used
+	head  int        // position of the oldest entry
+	n     int
+	bytes int64
 }
 
 func entrySize(e WALEntry) int64 { return int64(len(e.Key) + len(e.Value)) }
+
+func (r *recentWAL) at(k int) *WALEntry { return &r.buf[(r.head+k)%len(r.buf)] }
 
 // add appends a committed batch's entries; entries that do not follow the
 // newest one start the log over.
@@ -30,36 +35,46 @@ func (r *recentWAL) add(es []WALEntry) {
 	if len(es) == 0 {
 		return
 	}
-	if n := len(r.entries); n > 0 && r.entries[n-1].Index+1 != es[0].Index {
+	if r.n > 0 && r.at(r.n-1).Index+1 != es[0].Index {
 		r.clear()
 	}
+	if r.buf == nil {
+		r.buf = make([]WALEntry, recentWALEntries)
+	}
 	for _, e := range es {
-		r.entries = append(r.entries, e)
+		if r.n == len(r.buf) {
+			r.dropOldest()
+		}
+		*r.at(r.n) = e
+		r.n++
 		r.bytes += entrySize(e)
 	}
-	drop := 0
-	for len(r.entries)-drop > recentWALEntries || (r.bytes > recentWALBytes && len(r.entries)-drop > 1) {
-		r.bytes -= entrySize(r.entries[drop])
-		drop++
-	}
-	if drop > 0 {
-		// Copy rather than reslice, so the dropped values can be freed.
-		r.entries = append([]WALEntry(nil), r.entries[drop:]...)
+	for r.bytes > recentWALBytes && r.n > 1 {
+		r.dropOldest()
 	}
 }
 
-func (r *recentWAL) clear() { r.entries, r.bytes = nil, 0 }
+func (r *recentWAL) dropOldest() {
+	old := r.at(0)
+	r.bytes -= entrySize(*old)
+	*old = WALEntry{} // let its value be freed
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+}
+
+// clear empties the log and frees its buffer (bulk changes are rare).
+func (r *recentWAL) clear() { *r = recentWAL{} }
 
 // since returns the entries after index after within the limits of
 // WALSinceBytes, and false when the log does not hold the entry after it.
 func (r *recentWAL) since(after uint64, maxEntries int, maxBytes int64) ([]WALEntry, bool) {
-	if len(r.entries) == 0 || after+1 < r.entries[0].Index || after >= r.entries[len(r.entries)-1].Index {
+	if r.n == 0 || after+1 < r.at(0).Index || after >= r.at(r.n-1).Index {
 		return nil, false
 	}
-	start := int(after + 1 - r.entries[0].Index)
 	var out []WALEntry
 	total := int64(0)
-	for _, e := range r.entries[start:] {
+	for k := int(after + 1 - r.at(0).Index); k < r.n; k++ {
+		e := *r.at(k)
 		size := entrySize(e)
 		if len(out) == maxEntries || (len(out) > 0 && total+size > maxBytes) {
 			break

@@ -64,7 +64,7 @@ func TestRecentWALMatchesTable(t *testing.T) {
 		}
 	}
 	s.mu.Lock()
-	held := len(s.recent.entries)
+	held := s.recent.n
 	s.mu.Unlock()
 	if held == 0 {
 		t.Fatal("no entries kept in memory after plain writes")
@@ -92,4 +92,38 @@ func normalise(es []WALEntry) []WALEntry {
 		out[i] = e
 	}
 	return out
+}
+
+// TestRecentWALWraps: the circular log keeps the newest entries in order
+// across wrap-arounds and within its byte bound.
+func TestRecentWALWraps(t *testing.T) {
+	var r recentWAL
+	next := uint64(1)
+	for range 3*recentWALEntries/100 + 7 {
+		batch := make([]WALEntry, 100)
+		for i := range batch {
+			batch[i] = WALEntry{Index: next, Key: "k", Value: []byte("v")}
+			next++
+		}
+		r.add(batch)
+	}
+	if r.n != recentWALEntries || r.bytes != int64(2*recentWALEntries) {
+		t.Fatalf("log holds %d entries, %d bytes; want %d, %d", r.n, r.bytes, recentWALEntries, 2*recentWALEntries)
+	}
+	got, ok := r.since(next-1-recentWALEntries, recentWALEntries+1, 1<<40)
+	if !ok || len(got) != recentWALEntries {
+		t.Fatalf("since(oldest-1) = %d entries, %v", len(got), ok)
+	}
+	for i, e := range got {
+		if e.Index != next-recentWALEntries+uint64(i) {
+			t.Fatalf("entry %d has index %d, want %d", i, e.Index, next-recentWALEntries+uint64(i))
+		}
+	}
+	if _, ok := r.since(next-2-recentWALEntries, 10, 1<<40); ok {
+		t.Fatal("since served an index older than the log holds")
+	}
+	r.add([]WALEntry{{Index: next + 5, Key: "gap"}})
+	if r.n != 1 {
+		t.Fatalf("after a gap the log holds %d entries, want it started over with 1", r.n)
+	}
 }
