@@ -295,6 +295,10 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 	m.log.Info("secondary connected", "secondary_id", id, "from_wal", req.LastWAL, "remote", r.RemoteAddr)
 
 	from := req.LastWAL
+	sendHeartbeat := func() error {
+		p := m.store.Position()
+		return send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: m.now().UnixNano()})
+	}
 	heartbeat := time.NewTicker(m.opts.HeartbeatInterval)
 	defer heartbeat.Stop()
 	for {
@@ -317,6 +321,17 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 			}
 			from = entries[len(entries)-1].Index
 			m.metrics.walEntriesSent.Add(uint64(len(entries)))
+			// A stream that always has entries to send never reaches the
+			// select below: heartbeats (and so the secondary's echoes, the
+			// round trip and the skew) must not stop while writes flow.
+			select {
+			case <-heartbeat.C:
+				if err := sendHeartbeat(); err != nil {
+					m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
+					return
+				}
+			default:
+			}
 			continue
 		}
 		select {
@@ -325,8 +340,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 			return
 		case <-changed:
 		case <-heartbeat.C:
-			p := m.store.Position()
-			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: m.now().UnixNano()}); err != nil {
+			if err := sendHeartbeat(); err != nil {
 				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
 				return
 			}
