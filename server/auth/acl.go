@@ -194,12 +194,30 @@ rules:
 // loadACL builds the merged ACL of a token's policies from storage. Policies
 // that do not exist are skipped, as Vault does.
 func (m *Manager) loadACL(ctx context.Context, tok *Token) (*acl, error) {
-	var parsed []*parsedPolicy
 	for _, name := range tok.Policies {
 		if name == rootPolicy {
-			return &acl{root: true}, nil
+			return rootACL, nil
 		}
 	}
+	key := policySetKey(tok.Policies)
+	a, ok, gen := m.acls.get(key)
+	if ok {
+		return a, nil
+	}
+	a, err := m.readACL(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	m.acls.put(key, a, gen)
+	return a, nil
+}
+
+// rootACL is the ACL of every root token; ACLs are never changed once built.
+var rootACL = &acl{root: true}
+
+// readACL reads and merges the token's policies.
+func (m *Manager) readACL(ctx context.Context, tok *Token) (*acl, error) {
+	var parsed []*parsedPolicy
 	for _, name := range tok.Policies {
 		p, err := m.GetPolicy(ctx, name)
 		if k := apierr.KindOf(err); k == apierr.KindNotFound || k == apierr.KindInvalid {

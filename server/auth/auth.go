@@ -35,6 +35,11 @@ type Manager struct {
 	// tokenMu orders a renewal's read-modify-write of a token against its
 	// revocation's delete, so a renewal cannot write back a revoked token.
 	tokenMu sync.Mutex
+
+	// tokens (by id hash) and acls (by policy set) spare each request its
+	// storage reads (cache.go).
+	tokens *genCache[*Token]
+	acls   *genCache[*acl]
 }
 
 // New returns a Manager over store. now and random are injected so tests can
@@ -49,6 +54,8 @@ func New(store storage.Data, now func() time.Time, random io.Reader) *Manager {
 		now:    now,
 		random: random,
 		parsed: map[string]*parsedPolicy{},
+		tokens: newGenCache[*Token](watch(store, tokenPrefix)),
+		acls:   newGenCache[*acl](watch(store, policyPrefix)),
 	}
 }
 

@@ -472,9 +472,18 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Token, error) {
 	if !validTokenID(id) {
 		return nil, apierr.PermissionDenied("permission denied")
 	}
-	tok, err := m.readToken(ctx, HashID(id))
-	if err != nil {
-		return nil, err
+	hash := HashID(id)
+	tok, ok, gen := m.tokens.get(hash)
+	if !ok {
+		var err error
+		if tok, err = m.readToken(ctx, hash); err != nil {
+			return nil, err
+		}
+		if tok != nil {
+			m.tokens.put(hash, copyToken(tok), gen)
+		}
+	} else {
+		tok = copyToken(tok)
 	}
 	if tok == nil || m.expired(tok) {
 		return nil, apierr.PermissionDenied("permission denied")

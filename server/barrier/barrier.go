@@ -106,6 +106,10 @@ func (b *Barrier) mayWrite() bool {
 // Store is the storage under the barrier.
 func (b *Barrier) Store() *storage.Store { return b.store }
 
+// Watch is the store's: the counters move with the stored (encrypted)
+// bytes, which change exactly when the plain values do.
+func (b *Barrier) Watch(prefix string) *atomic.Uint64 { return b.store.Watch(prefix) }
+
 func aad(local bool, key string) []byte {
 	if local {
 		return []byte("l:" + key)

@@ -97,7 +97,15 @@ func readBody(w http.ResponseWriter, r *http.Request, lim bodyLimits) (map[strin
 	if r.ContentLength > lim.maxBytes {
 		return nil, &bodyTooLargeError{limit: lim.maxBytes} // refused before reading a byte
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, lim.maxBytes))
+	if r.ContentLength > 0 && r.ContentLength <= fastBodyBytes {
+		return readSmallBody(w, r, lim) // body_fast.go
+	}
+	return decodeStream(http.MaxBytesReader(w, r.Body, lim.maxBytes), lim)
+}
+
+// decodeStream decodes a JSON object from rd token by token within lim.
+func decodeStream(rd io.Reader, lim bodyLimits) (map[string]any, error) {
+	dec := json.NewDecoder(rd)
 	dec.UseNumber()
 	d := &boundedDecoder{dec: dec, lim: lim}
 	tok, err := dec.Token()

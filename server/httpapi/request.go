@@ -44,6 +44,10 @@ type params struct {
 }
 
 func newParams(body map[string]any, query url.Values) *params {
+	if !hasParams(query) {
+		// Nothing to merge: the body is only read, never changed.
+		return &params{values: body, used: map[string]bool{}}
+	}
 	values := make(map[string]any, len(body)+len(query))
 	for k, v := range query {
 		if k == "list" || len(v) == 0 {
@@ -55,6 +59,16 @@ func newParams(body map[string]any, query url.Values) *params {
 		values[k] = v
 	}
 	return &params{values: values, used: map[string]bool{}}
+}
+
+// hasParams reports whether query holds a value newParams would merge.
+func hasParams(query url.Values) bool {
+	for k, v := range query {
+		if k != "list" && len(v) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *params) get(name string) (any, bool) {

@@ -213,11 +213,12 @@ func (a *API) admit(w http.ResponseWriter, req *request, rt *route) error {
 	if err != nil {
 		return err
 	}
-	if err := checkQuery(req.http.URL.Query(), lim); err != nil {
+	query := req.http.URL.Query() // parsed once: each call parses again
+	if err := checkQuery(query, lim); err != nil {
 		return err
 	}
 	req.body = body
-	req.params = newParams(body, req.http.URL.Query())
+	req.params = newParams(body, query)
 	if tokenFirst {
 		return nil
 	}
@@ -380,6 +381,10 @@ func (a *API) logged(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+		// Checked first: the arguments would be boxed (allocated) on every
+		// request even with debug logging off.
+		if a.log.Enabled(r.Context(), slog.LevelDebug) {
+			a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+		}
 	})
 }

@@ -11,10 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
@@ -127,10 +129,18 @@ type Table struct {
 	// exclusive and lets requests on a mount hold it shared, so a disable
 	// never races a write into the mount being deleted.
 	mu sync.RWMutex
+
+	// Every request matches its path against the table: the decoded table
+	// is kept while the store's change counter for it stands still.
+	gen      *atomic.Uint64
+	cacheMu  sync.Mutex
+	cached   []Entry // read-only once stored; callers get copies
+	cachedAt uint64
+	hasCache bool
 }
 
 // New returns the table kept in store.
-func New(store storage.Data) *Table { return &Table{store: store} }
+func New(store storage.Data) *Table { return &Table{store: store, gen: store.Watch(tableKey)} }
 
 // RLock is held by a request while it uses a mount it matched.
 func (t *Table) RLock() { t.mu.RLock() }
@@ -140,6 +150,51 @@ func (t *Table) RUnlock() { t.mu.RUnlock() }
 
 // List returns the stored mounts, sorted by path.
 func (t *Table) List(ctx context.Context) ([]Entry, error) {
+	entries, err := t.shared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cloneEntries(entries), nil
+}
+
+// shared returns the table from the cache, reading it when the stored one
+// may have changed. The result must not be modified.
+func (t *Table) shared(ctx context.Context) ([]Entry, error) {
+	gen := t.gen.Load()
+	t.cacheMu.Lock()
+	if t.hasCache && t.cachedAt == gen {
+		entries := t.cached
+		t.cacheMu.Unlock()
+		return entries, nil
+	}
+	t.cacheMu.Unlock()
+	entries, err := t.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.cacheMu.Lock()
+	if t.gen.Load() == gen {
+		t.cached, t.cachedAt, t.hasCache = entries, gen, true
+	}
+	t.cacheMu.Unlock()
+	return entries, nil
+}
+
+func cloneEntries(entries []Entry) []Entry {
+	out := make([]Entry, len(entries))
+	for i, e := range entries {
+		out[i] = cloneEntry(e)
+	}
+	return out
+}
+
+func cloneEntry(e Entry) Entry {
+	e.Options = maps.Clone(e.Options)
+	return e
+}
+
+// read decodes the stored table.
+func (t *Table) read(ctx context.Context) ([]Entry, error) {
 	raw, err := t.store.Get(ctx, tableKey)
 	if errors.Is(err, storage.ErrNotFound) {
 		return defaultTable(), nil
@@ -172,11 +227,16 @@ func (t *Table) save(ctx context.Context, entries []Entry) error {
 // Match returns the stored mount that encloses the logical path (longest
 // prefix), or nil. "secret" matches "secret/".
 func (t *Table) Match(ctx context.Context, p string) (*Entry, error) {
-	entries, err := t.List(ctx)
+	entries, err := t.shared(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return longest(entries, p), nil
+	best := longest(entries, p)
+	if best == nil {
+		return nil, nil
+	}
+	e := cloneEntry(*best)
+	return &e, nil
 }
 
 // Enclosing is Match that also knows the built-in mounts (sys/, auth/token/).

@@ -119,3 +119,31 @@ func TestEntryBounds(t *testing.T) {
 		t.Fatalf("entry after the refused tune = %+v, %v", e, err)
 	}
 }
+
+// TestMatchFollowsStoreChanges: the cached table is dropped when the stored
+// one changes underneath (a replicated write), and callers' copies are
+// theirs.
+func TestMatchFollowsStoreChanges(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	table := New(store)
+	e, err := table.Match(ctx, "secret/x")
+	if err != nil || e == nil || e.Path != "secret/" {
+		t.Fatalf("Match(secret/x) = %+v, %v", e, err)
+	}
+	e.Options["version"] = "changed by the caller"
+	list, err := table.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Options["version"] != "1" {
+		t.Fatalf("List after a caller changed its copy = %+v, %v", list, err)
+	}
+	list[0].Path = "other/"
+	if _, err := store.Write(ctx, storage.Op{Key: tableKey, Value: []byte(`[{"path":"other/","type":"kv","prefix":"logical/other/"}]`)}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := table.Match(ctx, "secret/x"); err != nil || e != nil {
+		t.Fatalf("Match(secret/x) after the table changed in the store = %+v, %v; want none", e, err)
+	}
+	if e, err := table.Match(ctx, "other/x"); err != nil || e == nil || e.Path != "other/" {
+		t.Fatalf("Match(other/x) = %+v, %v", e, err)
+	}
+}

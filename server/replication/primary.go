@@ -22,7 +22,7 @@ import (
 //
 //	POST /dr/stream       {last_wal, last_epoch, force_sync, api_addr}
 //	                      → NDJSON frames: start, then wal / heartbeat / resync
-//	POST /dr/heartbeat    {time, echo, last_wal, api_addr} → 204
+//	POST /dr/heartbeat    {time, echo, echo_recv, last_wal, api_addr} → {last_wal, recv_at, sent_at}
 //	POST /dr/sync/start   → {last_wal, last_epoch, pages[]}
 //	POST /dr/sync/buckets {pages[]} → {hashes{bucket: hex}}
 //	POST /dr/sync/fetch   {buckets[]} → {entries{bucket: [kv]}}
@@ -62,10 +62,14 @@ type frame struct {
 }
 
 type heartbeatRequest struct {
-	Time    int64  `json:"time"` // secondary's clock, Unix ns
-	Echo    int64  `json:"echo"` // SentAt of the last primary heartbeat it saw
-	LastWAL uint64 `json:"last_wal"`
-	APIAddr string `json:"api_addr"`
+	Time int64 `json:"time"` // secondary's clock when it sent this, Unix ns
+	// Echo is the SentAt of the primary heartbeat frame this answers (0 for
+	// a heartbeat of the secondary's own timer) and EchoRecv when the
+	// secondary received that frame (its clock): see heartbeat.go.
+	Echo     int64  `json:"echo"`
+	EchoRecv int64  `json:"echo_recv,omitempty"`
+	LastWAL  uint64 `json:"last_wal"`
+	APIAddr  string `json:"api_addr"`
 	// Discards are what this secondary discarded as a re-pointed old
 	// primary (an extension; see failover.go).
 	Discards []DiscardRecord `json:"discards,omitempty"`
@@ -303,6 +307,10 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 	m.log.Info("secondary connected", "secondary_id", id, "from_wal", req.LastWAL, "remote", r.RemoteAddr)
 
 	from := req.LastWAL
+	sendHeartbeat := func() error {
+		p := m.store.Position()
+		return send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: m.now().UnixNano(), LastWALTime: m.lastWALTime(ctx, p.LastWAL)})
+	}
 	heartbeat := time.NewTicker(m.opts.HeartbeatInterval)
 	defer heartbeat.Stop()
 	for {
@@ -325,6 +333,17 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 			}
 			from = entries[len(entries)-1].Index
 			m.metrics.walEntriesSent.Add(uint64(len(entries)))
+			// A stream that always has entries to send never reaches the
+			// select below: heartbeats (and so the secondary's echoes, the
+			// round trip and the skew) must not stop while writes flow.
+			select {
+			case <-heartbeat.C:
+				if err := sendHeartbeat(); err != nil {
+					m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
+					return
+				}
+			default:
+			}
 			continue
 		}
 		select {
@@ -333,8 +352,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 			return
 		case <-changed:
 		case <-heartbeat.C:
-			p := m.store.Position()
-			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: time.Now().UnixNano(), LastWALTime: m.lastWALTime(ctx, p.LastWAL)}); err != nil {
+			if err := sendHeartbeat(); err != nil {
 				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
 				return
 			}
@@ -348,15 +366,15 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 		http.Error(w, "bad heartbeat: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	now := time.Now()
+	now, stamp := time.Now(), m.now().UnixNano()
 	rt.mu.Lock()
 	ls := rt.get(id)
 	ls.lastHeartbeat = now
-	if hb.Echo > 0 {
-		ls.rtt = now.Sub(time.Unix(0, hb.Echo))
+	if hb.Echo > 0 && hb.EchoRecv > 0 && hb.Time > 0 {
+		// An echo of one of our frames: the round trip on the stream that
+		// carried it and back, without the time the secondary held it.
+		ls.rtt, ls.skew = roundTrip(hb.Echo, hb.EchoRecv, hb.Time, stamp)
 	}
-	// The secondary stamped hb.Time about half a round trip ago.
-	ls.skew = time.Unix(0, hb.Time).Sub(now.Add(-ls.rtt / 2))
 	ls.applied, ls.appliedAt = hb.LastWAL, now
 	if hb.APIAddr != "" {
 		ls.apiAddr = hb.APIAddr
@@ -369,13 +387,17 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 	// the stream is busy with a large frame and its heartbeats wait.
 	m.mergeDiscards(r.Context(), id, hb.Discards)
 	last := m.store.Position().LastWAL
-	writeJSON(w, heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last)})
+	writeJSON(w, heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last), RecvAt: stamp, SentAt: m.now().UnixNano()})
 }
 
-// heartbeatAnswer is the primary's answer to a heartbeat.
+// heartbeatAnswer is the primary's answer to a heartbeat. RecvAt and SentAt
+// (the primary's clock, Unix ns) give the secondary its round trip and
+// clock skew (heartbeat.go).
 type heartbeatAnswer struct {
 	LastWAL     uint64 `json:"last_wal"`
 	LastWALTime int64  `json:"last_wal_time,omitempty"` // extension: commit time of LastWAL, Unix ns
+	RecvAt      int64  `json:"recv_at,omitempty"`
+	SentAt      int64  `json:"sent_at,omitempty"`
 }
 
 // pageHashes folds the bucket hashes into pages, the first level of the
@@ -466,23 +488,12 @@ type fetchAnswer struct {
 // fetchBuckets reads requested buckets in order until fetchBytes is
 // reached, so one answer never holds more than fetchBytes plus one bucket.
 func (m *Manager) fetchBuckets(ctx context.Context, buckets []int) (fetchAnswer, error) {
-	ans := fetchAnswer{Entries: make(map[int][]storage.KV, len(buckets))}
-	var size int64
-	for _, b := range buckets {
-		if ans.Covered > 0 && size >= fetchBytes {
-			break
-		}
-		got, err := m.store.BucketEntries(ctx, []int{b})
-		if err != nil {
-			return fetchAnswer{}, err
-		}
-		for _, kv := range got[b] {
-			size += int64(len(kv.Key) + len(kv.Value))
-		}
-		ans.Entries[b] = got[b]
-		ans.Covered++
+	// One read transaction for the whole answer, not one per bucket.
+	entries, covered, err := m.store.BucketEntriesBytes(ctx, buckets, fetchBytes)
+	if err != nil {
+		return fetchAnswer{}, err
 	}
-	return ans, nil
+	return fetchAnswer{Entries: entries, Covered: covered}, nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -48,9 +48,8 @@ type secondaryRuntime struct {
 	caughtUpAt  time.Time // when this secondary last held all of primaryLast
 	stream      *progressReader
 	lastHB      time.Time
-	echo        int64
-	rtt         time.Duration
-	skew        time.Duration
+	rtt         time.Duration    // of the last heartbeat this secondary sent
+	skew        time.Duration    // the primary's clock minus ours, from that heartbeat
 	facts       lostPrimaryFacts // for the failover record (failover.go)
 }
 
@@ -330,7 +329,8 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
-	go m.sendHeartbeats(hbCtx, rt, c)
+	echoes := make(chan echoStamp, 1)
+	go m.sendHeartbeats(hbCtx, rt, c, echoes)
 
 	// A reader goroutine decodes frames while the loop below applies them,
 	// so frames that pile up during one commit are applied in the next one.
@@ -350,6 +350,11 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 				return
 			}
 			rt.facts.sawFrame(&f, time.Now())
+			if f.Type == "heartbeat" && f.SentAt > 0 {
+				// Echoed on receipt, not after the frames queued before it
+				// are applied, nor on our own timer.
+				offerEcho(echoes, echoStamp{sent: f.SentAt, recv: m.now().UnixNano()})
+			}
 			// Waiting for the apply loop is not the primary's silence.
 			body.pause()
 			ok := budget.acquire(entriesBytes(f.Entries), stop)
@@ -403,7 +408,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 			now := time.Now()
 			rt.sawPrimary(f.LastWAL, m.store.Position().LastWAL, now)
 			rt.mu.Lock()
-			rt.lastHB, rt.echo = now, f.SentAt
+			rt.lastHB = now
 			rt.mu.Unlock()
 			if p := m.store.Position(); p.LastWAL == f.LastWAL && p.MerkleRoot != f.Root {
 				*forceSync = true
@@ -417,34 +422,59 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 	}
 }
 
-func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *peerClient) {
+// sendHeartbeats echoes every primary heartbeat frame the stream reader
+// hands it, at once, and otherwise sends one of its own when the primary's
+// have not come for an interval (a stream busy with large frames), so the
+// primary hears from this secondary at least every interval.
+func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *peerClient, echoes <-chan echoStamp) {
 	t := time.NewTicker(m.opts.HeartbeatInterval)
 	defer t.Stop()
+	last := time.Now()
+	m.postHeartbeat(ctx, rt, c, echoStamp{})
 	for {
-		rt.mu.Lock()
-		echo := rt.echo
-		rt.mu.Unlock()
-		hb := heartbeatRequest{Time: time.Now().UnixNano(), Echo: echo, LastWAL: m.store.Position().LastWAL, APIAddr: m.opts.APIAddr}
-		hb.Discards, _ = m.loadDiscards(ctx)
-		sent := time.Now()
-		reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var ans heartbeatAnswer
-		err := c.post(reqCtx, "/dr/heartbeat", hb, &ans)
-		cancel()
-		if err == nil {
-			now := time.Now()
-			rt.sawPrimary(ans.LastWAL, hb.LastWAL, now)
-			rt.facts.contact(now, ans.LastWAL, ans.LastWALTime)
-			rt.mu.Lock()
-			rt.rtt = now.Sub(sent)
-			rt.mu.Unlock()
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case e := <-echoes:
+			last = time.Now()
+			m.postHeartbeat(ctx, rt, c, e)
+		case now := <-t.C:
+			if now.Sub(last) >= m.opts.HeartbeatInterval {
+				last = now
+				m.postHeartbeat(ctx, rt, c, echoStamp{})
+			}
 		}
 	}
+}
+
+// postHeartbeat sends one heartbeat (echoing e when set) and records the
+// round trip and clock skew the primary's answer gives.
+func (m *Manager) postHeartbeat(ctx context.Context, rt *secondaryRuntime, c *peerClient, e echoStamp) {
+	applied := m.store.Position().LastWAL
+	reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	sent := m.now().UnixNano()
+	hb := heartbeatRequest{Time: sent, Echo: e.sent, EchoRecv: e.recv, LastWAL: applied, APIAddr: m.opts.APIAddr}
+	hb.Discards, _ = m.loadDiscards(ctx)
+	var ans heartbeatAnswer
+	if err := c.post(reqCtx, "/dr/heartbeat", hb, &ans); err != nil {
+		return
+	}
+	answered := m.now().UnixNano()
+	now := time.Now()
+	rt.sawPrimary(ans.LastWAL, applied, now)
+	rt.facts.contact(now, ans.LastWAL, ans.LastWALTime)
+	rtt, skew := time.Duration(answered-sent), time.Duration(0)
+	known := ans.RecvAt > 0 && ans.SentAt > 0
+	if known {
+		rtt, skew = roundTrip(sent, ans.RecvAt, ans.SentAt, answered)
+	}
+	rt.mu.Lock()
+	rt.rtt = rtt
+	if known {
+		rt.skew = skew
+	}
+	rt.mu.Unlock()
 }
 
 // maxApplyBatch bounds the entries applied in one transaction.

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 )
 
 // Data is what the domain packages (tokens, policies, KV, mounts, DR
@@ -15,6 +16,9 @@ type Data interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 	LocalList(ctx context.Context, prefix string) ([]string, error)
 	Write(ctx context.Context, ops ...Op) (uint64, error)
+	// Watch is Store.Watch: a cache of decoded values above the keyspace
+	// knows from it when keys under a prefix may have changed.
+	Watch(prefix string) *atomic.Uint64
 }
 
 var _ Data = (*Store)(nil)

@@ -162,9 +162,13 @@ func (s *Store) reload(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.epoch, s.last, s.lastEpoch, s.merkle = fresh.epoch, fresh.last, fresh.lastEpoch, fresh.merkle
+	// Other nodes wrote since this one last did: the in-memory WAL tail
+	// and every cache above the store are stale.
+	s.recent.clear()
 	notify := s.notify
 	s.notify = make(chan struct{})
 	s.mu.Unlock()
+	s.bumpAllWatches()
 	close(notify)
 	return nil
 }

@@ -99,12 +99,15 @@ type Store struct {
 	closeMu   sync.RWMutex // held for reading while submitting, for writing by Close
 	closed    bool
 
+	watchList // caches' change counters (watch.go)
+
 	mu        sync.Mutex // guards the fields below, changed only after a commit
 	epoch     uint64     // stamped on new local writes
 	last      uint64     // newest WAL index
 	lastEpoch uint64     // epoch of the newest WAL entry
 	merkle    *merkleIndex
 	notify    chan struct{} // closed when the position moves
+	recent    recentWAL     // newest committed entries (walring.go)
 }
 
 type writeRequest struct {
@@ -299,7 +302,8 @@ func (s *Store) commit(batch []*writeRequest) {
 	s.mu.Lock()
 	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
-	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano()}
+	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano(),
+		stored: [3]uint64{last, epoch, lastEpoch}}
 	for i, req := range batch {
 		idx, err := w.apply(ctx, req)
 		if err != nil && req.fn == nil {
@@ -320,8 +324,14 @@ func (s *Store) commit(batch []*writeRequest) {
 		fail(fmt.Errorf("commit %d writes: %w", len(batch), err))
 		return
 	}
+	s.bumpWatches(batch)
 	s.mu.Lock()
 	advanced := w.next-1 != s.last
+	if w.reset || hasFn(batch) {
+		s.recent.clear() // bulk changes may rewrite or drop WAL entries
+	} else {
+		s.recent.add(w.appended)
+	}
 	s.last = w.next - 1
 	s.epoch = w.epoch
 	s.lastEpoch = w.lastEpoch
@@ -362,6 +372,15 @@ func (s *Store) runReloads(ctx context.Context, batch []*writeRequest) []*writeR
 	return rest
 }
 
+func hasFn(batch []*writeRequest) bool {
+	for _, r := range batch {
+		if r.fn != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func allRelaxed(batch []*writeRequest) bool {
 	for _, r := range batch {
 		if !r.relaxed {
@@ -382,6 +401,10 @@ type batchWriter struct {
 	lastEpoch uint64         // epoch of the newest WAL entry
 	stamp     int64
 	saves     int
+	appended  []WALEntry // this transaction's entries, for Store.recent
+	// stored is what the meta rows held when the batch began (last_wal,
+	// epoch, last_epoch): finish writes only the rows that changed.
+	stored [3]uint64
 }
 
 func (w *batchWriter) bucketHash(bucket int) []byte {
@@ -506,6 +529,8 @@ func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
 	}
 	w.next = e.Index + 1
 	w.lastEpoch = e.Epoch
+	e.Value = keepValue(e.Value)
+	w.appended = append(w.appended, e)
 	return nil
 }
 
@@ -516,7 +541,11 @@ func (w *batchWriter) finish(ctx context.Context) error {
 			return fmt.Errorf("update merkle bucket %d: %w", bucket, err)
 		}
 	}
-	for name, v := range map[string]uint64{"last_wal": w.next - 1, "epoch": w.epoch, "last_epoch": w.lastEpoch} {
+	for i, v := range [3]uint64{w.next - 1, w.epoch, w.lastEpoch} {
+		if v == w.stored[i] {
+			continue // the row already holds it (most batches move last_wal only)
+		}
+		name := [3]string{"last_wal", "epoch", "last_epoch"}[i]
 		if err := w.tx.setMeta(ctx, name, v); err != nil {
 			return fmt.Errorf("record %s: %w", name, err)
 		}

@@ -6,18 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
-	"github.com/vaultrepl/terraform-provider-vaultrepl/server/node"
 )
 
 // kvWriteResult is one KV write throughput measurement.
@@ -32,14 +27,18 @@ type kvWriteResult struct {
 	// RatioToRaw is WritesPerS over the raw single-row rate of the same sync
 	// mode: above 1 means group commit beats one transaction per write.
 	RatioToRaw float64 `json:"ratio_to_raw"`
+	// ServerCPUS is the server process's user+system CPU time over the
+	// measured window; CPUPerWriteUS is that over Writes.
+	ServerCPUS    float64 `json:"server_cpu_s"`
+	CPUPerWriteUS float64 `json:"server_cpu_per_write_us"`
 }
 
 const (
-	// headlineClients and headlineTarget define the headline: 16 concurrent
-	// clients on FULL sync should commit at least twice as many writes per
-	// second as sequential single-row transactions can.
+	// headlineClients is the concurrency of the issue's targets: 16 external
+	// clients on FULL sync.
 	headlineClients = 16
-	headlineTarget  = 2.0
+	// valueBytes is the size of every value written.
+	valueBytes = 64
 
 	// requestTimeout bounds one PUT so a stuck server cannot hang the run.
 	requestTimeout = 30 * time.Second
@@ -75,18 +74,17 @@ func kvWriteSection() section {
 			return failures, nil
 		},
 		table: func(w io.Writer, r *report) {
-			_, _ = fmt.Fprintln(w, "sync\tclients\twrites/s\tp50 ms\tp99 ms\terrors\tx raw\t")
+			_, _ = fmt.Fprintln(w, "sync\tclients\twrites/s\tp50 ms\tp99 ms\terrors\tx raw\tserver CPU s\tCPU/write us\t")
 			for _, res := range r.KVWrite {
-				_, _ = fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t\n",
-					res.Sync, res.Clients, res.WritesPerS, res.P50MS, res.P99MS, res.Errors, res.RatioToRaw)
+				_, _ = fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t%.2f\t%.1f\t\n",
+					res.Sync, res.Clients, res.WritesPerS, res.P50MS, res.P99MS, res.Errors, res.RatioToRaw, res.ServerCPUS, res.CPUPerWriteUS)
 			}
 		},
 	}
 }
 
-// addRatios divides every KV row by the raw rate of its sync mode and sets
-// the headline. Rows without a raw rate (raw not run) keep ratio 0 and set
-// no headline, rather than a misleading 0x.
+// addRatios divides every KV row by the raw rate of its sync mode. Rows
+// without a raw rate (raw not run) keep ratio 0 rather than a misleading 0x.
 func addRatios(r *report) {
 	raw := map[string]float64{}
 	for _, res := range r.RawSQLite {
@@ -96,13 +94,6 @@ func addRatios(r *report) {
 		row := &r.KVWrite[i]
 		if base := raw[row.Sync]; base > 0 {
 			row.RatioToRaw = row.WritesPerS / base
-		}
-		if row.Sync == "full" && row.Clients == headlineClients && row.RatioToRaw > 0 {
-			r.Headline = &headline{
-				Name:   fmt.Sprintf("kv_write %d clients FULL / raw SQLite FULL single-row rate", headlineClients),
-				Ratio:  row.RatioToRaw,
-				Target: headlineTarget,
-			}
 		}
 	}
 }
@@ -122,15 +113,11 @@ func (s *workerStats) fail(msg string) {
 	}
 }
 
-// measureKVWrite starts a fresh dev node on a fresh database and has clients
-// goroutines PUT secrets for o.duration.
-func measureKVWrite(ctx context.Context, o options, mode string, clients int) (kvWriteResult, error) {
-	return measureKVWriteOn(ctx, o, mode, clients, nil)
-}
-
-// measureKVWriteOn is measureKVWrite on PostgreSQL when pg is set (a fresh
-// database), on a SQLite file otherwise.
-func measureKVWriteOn(ctx context.Context, o options, mode string, clients int, pg *config.Postgres) (res kvWriteResult, err error) {
+// measureKVWrite starts a fresh dev server process on a fresh database and
+// has clients goroutines of this process PUT secrets for o.duration. The
+// server's CPU time over the window, divided by the writes acknowledged,
+// is its CPU per write.
+func measureKVWrite(ctx context.Context, o options, mode string, clients int) (res kvWriteResult, err error) {
 	dir, err := os.MkdirTemp("", "vaultrepl-bench-kv-")
 	if err != nil {
 		return res, fmt.Errorf("create temp dir: %w", err)
@@ -140,102 +127,36 @@ func measureKVWriteOn(ctx context.Context, o options, mode string, clients int, 
 			err = fmt.Errorf("remove temp dir: %w", rmErr)
 		}
 	}()
-
-	cfg := config.Config{
-		ListenAddress:        "127.0.0.1:0",
-		ClusterListenAddress: "127.0.0.1:0",
-		// With port 0 the node replaces these with the real ports, but only
-		// when they are derived from the listen addresses exactly like this.
-		APIAddr:     "http://127.0.0.1:0",
-		ClusterAddr: "https://127.0.0.1:0",
-		DBPath:      filepath.Join(dir, "cluster.db"),
-		Sync:        mode,
-		// Dev initialises and unseals; an empty DevRootTokenID makes the node
-		// generate the root token, read back from n.DevRootToken.
-		Dev:               true,
-		LogLevel:          slog.LevelWarn, // problems only; per-request logs would cost throughput
-		LogFormat:         "text",
-		HeartbeatInterval: time.Second,
+	var env []string
+	if o.serverProfile != "" && mode == "full" && clients == headlineClients {
+		env = append(env, profileEnv+"="+o.serverProfile)
 	}
-	if pg != nil {
-		cfg.Postgres, cfg.DBPath = pg, ""
-	}
-	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	n, err := node.Start(ctx, cfg, log)
+	p, err := startServer(ctx, o, "server", filepath.Join(dir, "cluster.db"), mode, time.Second, env)
 	if err != nil {
-		return res, fmt.Errorf("start node: %w", err)
-	}
-	defer func() {
-		// The run's ctx may already be cancelled (interrupt); draining the
-		// node must still happen, bounded by its own timeout.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		defer cancel()
-		if sErr := n.Shutdown(sctx); sErr != nil && err == nil {
-			err = fmt.Errorf("shut down node: %w", sErr)
-		}
-	}()
-
-	stats := make([]workerStats, clients)
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	var deadline time.Time // written before start is closed, read after
-	for c := range clients {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			w := newKVWriter(n.APIAddr(), n.DevRootToken, c)
-			defer w.close()
-			st := &stats[c]
-			// A warm-up write opens the keep-alive connection and fails fast
-			// on a wrong token or route, outside the measured window.
-			if _, msg := w.put(ctx, "warmup"); msg != "" {
-				st.fail("warm-up: " + msg)
-			}
-			ready.Done()
-			select {
-			case <-start:
-			case <-ctx.Done():
-				return
-			}
-			for i := 0; time.Now().Before(deadline); i++ {
-				lat, msg := w.put(ctx, strconv.Itoa(i))
-				if ctx.Err() != nil {
-					return // interrupted: neither a write nor an error
-				}
-				if msg != "" {
-					st.fail(msg)
-					continue
-				}
-				st.latencies = append(st.latencies, lat)
-			}
-		}()
-	}
-	ready.Wait()
-	begin := time.Now()
-	deadline = begin.Add(o.duration)
-	close(start)
-	done.Wait()
-	// Throughput is over the real elapsed time, which includes the requests
-	// still in flight when the deadline passed.
-	elapsed := time.Since(begin)
-	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-
-	var all []time.Duration
-	res = kvWriteResult{Sync: mode, Clients: clients}
-	for c := range stats {
-		all = append(all, stats[c].latencies...)
-		res.Errors += stats[c].errors
-		for _, msg := range stats[c].samples {
-			_, _ = fmt.Fprintf(o.stderr, "vaultrepl-bench: sync %s, %d clients, client %d: %s\n", mode, clients, c, msg)
+	defer func() {
+		if sErr := p.stop(); sErr != nil && err == nil {
+			err = sErr
 		}
+	}()
+	l, err := runLoad(ctx, o, loadSpec{
+		apiAddr: p.apiAddr, token: replRootToken, prefix: "secret/bench/",
+		clients: clients, duration: o.duration, pid: p.cmd.Process.Pid,
+		label: fmt.Sprintf("sync %s, %d clients", mode, clients),
+	})
+	if err != nil {
+		return res, err
 	}
-	res.Writes = len(all)
-	res.WritesPerS = float64(res.Writes) / elapsed.Seconds()
-	res.P50MS = ms(percentile(all, 50))
-	res.P99MS = ms(percentile(all, 99))
+	res = kvWriteResult{Sync: mode, Clients: clients, Errors: l.errors}
+	res.Writes = l.writes()
+	res.WritesPerS = float64(res.Writes) / l.elapsed.Seconds()
+	res.P50MS = ms(percentile(l.latencies, 50))
+	res.P99MS = ms(percentile(l.latencies, 99))
+	res.ServerCPUS = l.serverCPU.Seconds()
+	if res.Writes > 0 {
+		res.CPUPerWriteUS = us(l.serverCPU) / float64(res.Writes)
+	}
 	return res, nil
 }
 
@@ -249,21 +170,23 @@ type kvWriter struct {
 	body   []byte
 }
 
-func newKVWriter(apiAddr, token string, client int) *kvWriter {
+// kvBody is the JSON body of every PUT: one field holding valueBytes bytes.
+func kvBody() []byte { return []byte(`{"value":"` + strings.Repeat("x", valueBytes) + `"}`) }
+
+// newKVWriter writes under apiAddr/v1/<prefix><client>/.
+func newKVWriter(apiAddr, token, prefix string, client int) *kvWriter {
 	tr := &http.Transport{
 		Proxy:               nil, // loopback only; an HTTP_PROXY must not be in the path
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}
-	// About 100 bytes of JSON, a typical small secret.
-	body := []byte(`{"value":"` + strings.Repeat("x", 88) + `"}`)
 	return &kvWriter{
 		client: &http.Client{Transport: tr},
 		tr:     tr,
-		prefix: apiAddr + "/v1/secret/bench/" + strconv.Itoa(client) + "/",
+		prefix: apiAddr + "/v1/" + prefix + strconv.Itoa(client) + "/",
 		token:  token,
-		body:   body,
+		body:   kvBody(),
 	}
 }
 

@@ -5,19 +5,27 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
-// TestRunWritesReport runs the whole program with a tiny duration and the
-// -quick bootstrap size. It proves the benchmark works end to end (nodes
-// start, writes succeed, DR sets converge and promote, the report is
-// complete); it asserts nothing about speed.
+var builder testserver.Builder
+
+// TestRunWritesReport runs the whole program with a tiny duration and a
+// small bootstrap against server processes built from this tree. It proves
+// the benchmark works end to end (servers start, writes succeed and their
+// CPU is measured, DR sets converge and promote, the report and the targets
+// table are complete); it asserts nothing about speed.
 func TestRunWritesReport(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.json")
+	profile := filepath.Join(t.TempDir(), "server.pprof")
 	var stdout, stderr bytes.Buffer
-	if code := run(t.Context(), []string{"-duration", "200ms", "-bootstrap-keys", strconv.Itoa(quickBootstrapKeys), "-out", out}, &stdout, &stderr); code != 0 {
+	args := []string{"-duration", "200ms", "-bootstrap-keys", "2000", "-out", out,
+		"-server-bin", builder.Binary(t), "-vault-bin", "", "-server-cpuprofile", profile}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	data, err := os.ReadFile(out)
@@ -40,15 +48,12 @@ func TestRunWritesReport(t *testing.T) {
 		t.Fatalf("kv_write has %d rows, want 4", len(r.KVWrite))
 	}
 	for _, res := range r.KVWrite {
-		if res.WritesPerS <= 0 || res.Errors != 0 || res.RatioToRaw <= 0 {
-			t.Errorf("kv_write %s/%d: %+v, want writes_per_s > 0, no errors, a ratio", res.Sync, res.Clients, res)
+		if res.WritesPerS <= 0 || res.Errors != 0 || res.RatioToRaw <= 0 || res.CPUPerWriteUS <= 0 {
+			t.Errorf("kv_write %s/%d: %+v, want writes_per_s > 0, no errors, a ratio, server CPU per write", res.Sync, res.Clients, res)
 		}
 	}
-	if r.Headline == nil || r.Headline.Ratio <= 0 || r.Headline.Target != headlineTarget {
-		t.Errorf("headline = %+v, want a ratio and target %v", r.Headline, headlineTarget)
-	}
-	if !bytes.Contains(stdout.Bytes(), []byte("headline:")) {
-		t.Errorf("table has no headline line:\n%s", stdout.String())
+	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
+		t.Errorf("server CPU profile %s: %v, want a non-empty file", profile, err)
 	}
 	checkReplication(t, r.Replication)
 	if p := r.Postgres; p == nil || p.RawCommitsPerS <= 0 || len(p.KVWrite) != 2 || p.Ratio <= 0 {
@@ -60,6 +65,7 @@ func TestRunWritesReport(t *testing.T) {
 			}
 		}
 	}
+	checkTargets(t, r, stdout.String())
 	if !bytes.Contains(stdout.Bytes(), []byte("(d) promote")) {
 		t.Errorf("table has no replication rows:\n%s", stdout.String())
 	}
@@ -94,8 +100,8 @@ func checkReplication(t *testing.T, rr *replReport) {
 			t.Errorf("replication throughput row %d: %+v, want 0/1/3 secondaries, writes, no errors, a ratio", i, tp)
 		}
 	}
-	if b := rr.Bootstrap; b == nil || b.Keys != quickBootstrapKeys || b.KeysPerS <= 0 || b.BulkInsertKeysPerS <= 0 || b.Ratio <= 0 {
-		t.Errorf("replication bootstrap = %+v, want %d keys, both rates and a ratio", b, quickBootstrapKeys)
+	if b := rr.Bootstrap; b == nil || b.Keys != 2000 || b.KeysPerS <= 0 || b.BulkInsertKeysPerS <= 0 || b.Ratio <= 0 {
+		t.Errorf("replication bootstrap = %+v, want 2000 keys, both rates and a ratio", b)
 	}
 	if p := rr.Promotion; p == nil || len(p.Runs) != promotionRuns || p.MinMS <= 0 || p.MedianMS < p.MinMS {
 		t.Errorf("replication promotion = %+v, want %d runs, min and median", p, promotionRuns)
@@ -106,6 +112,52 @@ func checkReplication(t *testing.T, rr *replReport) {
 			}
 		}
 	}
+}
+
+// checkTargets checks that every target row was measured and printed.
+func checkTargets(t *testing.T, r report, table string) {
+	t.Helper()
+	if len(r.Targets) != 7 {
+		t.Fatalf("targets has %d rows, want 7: %+v", len(r.Targets), r.Targets)
+	}
+	for _, row := range r.Targets {
+		if row.Met == nil || row.Measured == "" || row.Value <= 0 {
+			t.Errorf("target %q not measured: %+v", row.Figure, row)
+		}
+		if !strings.Contains(table, row.Figure) {
+			t.Errorf("table does not print target %q:\n%s", row.Figure, table)
+		}
+	}
+	if !strings.Contains(table, "no -vault-bin") && !strings.Contains(table, "skipped: no Vault binary given") {
+		t.Errorf("table does not say the Vault peer was skipped:\n%s", table)
+	}
+}
+
+func TestParseBanner(t *testing.T) {
+	out := "==> vaultrepl-server started in dev mode\n\n    API address:     http://127.0.0.1:4242\n    Unseal Key: 0a0b\n"
+	api, key, ok := parseBanner(out)
+	if !ok || api != "http://127.0.0.1:4242" || key != "0a0b" {
+		t.Errorf("parseBanner = %q, %q, %v", api, key, ok)
+	}
+	if _, _, ok := parseBanner("API address: http://x\n"); ok {
+		t.Error("parseBanner accepted a banner without an unseal key")
+	}
+}
+
+func TestProcCPUOfThisProcess(t *testing.T) {
+	// Burn a little CPU, then the figure must have moved: it is a
+	// measurement, not a constant.
+	before, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for x := 0; time.Now().Before(deadline); x++ {
+		if after, err := procCPU(os.Getpid()); err == nil && after > before {
+			return
+		}
+	}
+	t.Error("CPU time of this process did not move in 3s of busy loop")
 }
 
 func TestPercentile(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -12,7 +13,12 @@ import (
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/node"
 )
+
+// pgTargetRatio is issue 11's target: 16-client FULL KV writes on
+// PostgreSQL at least twice its raw single-row commit rate.
+const pgTargetRatio = 2
 
 // pgReport is the PostgreSQL engine beside SQLite: the raw single-row
 // commit rate of the same server (its floor) and KV writes at 1 and 16
@@ -22,7 +28,7 @@ type pgReport struct {
 	RawCommits     int             `json:"raw_commits"`
 	KVWrite        []kvWriteResult `json:"kv_write"`
 	// Ratio is the 16-client KV write rate over the raw commit rate;
-	// Target is the headline's (2).
+	// Target is issue 11's: 16-client FULL throughput >= 2x the raw rate.
 	Ratio  float64 `json:"ratio_16_to_raw"`
 	Target float64 `json:"target"`
 }
@@ -42,7 +48,7 @@ func postgresSection() section {
 					err = sErr
 				}
 			}()
-			rep := &pgReport{Target: headlineTarget}
+			rep := &pgReport{Target: pgTargetRatio}
 			rawURL, err := pg.CreateDatabase(ctx, "raw")
 			if err != nil {
 				return 0, err
@@ -55,7 +61,7 @@ func postgresSection() section {
 				if err != nil {
 					return failures, err
 				}
-				res, err := measureKVWriteOn(ctx, o, "full", clients, &config.Postgres{ConnectionURL: url, MaxParallel: 20})
+				res, err := measurePostgresKVWrite(ctx, o, clients, &config.Postgres{ConnectionURL: url, MaxParallel: 20})
 				if err != nil {
 					return failures, fmt.Errorf("%d clients: %w", clients, err)
 				}
@@ -114,4 +120,52 @@ func measureRawPostgres(ctx context.Context, url string, d time.Duration) (int, 
 		rows++
 	}
 	return rows, float64(rows) / time.Since(start).Seconds(), nil
+}
+
+// measurePostgresKVWrite runs a dev node on PostgreSQL inside this process
+// (the dev layout stays on SQLite for the server binary) under the same
+// load as the kv_write section. Only throughput and latency are reported:
+// the node shares this process with the load, so its CPU is not its own.
+func measurePostgresKVWrite(ctx context.Context, o options, clients int, pg *config.Postgres) (res kvWriteResult, err error) {
+	cfg := config.Config{
+		ListenAddress:        "127.0.0.1:0",
+		ClusterListenAddress: "127.0.0.1:0",
+		// With port 0 the node replaces these with the real ports, but only
+		// when they are derived from the listen addresses exactly like this.
+		APIAddr:           "http://127.0.0.1:0",
+		ClusterAddr:       "https://127.0.0.1:0",
+		Postgres:          pg,
+		Sync:              "full",
+		Dev:               true, // initialised and unsealed; root token in n.DevRootToken
+		LogLevel:          slog.LevelWarn,
+		LogFormat:         "text",
+		HeartbeatInterval: time.Second,
+	}
+	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	n, err := node.Start(ctx, cfg, log)
+	if err != nil {
+		return res, fmt.Errorf("start node: %w", err)
+	}
+	defer func() {
+		// The run's ctx may already be cancelled (interrupt); draining the
+		// node must still happen, bounded by its own timeout.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if sErr := n.Shutdown(sctx); sErr != nil && err == nil {
+			err = fmt.Errorf("shut down node: %w", sErr)
+		}
+	}()
+	l, err := runLoad(ctx, o, loadSpec{
+		apiAddr: n.APIAddr(), token: n.DevRootToken, prefix: "secret/bench/",
+		clients: clients, duration: o.duration,
+		label: fmt.Sprintf("postgresql, %d clients", clients),
+	})
+	if err != nil {
+		return res, err
+	}
+	res = kvWriteResult{Sync: "full", Clients: clients, Errors: l.errors, Writes: l.writes()}
+	res.WritesPerS = float64(res.Writes) / l.elapsed.Seconds()
+	res.P50MS = ms(percentile(l.latencies, 50))
+	res.P99MS = ms(percentile(l.latencies, 99))
+	return res, nil
 }

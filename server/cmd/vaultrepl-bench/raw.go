@@ -98,10 +98,7 @@ func measureRaw(ctx context.Context, mode string, d time.Duration) (res rawResul
 	}
 	defer func() { _ = ins.Close() }()
 
-	value := make([]byte, 100) // about the size of the KV section's bodies
-	for i := range value {
-		value[i] = 'a' + byte(i%26)
-	}
+	value := kvBody() // what a KV v1 PUT of the load stores
 	rows := 0
 	start := time.Now()
 	deadline := start.Add(d)

@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,13 +15,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/roottoken"
-
-	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
-	"github.com/vaultrepl/terraform-provider-vaultrepl/server/node"
 )
 
-// This file sets up DR sets for the replication section: in-process nodes on
-// loopback, joined over the HTTP API exactly as an operator would
+// This file sets up DR sets for the replication section: server processes
+// on loopback, joined over the HTTP API exactly as an operator would
 // (primary/enable, primary/secondary-token, secondary/enable).
 
 const (
@@ -34,15 +31,17 @@ const (
 	convergeLimit = 60 * time.Second
 )
 
-// replCluster is one DR set: a primary and its secondaries, each a full
-// in-process server, all databases in one temporary folder.
+// replCluster is one DR set: a primary and its secondaries, each a server
+// process, all databases in one temporary folder.
 type replCluster struct {
 	o           options
 	dir         string
 	api         *apiClient
-	primary     *node.Node
-	secondaries []*node.Node
-	names       []string // of secondaries, for error messages
+	primary     *serverProc
+	secondaries []*serverProc
+	// dbs are read-only connections of this process to the databases,
+	// opened on first use and closed with the cluster.
+	dbs map[*serverProc]*sql.DB
 }
 
 // newReplCluster starts a primary on a fresh database and enables it as a
@@ -52,7 +51,7 @@ func newReplCluster(ctx context.Context, o options) (c *replCluster, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	c = &replCluster{o: o, dir: dir, api: newAPIClient()}
+	c = &replCluster{o: o, dir: dir, api: newAPIClient(), dbs: map[*serverProc]*sql.DB{}}
 	defer func() {
 		if err != nil {
 			_ = c.close(ctx)
@@ -68,43 +67,35 @@ func newReplCluster(ctx context.Context, o options) (c *replCluster, err error) 
 	return c, nil
 }
 
-// startNode starts one dev node (initialised, unsealed, root token "root")
-// on its own database file in the cluster's folder.
-func (c *replCluster) startNode(ctx context.Context, name string) (*node.Node, error) {
-	cfg := config.Config{
-		ListenAddress:        "127.0.0.1:0",
-		ClusterListenAddress: "127.0.0.1:0",
-		// Derived from the listen addresses exactly like this, so the node
-		// advertises its real ephemeral ports (see node.fixEphemeralAddrs).
-		APIAddr:           "http://127.0.0.1:0",
-		ClusterAddr:       "https://127.0.0.1:0",
-		DBPath:            filepath.Join(c.dir, name+".db"),
-		Sync:              "full",
-		Dev:               true,
-		DevRootTokenID:    replRootToken,
-		LogLevel:          slog.LevelWarn, // problems only
-		LogFormat:         "text",
-		HeartbeatInterval: replHeartbeat,
+// startNode starts one dev server (initialised, unsealed, root token
+// "root") on its own FULL-sync database file in the cluster's folder.
+func (c *replCluster) startNode(ctx context.Context, name string) (*serverProc, error) {
+	return startServer(ctx, c.o, name, filepath.Join(c.dir, name+".db"), "full", replHeartbeat, nil)
+}
+
+// db returns this process's read-only connection to p's database.
+func (c *replCluster) db(p *serverProc) (*sql.DB, error) {
+	if db := c.dbs[p]; db != nil {
+		return db, nil
 	}
-	log := slog.New(slog.NewTextHandler(c.o.stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("node", name)
-	n, err := node.Start(ctx, cfg, log)
+	db, err := openServerDB(p.dbPath)
 	if err != nil {
-		return nil, fmt.Errorf("start node %s: %w", name, err)
+		return nil, err
 	}
-	return n, nil
+	c.dbs[p] = db
+	return db, nil
 }
 
 // addSecondary starts a fresh node and mints its activation token (neither
 // is timed), and returns enable, which joins it to the DR set. The caller
 // times enable when bootstrap is what it measures. The node belongs to the
-// cluster (close shuts it down) from the moment it started.
-func (c *replCluster) addSecondary(ctx context.Context, id string) (*node.Node, func(context.Context) error, error) {
+// cluster (close stops it) from the moment it started.
+func (c *replCluster) addSecondary(ctx context.Context, id string) (*serverProc, func(context.Context) error, error) {
 	n, err := c.startNode(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	c.secondaries = append(c.secondaries, n)
-	c.names = append(c.names, id)
 	var out envelope
 	if err := c.api.call(ctx, http.MethodPut, c.primary, "sys/replication/dr/primary/secondary-token", replRootToken, map[string]any{"id": id}, &out); err != nil {
 		return nil, nil, fmt.Errorf("secondary-token for %s: %w", id, err)
@@ -145,14 +136,14 @@ func (c *replCluster) converged(ctx context.Context) (bool, string, error) {
 	if err != nil {
 		return false, "", fmt.Errorf("primary status: %w", err)
 	}
-	for i, n := range c.secondaries {
+	for _, n := range c.secondaries {
 		s, err := c.api.drStatus(ctx, n)
 		if err != nil {
-			return false, "", fmt.Errorf("%s status: %w", c.names[i], err)
+			return false, "", fmt.Errorf("%s status: %w", n.name, err)
 		}
 		if s.Mode != "secondary" || s.State != "stream-wals" || s.MerkleRoot != p.MerkleRoot || s.LastRemoteWAL != p.LastWAL {
 			return false, fmt.Sprintf("primary wal %d root %.8s; %s mode %s state %s wal %d root %.8s",
-				p.LastWAL, p.MerkleRoot, c.names[i], s.Mode, s.State, s.LastRemoteWAL, s.MerkleRoot), nil
+				p.LastWAL, p.MerkleRoot, n.name, s.Mode, s.State, s.LastRemoteWAL, s.MerkleRoot), nil
 		}
 	}
 	return true, "", nil
@@ -183,45 +174,59 @@ func (c *replCluster) waitConverged(ctx context.Context, limit, interval time.Du
 	}
 }
 
-// caughtUp waits, in-process, until every secondary's store has applied the
-// primary's newest WAL index, and returns how long that took. Cheaper and
-// more precise than the status API right after a load.
+// caughtUp waits until every secondary's database holds the primary's
+// newest WAL index, and returns how long that took. Cheaper and more
+// precise than the status API right after a load.
 func (c *replCluster) caughtUp(ctx context.Context, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
-	target := c.primary.Core.Store.Position().LastWAL
-	for i, n := range c.secondaries {
-		for n.Core.Store.Position().LastWAL < target {
-			if time.Since(start) > limit {
-				return time.Since(start), fmt.Errorf("%s at WAL %d, primary at %d after %s", c.names[i], n.Core.Store.Position().LastWAL, target, limit)
+	pdb, err := c.db(c.primary)
+	if err != nil {
+		return 0, err
+	}
+	target, err := dbLastWAL(ctx, pdb)
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range c.secondaries {
+		sdb, err := c.db(n)
+		if err != nil {
+			return 0, err
+		}
+		for {
+			pos, err := dbLastWAL(ctx, sdb)
+			if err != nil {
+				return time.Since(start), err
 			}
-			select {
-			case <-ctx.Done():
-				return time.Since(start), ctx.Err()
-			case <-n.Core.Store.Notify():
-			case <-time.After(5 * time.Millisecond):
+			if pos >= target {
+				break
+			}
+			if time.Since(start) > limit {
+				return time.Since(start), fmt.Errorf("%s at WAL %d, primary at %d after %s", n.name, pos, target, limit)
+			}
+			if err := sleepCtx(ctx, time.Millisecond); err != nil {
+				return time.Since(start), err
 			}
 		}
 	}
 	return time.Since(start), nil
 }
 
-// close shuts every node down (secondaries first, so they do not spend the
+// close stops every server (secondaries first, so they do not spend the
 // primary's shutdown reconnecting) and removes the folder. It runs even when
-// ctx is cancelled, bounded by shutdownTimeout per node.
-func (c *replCluster) close(ctx context.Context) error {
+// ctx is cancelled, bounded by shutdownTimeout per server.
+func (c *replCluster) close(context.Context) error {
 	var errs []error
-	nodes := append([]*node.Node(nil), c.secondaries...)
+	for _, db := range c.dbs {
+		errs = append(errs, db.Close())
+	}
+	nodes := append([]*serverProc(nil), c.secondaries...)
 	if c.primary != nil {
 		nodes = append(nodes, c.primary)
 	}
 	for _, n := range nodes {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		if err := n.Shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down node: %w", err))
-		}
-		cancel()
+		errs = append(errs, n.stop())
 	}
-	c.secondaries, c.primary = nil, nil
+	c.secondaries, c.primary, c.dbs = nil, nil, nil
 	c.api.close()
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove temp dir: %w", err))
@@ -232,7 +237,7 @@ func (c *replCluster) close(ctx context.Context) error {
 // drOperationToken generates a DR operation token on a secondary with the
 // primary's unseal key (dev mode: one share) and decodes it the way
 // `vault operator generate-root -dr-token -decode` does.
-func (c *replCluster) drOperationToken(ctx context.Context, secondary *node.Node) (string, error) {
+func (c *replCluster) drOperationToken(ctx context.Context, secondary *serverProc) (string, error) {
 	var st opTokenStatus
 	if err := c.api.call(ctx, http.MethodPut, secondary, "sys/replication/dr/secondary/generate-operation-token/attempt", "", map[string]any{}, &st); err != nil {
 		return "", fmt.Errorf("generate-operation-token attempt: %w", err)
@@ -241,7 +246,7 @@ func (c *replCluster) drOperationToken(ctx context.Context, secondary *node.Node
 	if otp == "" || st.Nonce == "" {
 		return "", fmt.Errorf("generate-operation-token attempt answered no otp/nonce: %+v", st)
 	}
-	key := fmt.Sprintf("%x", c.primary.DevKey)
+	key := fmt.Sprintf("%x", c.primary.devKey)
 	if err := c.api.call(ctx, http.MethodPut, secondary, "sys/replication/dr/secondary/generate-operation-token/update", "", map[string]any{"key": key, "nonce": st.Nonce}, &st); err != nil {
 		return "", fmt.Errorf("generate-operation-token update: %w", err)
 	}
@@ -297,7 +302,7 @@ func (a *apiClient) close() { a.tr.CloseIdleConnections() }
 
 // call sends one request to n's API. Any status but 200 and 204 is an error
 // carrying the start of the body. out, when set, receives the JSON body.
-func (a *apiClient) call(ctx context.Context, method string, n *node.Node, path, token string, body, out any) error {
+func (a *apiClient) call(ctx context.Context, method string, n *serverProc, path, token string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
@@ -306,7 +311,7 @@ func (a *apiClient) call(ctx context.Context, method string, n *node.Node, path,
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, n.APIAddr()+"/v1/"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, n.apiAddr+"/v1/"+path, rd)
 	if err != nil {
 		return err
 	}
@@ -337,7 +342,7 @@ func (a *apiClient) call(ctx context.Context, method string, n *node.Node, path,
 }
 
 // drStatus reads n's sys/replication/dr/status.
-func (a *apiClient) drStatus(ctx context.Context, n *node.Node) (drStatus, error) {
+func (a *apiClient) drStatus(ctx context.Context, n *serverProc) (drStatus, error) {
 	var env envelope
 	var st drStatus
 	if err := a.call(ctx, http.MethodGet, n, "sys/replication/dr/status", "", nil, &env); err != nil {

@@ -25,3 +25,6 @@ func percentile(samples []time.Duration, p float64) time.Duration {
 
 // ms is a duration in milliseconds for the report.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// us is a duration in microseconds for the report.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
