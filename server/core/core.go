@@ -42,8 +42,11 @@ type Core struct {
 	Mounts *mounts.Table
 	KVv2   *kvv2.Engine
 	Repl   *replication.Manager
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Perf is the performance replication Manager: the same machinery
+	// as Repl over the same store, for the other family (Vault runs both).
+	Perf *replication.Manager
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 // Options configure a Core; zero values take sensible defaults.
@@ -69,7 +72,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	}
 	bar := barrier.New(store, barrier.Options{
 		PlainReplicated: []string{seal.ConfigKey},
-		PlainLocal:      []string{replication.StateKey, identityKey},
+		PlainLocal:      []string{replication.StateKey, replication.PerformanceStateKey, identityKey},
 		Random:          opts.Random,
 		Now:             opts.Now,
 		Logger:          opts.Logger,
@@ -84,8 +87,16 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	if err != nil {
 		return nil, err
 	}
+	popts := ropts
+	popts.Kind = replication.KindPerformance
+	perf, err := replication.New(ctx, store, sealer, popts)
+	if err != nil {
+		repl.Close()
+		return nil, err
+	}
+	repl.SetPeer(perf)
 	bar.SetReplicatedWriter(func() bool { return repl.Mode() != replication.ModeSecondary })
-	sealer.SetKeyholder(keyholder{bar: bar, repl: repl})
+	sealer.SetKeyholder(keyholder{bar: bar, repl: repl, perf: perf})
 	return &Core{
 		Store:   store,
 		Barrier: bar,
@@ -94,13 +105,17 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		Mounts:  mounts.New(bar),
 		KVv2:    kvv2.New(bar, opts.Now),
 		Repl:    repl,
+		Perf:    perf,
 		Log:     opts.Logger,
 		Now:     opts.Now,
 	}, nil
 }
 
 // Close stops background work (replication streams).
-func (c *Core) Close() { c.Repl.Close() }
+func (c *Core) Close() {
+	c.Perf.Close()
+	c.Repl.Close()
+}
 
 // InitResult is what sys/init hands out once: the key shares and root token.
 type InitResult struct {

@@ -159,7 +159,10 @@ func (m *Manager) admit(id, fingerprint string) error {
 func (m *Manager) ClusterTLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if peer := m.peerFor(hello); peer != nil {
+				return peer.performanceTLS()
+			}
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if m.primary == nil {

@@ -160,6 +160,7 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 		rt.set(stateIdle, "transient_failure")
 		return
 	}
+	tlsCfg.NextProtos = m.clientProtocols()
 	addr, err := dialAddress(st.PrimaryClusterAddr)
 	if err != nil {
 		m.log.Error("cannot follow the primary: bad primary cluster address", "addr", st.PrimaryClusterAddr, "error", err)

@@ -114,8 +114,8 @@ func (s *state) clone() *state {
 	return &c
 }
 
-func loadState(ctx context.Context, store *storage.Store) (*state, error) {
-	raw, err := store.LocalGet(ctx, stateKey)
+func loadState(ctx context.Context, store *storage.Store, key string) (*state, error) {
+	raw, err := store.LocalGet(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return &state{Mode: ModeDisabled}, nil
 	}
@@ -141,7 +141,7 @@ func loadState(ctx context.Context, store *storage.Store) (*state, error) {
 // op is the storage change that records st, for writing together with
 // whatever else a transition changes; stateOp (secrets.go) seals the keys
 // first.
-func (s *state) op() (storage.Op, error) {
+func (s *state) op(key string) (storage.Op, error) {
 	raw, err := json.Marshal(s)
 	if err == nil && s.legacyPlain {
 		raw, err = withPlainSecrets(raw, s.drSecrets)
@@ -149,5 +149,5 @@ func (s *state) op() (storage.Op, error) {
 	if err != nil {
 		return storage.Op{}, fmt.Errorf("encode DR state: %w", err)
 	}
-	return storage.Op{Local: true, Key: stateKey, Value: raw}, nil
+	return storage.Op{Local: true, Key: key, Value: raw}, nil
 }
