@@ -89,6 +89,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	}
 	popts := ropts
 	popts.Kind = replication.KindPerformance
+	popts.TokenPrefixes = auth.TokenKeyPrefixes()
 	perf, err := replication.New(ctx, store, sealer, popts)
 	if err != nil {
 		repl.Close()

@@ -2,6 +2,7 @@ package drtest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -93,6 +94,37 @@ func TestPerformancePrimaryBesideDR(t *testing.T) {
 		t.Fatalf("performance known_secondaries after revoke: %v", known)
 	}
 
+	// A paths filter for a secondary that has no token yet, as Vault allows.
+	const pFilter = "sys/replication/performance/primary/paths-filter/ps2"
+	if _, err := a.rootClient().Logical().Write(pFilter, map[string]any{"mode": "deny", "paths": []string{"kv-b", "secret/"}}); err != nil {
+		t.Fatalf("write paths filter: %v", err)
+	}
+	fr, err := a.rootClient().Logical().Read(pFilter)
+	if err != nil || fr == nil || fr.Data["mode"] != "deny" || fmt.Sprint(fr.Data["paths"]) != "[kv-b/ secret/]" {
+		t.Fatalf("read paths filter: %v %+v", err, fr)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"mode":"block","paths":["secret/"]}`, "mode"},
+		{`{"mode":"allow"}`, "paths"},
+		{`{"mode":"allow","paths":["sys/"]}`, "sys/"},
+		{`{"mode":"allow","paths":["a/*"]}`, "glob"},
+	} {
+		code, body := ctlCall(t, a, "PUT", "/v1/"+pFilter, a.root, tc.body)
+		wantAPIError(t, "paths filter "+tc.body, code, body, 400, tc.want)
+	}
+	code, body = ctlCall(t, a, "PUT", "/v1/"+pFilter, "", `{"mode":"allow","paths":["secret/"]}`)
+	wantAPIError(t, "paths filter without a token", code, body, 403, "permission denied")
+	if _, err := a.rootClient().Logical().Delete(pFilter); err != nil {
+		t.Fatalf("delete paths filter: %v", err)
+	}
+	if fr, err := a.rootClient().Logical().Read(pFilter); err != nil || fr != nil {
+		t.Fatalf("read deleted paths filter: %v %+v", err, fr)
+	}
+	code, _ = ctlCall(t, a, "GET", "/v1/sys/replication/dr/primary/paths-filter/ps2", a.root, "")
+	if code != 404 {
+		t.Fatalf("a DR paths filter path answered %d, want 404 (DR has none)", code)
+	}
+
 	// The DR secondary still follows every write, through the same port.
 	a.write(a.root, "secret/after-perf", map[string]any{"v": "1"})
 	waitInSync(t, a, b)
@@ -109,6 +141,8 @@ func TestPerformancePrimaryBesideDR(t *testing.T) {
 	if mode, _, _, _ := a.perfStatus(); mode != "disabled" {
 		t.Fatalf("performance mode after disable: %q", mode)
 	}
+	code, body = ctlCall(t, a, "PUT", "/v1/"+pFilter, a.root, `{"mode":"allow","paths":["secret/"]}`)
+	wantAPIError(t, "paths filter on a disabled performance primary", code, body, 400, "sys/replication/performance/primary/enable")
 	if st := a.status(); st.Mode != "primary" || st.ClusterID != drID {
 		t.Fatalf("DR status after performance disable: %+v", st)
 	}

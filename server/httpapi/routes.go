@@ -58,6 +58,9 @@ func (a *API) routes() []*route {
 		{method: http.MethodPut, path: "sys/replication/performance/primary/secondary-token", sudo: true, dr: true, handle: a.secondaryToken},
 		{method: http.MethodPut, path: "sys/replication/performance/primary/revoke-secondary", dr: true, handle: a.revokeSecondary},
 		{method: http.MethodPut, path: "sys/replication/performance/secondary/generate-public-key", dr: true, handle: a.generatePublicKey},
+		{method: http.MethodGet, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.readPathsFilter},
+		{method: http.MethodPut, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.writePathsFilter},
+		{method: http.MethodDelete, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.deletePathsFilter},
 		{method: http.MethodPut, path: "sys/replication/recover", dr: true, handle: a.recoverReplication},
 		{method: http.MethodPut, path: "sys/replication/reindex", sudo: true, dr: true, handle: a.reindex},
 		// Failover evidence: an extension outside Vault's paths (sys_failovers.go).

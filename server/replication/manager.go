@@ -36,6 +36,9 @@ type Options struct {
 	// (keys.go).
 	Data storage.Data
 	Keys Keys
+	// TokenPrefixes are the token store's keys, which a performance
+	// secondary keeps to itself (filter.go); the token store names them.
+	TokenPrefixes []string
 	// Kind is the replication family this Manager runs (default DR). A
 	// cluster runs one Manager of each kind over the same store.
 	Kind Kind

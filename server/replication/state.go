@@ -40,6 +40,9 @@ type state struct {
 	ServerCert         string                      `json:"server_cert,omitempty"`
 	ServerKey          string                      `json:"server_key,omitempty"`
 	Secondaries        map[string]*secondaryRecord `json:"secondaries,omitempty"`
+	// PathsFilters are a performance primary's filters by secondary id
+	// (filter.go); DR has none.
+	PathsFilters map[string]*PathsFilter `json:"paths_filters,omitempty"`
 
 	// As a secondary: who it is and where its primary is.
 	SecondaryID              string   `json:"secondary_id,omitempty"`
@@ -111,6 +114,12 @@ func (s *state) clone() *state {
 		c.Secondaries[k] = &r
 	}
 	c.KnownPrimaryClusterAddrs = slices.Clone(s.KnownPrimaryClusterAddrs)
+	c.PathsFilters = make(map[string]*PathsFilter, len(s.PathsFilters))
+	for k, v := range s.PathsFilters {
+		f := *v
+		f.Paths = slices.Clone(v.Paths)
+		c.PathsFilters[k] = &f
+	}
 	return &c
 }
 
