@@ -90,20 +90,25 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	popts := ropts
 	popts.Kind = replication.KindPerformance
 	popts.TokenPrefixes = auth.TokenKeyPrefixes()
+	mountTable := mounts.New(bar)
+	popts.Mounts = mountRefs(mountTable)
 	perf, err := replication.New(ctx, store, sealer, popts)
 	if err != nil {
 		repl.Close()
 		return nil, err
 	}
 	repl.SetPeer(perf)
-	bar.SetReplicatedWriter(func() bool { return repl.Mode() != replication.ModeSecondary })
+	bar.SetReplicatedWriter(func() bool {
+		return repl.Mode() != replication.ModeSecondary && perf.Mode() != replication.ModeSecondary
+	})
+	tokens := localSplit{Data: bar, prefixes: auth.TokenKeyPrefixes(), active: func() bool { return perf.Mode() == replication.ModeSecondary }}
 	sealer.SetKeyholder(keyholder{bar: bar, repl: repl, perf: perf})
 	return &Core{
 		Store:   store,
 		Barrier: bar,
 		Seal:    sealer,
-		Auth:    auth.New(bar, opts.Now, opts.Random),
-		Mounts:  mounts.New(bar),
+		Auth:    auth.New(tokens, opts.Now, opts.Random),
+		Mounts:  mountTable,
 		KVv2:    kvv2.New(bar, opts.Now),
 		Repl:    repl,
 		Perf:    perf,

@@ -172,6 +172,10 @@ func (a *API) serve(rt *route) httprouter.Handle {
 			writeErrors(w, http.StatusBadRequest, errDRSecondary)
 			return
 		}
+		if a.perfSecondaryRefuses(rt, req.path) {
+			writeErrors(w, http.StatusBadRequest, errPerfWrite)
+			return
+		}
 		if err := a.admit(w, req, rt); err != nil {
 			a.fail(w, hr, err)
 			return

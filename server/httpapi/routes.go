@@ -58,6 +58,8 @@ func (a *API) routes() []*route {
 		{method: http.MethodPut, path: "sys/replication/performance/primary/secondary-token", sudo: true, dr: true, handle: a.secondaryToken},
 		{method: http.MethodPut, path: "sys/replication/performance/primary/revoke-secondary", dr: true, handle: a.revokeSecondary},
 		{method: http.MethodPut, path: "sys/replication/performance/secondary/generate-public-key", dr: true, handle: a.generatePublicKey},
+		{method: http.MethodPut, path: "sys/replication/performance/secondary/enable", dr: true, handle: a.enableSecondary},
+		{method: http.MethodPut, path: "sys/replication/performance/secondary/disable", dr: true, handle: a.disableSecondary},
 		{method: http.MethodGet, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.readPathsFilter},
 		{method: http.MethodPut, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.writePathsFilter},
 		{method: http.MethodDelete, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.deletePathsFilter},

@@ -5,12 +5,18 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
 )
 
 // alpnPerformance is the ALPN protocol a performance secondary offers on
 // the cluster port. A cluster has one cluster port for both families, as in
 // Vault, which also tells its replication streams apart by ALPN; DR
 // secondaries offer none, so every existing DR secondary keeps working.
+// The server picks the family's TLS configuration (CA, certificate) by the
+// offer but agrees no protocol (net/http closes a connection whose agreed
+// protocol it has no handler for); the handler then tells the families
+// apart by the client certificate, which only one family admits.
 const alpnPerformance = "vaultrepl-performance-v1"
 
 // SetPeer links the DR Manager m with the performance Manager of the same
@@ -28,31 +34,33 @@ func (m *Manager) peerFor(hello *tls.ClientHelloInfo) *Manager {
 }
 
 // performanceTLS is the cluster port's TLS for a performance secondary:
-// this performance set's CA and certificates, with the ALPN protocol agreed
-// so that the handler knows which family a request belongs to.
+// this performance set's CA and certificates.
 func (m *Manager) performanceTLS() (*tls.Config, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.primary == nil {
 		return nil, errors.New("performance replication is not enabled as a primary on this cluster")
 	}
-	cfg := m.primary.tls.Clone()
-	cfg.NextProtos = []string{alpnPerformance}
-	return cfg, nil
+	return m.primary.tls, nil
 }
 
-// clusterPortHandler sends each request to the family its connection
-// agreed on in the handshake.
+// clusterPortHandler sends each request to the family whose secondary the
+// client certificate belongs to; anything else goes to DR, which refuses
+// what it did not admit.
 func (m *Manager) clusterPortHandler() http.Handler {
 	dr := m.clusterMux()
-	var perf http.Handler
-	if peer := m.perfPeer.Load(); peer != nil {
-		perf = peer.clusterMux()
+	peer := m.perfPeer.Load()
+	if peer == nil {
+		return dr
 	}
+	perf := peer.clusterMux()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS != nil && r.TLS.NegotiatedProtocol == alpnPerformance && perf != nil {
-			perf.ServeHTTP(w, r)
-			return
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			leaf := r.TLS.PeerCertificates[0]
+			if peer.admit(leaf.Subject.CommonName, drcrypto.Fingerprint(leaf)) == nil {
+				perf.ServeHTTP(w, r)
+				return
+			}
 		}
 		dr.ServeHTTP(w, r)
 	})

@@ -124,6 +124,9 @@ func (m *Manager) SetPathsFilter(ctx context.Context, id string, f *PathsFilter)
 	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}
+	// The secondary's next heartbeat carries its new view's root; a
+	// mismatch makes it repair to the new view (merkle sync).
+	m.forgetView(id)
 	m.log.Info("paths filter set", "secondary_id", id, "mode", f.Mode, "paths", len(f.Paths))
 	return nil, nil
 }
@@ -164,6 +167,7 @@ func (m *Manager) DeletePathsFilter(ctx context.Context, id string) error {
 	if err := m.commit(ctx, next); err != nil {
 		return err
 	}
+	m.forgetView(id)
 	m.log.Info("paths filter removed", "secondary_id", id)
 	return nil
 }

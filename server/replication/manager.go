@@ -39,6 +39,9 @@ type Options struct {
 	// TokenPrefixes are the token store's keys, which a performance
 	// secondary keeps to itself (filter.go); the token store names them.
 	TokenPrefixes []string
+	// Mounts lists the mount table (where each mount's data lives and
+	// whether it is local), for the performance secondaries' views.
+	Mounts func(ctx context.Context) ([]MountRef, error)
 	// Kind is the replication family this Manager runs (default DR). A
 	// cluster runs one Manager of each kind over the same store.
 	Kind Kind
@@ -77,6 +80,8 @@ type Manager struct {
 	// (SetPeer): its secondaries read the same WAL, so trimming keeps what
 	// they need, and they reach it through this cluster port.
 	perfPeer atomic.Pointer[Manager]
+	// view caches performance secondaries' merkle roots (perfview.go).
+	view perfView
 
 	background sync.WaitGroup
 	stopCtx    context.Context

@@ -274,7 +274,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		return pw.flush()
 	}
 	pos := m.store.Position()
-	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason}); err != nil || mode != "stream" {
+	if err := send(frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: m.viewRoot(ctx, id, pos), Reason: reason}); err != nil || mode != "stream" {
 		if mode == "sync" {
 			m.log.Info("secondary needs a merkle sync", "secondary_id", id, "reason", reason)
 		}
@@ -316,7 +316,12 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 				_ = send(frame{Type: "resync", Reason: fmt.Sprintf("WAL entries after %d are no longer retained", from)})
 				return
 			}
-			if err := sendWAL(entries); err != nil {
+			excluded, err := m.excludedFor(ctx, id)
+			if err != nil {
+				m.log.Warn("secondary stream ended", "secondary_id", id, "error", err)
+				return
+			}
+			if err := sendWAL(outgoing(entries, excluded)); err != nil {
 				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
 				return
 			}
@@ -331,7 +336,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		case <-changed:
 		case <-heartbeat.C:
 			p := m.store.Position()
-			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: time.Now().UnixNano(), LastWALTime: m.lastWALTime(ctx, p.LastWAL)}); err != nil {
+			if err := send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: m.viewRoot(ctx, id, p), SentAt: time.Now().UnixNano(), LastWALTime: m.lastWALTime(ctx, p.LastWAL)}); err != nil {
 				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
 				return
 			}
@@ -398,14 +403,20 @@ type syncStart struct {
 	Forks []fork `json:"forks,omitempty"`
 }
 
-func (m *Manager) serveSyncStart(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
+func (m *Manager) serveSyncStart(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
 	// The position is read before the buckets, so the buckets are at least
 	// as new as it: replaying the WAL from here repairs the rest.
 	pos := m.store.Position()
-	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(m.store.BucketHashes()), Forks: m.forks(r.Context())})
+	buckets, err := m.bucketHashesFor(r.Context(), id)
+	if err != nil {
+		m.log.Error("merkle buckets for secondary", "secondary_id", id, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(buckets), Forks: m.forks(r.Context())})
 }
 
-func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
+func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
 	var req struct {
 		Pages []int `json:"pages"`
 	}
@@ -413,7 +424,12 @@ func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, _ str
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	buckets := m.store.BucketHashes()
+	buckets, err := m.bucketHashesFor(r.Context(), id)
+	if err != nil {
+		m.log.Error("merkle buckets for secondary", "secondary_id", id, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
 	out := map[int]string{}
 	for _, p := range req.Pages {
 		if p < 0 || p >= numPages {
@@ -427,7 +443,7 @@ func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, _ str
 	writeJSON(w, map[string]any{"hashes": out})
 }
 
-func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
+func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
 	var req struct {
 		Buckets []int `json:"buckets"`
 	}
@@ -441,7 +457,7 @@ func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, _ strin
 			return
 		}
 	}
-	ans, err := m.fetchBuckets(r.Context(), req.Buckets)
+	ans, err := m.fetchBuckets(r.Context(), id, req.Buckets)
 	if err != nil {
 		m.log.Error("read buckets for merkle sync", "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -462,7 +478,11 @@ type fetchAnswer struct {
 
 // fetchBuckets reads requested buckets in order until fetchBytes is
 // reached, so one answer never holds more than fetchBytes plus one bucket.
-func (m *Manager) fetchBuckets(ctx context.Context, buckets []int) (fetchAnswer, error) {
+func (m *Manager) fetchBuckets(ctx context.Context, id string, buckets []int) (fetchAnswer, error) {
+	excluded, err := m.excludedFor(ctx, id)
+	if err != nil {
+		return fetchAnswer{}, err
+	}
 	ans := fetchAnswer{Entries: make(map[int][]storage.KV, len(buckets))}
 	var size int64
 	for _, b := range buckets {
@@ -473,10 +493,11 @@ func (m *Manager) fetchBuckets(ctx context.Context, buckets []int) (fetchAnswer,
 		if err != nil {
 			return fetchAnswer{}, err
 		}
-		for _, kv := range got[b] {
+		kept := keptKVs(got[b], excluded)
+		for _, kv := range kept {
 			size += int64(len(kv.Key) + len(kv.Value))
 		}
-		ans.Entries[b] = got[b]
+		ans.Entries[b] = kept
 		ans.Covered++
 	}
 	return ans, nil

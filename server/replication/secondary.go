@@ -401,7 +401,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 			rt.mu.Lock()
 			rt.lastHB, rt.echo = now, f.SentAt
 			rt.mu.Unlock()
-			if p := m.store.Position(); p.LastWAL == f.LastWAL && p.MerkleRoot != f.Root {
+			if p := m.store.Position(); f.Root != "" && p.LastWAL == f.LastWAL && p.MerkleRoot != f.Root {
 				*forceSync = true
 				m.log.Warn("merkle root differs from the primary's at the same WAL index; resyncing", "wal", f.LastWAL)
 				return progressed, errRootMismatch

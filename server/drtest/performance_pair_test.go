@@ -1,0 +1,120 @@
+package drtest
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// perfPair makes a a performance primary and b its secondary, and returns
+// b's own root token (generated from a's shares, as in Vault: enabling
+// wipes b's tokens and b unseals with a's shares from then on).
+func perfPair(t *testing.T, a, b *cluster) string {
+	t.Helper()
+	if _, err := a.rootClient().Logical().Write("sys/replication/performance/primary/enable", nil); err != nil {
+		t.Fatalf("enable performance primary: %v", err)
+	}
+	tw, err := a.rootClient().Logical().Write("sys/replication/performance/primary/secondary-token", map[string]any{"id": "b"})
+	if err != nil || tw.WrapInfo == nil {
+		t.Fatalf("performance secondary-token: %v", err)
+	}
+	if _, err := b.rootClient().Logical().Write("sys/replication/performance/secondary/enable", map[string]any{"token": tw.WrapInfo.Token}); err != nil {
+		t.Fatalf("enable performance secondary: %v", err)
+	}
+	eventually(t, "performance secondary streaming", 30*time.Second, func() (bool, string) {
+		st, err := b.client("").Sys().ReplicationPerformanceStatusWithContext(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Mode == "secondary" && st.State == "stream-wals", st.Mode + " " + st.State
+	})
+	return b.generateRoot(a.keys)
+}
+
+// readV reads a secret's "v" on c with token, "" when absent; other
+// failures are returned.
+func readV(c *cluster, token, path string) (string, error) {
+	s, err := c.client(token).Logical().Read(path)
+	if err != nil || s == nil {
+		return "", err
+	}
+	v, _ := s.Data["v"].(string)
+	return v, nil
+}
+
+// TestPerformanceSecondaryServesReplicatedData: what the primary writes
+// reads on the performance secondary; each cluster's tokens are its own;
+// the secondary refuses writes to replicated paths but keeps its own
+// tokens; a paths filter takes a mount's data off the secondary and
+// removing it brings the data back.
+func TestPerformanceSecondaryServesReplicatedData(t *testing.T) {
+	a := startCluster(t, "A")
+	b := startCluster(t, "B")
+	a.write(a.root, "secret/before", map[string]any{"v": "1"})
+	if _, err := a.rootClient().Logical().Write("sys/mounts/kv-b", map[string]any{"type": "kv"}); err != nil {
+		t.Fatalf("mount kv-b: %v", err)
+	}
+	a.write(a.root, "kv-b/x", map[string]any{"v": "filtered"})
+	bRoot := perfPair(t, a, b)
+	if bRoot == a.root {
+		t.Fatal("the secondary's generated root token is the primary's")
+	}
+	a.write(a.root, "secret/after", map[string]any{"v": "2"})
+	for path, want := range map[string]string{"secret/before": "1", "secret/after": "2", "kv-b/x": "filtered"} {
+		eventually(t, "B reads "+path, 30*time.Second, func() (bool, string) {
+			v, err := readV(b, bRoot, path)
+			return err == nil && v == want, v
+		})
+	}
+
+	// Tokens are per cluster.
+	if code, body := b.raw(http.MethodGet, "/v1/secret/before", a.root, ""); code != http.StatusForbidden {
+		t.Fatalf("A's root token on B: %d %s", code, body)
+	}
+	if code, body := a.raw(http.MethodGet, "/v1/secret/before", bRoot, ""); code != http.StatusForbidden {
+		t.Fatalf("B's root token on A: %d %s", code, body)
+	}
+	child, err := b.client(bRoot).Auth().Token().Create(nil)
+	if err != nil {
+		t.Fatalf("token create on B: %v", err)
+	}
+	if v, err := readV(b, child.Auth.ClientToken, "secret/before"); err != nil || v != "1" {
+		t.Fatalf("B's own child token reads %q %v", v, err)
+	}
+	if code, _ := a.raw(http.MethodGet, "/v1/auth/token/lookup-self", child.Auth.ClientToken, ""); code != http.StatusForbidden {
+		t.Fatalf("B's child token on A answered %d", code)
+	}
+	code, body := ctlCall(t, b, http.MethodPut, "/v1/secret/onb", bRoot, `{"v":"x"}`)
+	wantAPIError(t, "write to a replicated path on B", code, body, 400, "performance secondary")
+
+	// A paths filter takes kv-b's data off B; removing it brings it back.
+	if _, err := a.rootClient().Logical().Write("sys/replication/performance/primary/paths-filter/b", map[string]any{"mode": "deny", "paths": []string{"kv-b/"}}); err != nil {
+		t.Fatalf("paths filter: %v", err)
+	}
+	eventually(t, "kv-b's data gone from B", 30*time.Second, func() (bool, string) {
+		v, err := readV(b, bRoot, "kv-b/x")
+		return err == nil && v == "", v
+	})
+	a.write(a.root, "kv-b/y", map[string]any{"v": "while-filtered"})
+	a.write(a.root, "secret/while", map[string]any{"v": "3"})
+	eventually(t, "B reads secret/while", 30*time.Second, func() (bool, string) {
+		v, err := readV(b, bRoot, "secret/while")
+		return err == nil && v == "3", v
+	})
+	if v, err := readV(b, bRoot, "kv-b/y"); err != nil || v != "" {
+		t.Fatalf("a write to a filtered mount reached B: %q %v", v, err)
+	}
+	if _, err := a.rootClient().Logical().Delete("sys/replication/performance/primary/paths-filter/b"); err != nil {
+		t.Fatalf("delete paths filter: %v", err)
+	}
+	for path, want := range map[string]string{"kv-b/x": "filtered", "kv-b/y": "while-filtered"} {
+		eventually(t, "B reads "+path+" again", 30*time.Second, func() (bool, string) {
+			v, err := readV(b, bRoot, path)
+			return err == nil && v == want, v
+		})
+	}
+	if v, err := readV(b, bRoot, "secret/after"); err != nil || v != "2" {
+		t.Fatalf("B lost secret/after: %q %v", v, err)
+	}
+}
