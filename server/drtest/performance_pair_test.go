@@ -2,9 +2,14 @@ package drtest
 
 import (
 	"context"
+	"encoding/base64"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
 )
 
 // perfPair makes a a performance primary and b its secondary, and returns
@@ -45,8 +50,8 @@ func readV(c *cluster, token, path string) (string, error) {
 
 // TestPerformanceSecondaryServesReplicatedData: what the primary writes
 // reads on the performance secondary; each cluster's tokens are its own;
-// the secondary refuses writes to replicated paths but keeps its own
-// tokens; a paths filter takes a mount's data off the secondary and
+// writes on the secondary to replicated paths are authorised there and
+// forwarded, and read back on it with X-Vault-Index; a paths filter takes a mount's data off the secondary and
 // removing it brings the data back.
 func TestPerformanceSecondaryServesReplicatedData(t *testing.T) {
 	a := startCluster(t, "A")
@@ -85,8 +90,47 @@ func TestPerformanceSecondaryServesReplicatedData(t *testing.T) {
 	if code, _ := a.raw(http.MethodGet, "/v1/auth/token/lookup-self", child.Auth.ClientToken, ""); code != http.StatusForbidden {
 		t.Fatalf("B's child token on A answered %d", code)
 	}
-	code, body := ctlCall(t, b, http.MethodPut, "/v1/secret/onb", bRoot, `{"v":"x"}`)
-	wantAPIError(t, "write to a replicated path on B", code, body, 400, "performance secondary")
+	// A write on B to a replicated mount is forwarded: it lands on A, and
+	// B reads it back at once with the X-Vault-Index of the answer.
+	var state string
+	if _, err := b.client(bRoot).WithResponseCallbacks(vaultapi.RecordState(&state)).Logical().Write("secret/onb", map[string]any{"v": "forwarded"}); err != nil {
+		t.Fatalf("forwarded write on B: %v", err)
+	}
+	if state == "" {
+		t.Fatal("a forwarded write answered no X-Vault-Index")
+	}
+	if v := readSecretV(t, a, a.root, "secret/onb"); v != "forwarded" {
+		t.Fatalf("the forwarded write is not on A: %q", v)
+	}
+	s, err := b.client(bRoot).WithRequestCallbacks(vaultapi.RequireState(state)).Logical().Read("secret/onb")
+	if err != nil || s == nil || s.Data["v"] != "forwarded" {
+		t.Fatalf("read-after-write on B with X-Vault-Index: %v %+v", err, s)
+	}
+	// A forwarded write is authorised on B: A's token means nothing there.
+	code, body := ctlCall(t, b, http.MethodPut, "/v1/secret/onb", a.root, `{"v":"x"}`)
+	wantAPIError(t, "forwarded write with A's token", code, body, 403, "permission denied")
+	code, body = ctlCall(t, b, http.MethodGet, "/v1/secret/onb", bRoot, "")
+	if code != 200 || !strings.Contains(body, "forwarded") {
+		t.Fatalf("read on B: %d %s", code, body)
+	}
+	// An index B cannot read is a 400; one of a position B never reaches, 412.
+	req := func(index string) (int, string) {
+		hr, _ := http.NewRequest(http.MethodGet, b.srv.Addr+"/v1/secret/onb", nil)
+		hr.Header.Set("X-Vault-Token", bRoot)
+		hr.Header.Set("X-Vault-Index", index)
+		resp, err := b.srv.HTTPClient().Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	code, body = req("not-an-index")
+	wantAPIError(t, "garbage X-Vault-Index", code, body, 400, "X-Vault-Index")
+	_, perfID, _, _ := a.perfStatus()
+	code, body = req(base64.RawURLEncoding.EncodeToString([]byte("vr1:" + perfID + ":999999999")))
+	wantAPIError(t, "unreached X-Vault-Index", code, body, 412, "not applied")
 
 	// A paths filter takes kv-b's data off B; removing it brings it back.
 	if _, err := a.rootClient().Logical().Write("sys/replication/performance/primary/paths-filter/b", map[string]any{"mode": "deny", "paths": []string{"kv-b/"}}); err != nil {

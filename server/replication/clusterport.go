@@ -53,7 +53,10 @@ func (m *Manager) clusterPortHandler() http.Handler {
 	if peer == nil {
 		return dr
 	}
-	perf := peer.clusterMux()
+	perfMux := http.NewServeMux()
+	perfMux.Handle("/", peer.clusterMux())
+	perfMux.HandleFunc("POST /performance/forward", peer.peer(peer.serveForward))
+	perf := http.Handler(perfMux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 			leaf := r.TLS.PeerCertificates[0]

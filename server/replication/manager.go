@@ -82,6 +82,10 @@ type Manager struct {
 	perfPeer atomic.Pointer[Manager]
 	// view caches performance secondaries' merkle roots (perfview.go).
 	view perfView
+	// forwardTo runs forwarded writes on a performance primary; fwd is a
+	// performance secondary's client for sending them (forward.go).
+	forwardTo atomic.Pointer[http.Handler]
+	fwd       forwardClient
 
 	background sync.WaitGroup
 	stopCtx    context.Context
