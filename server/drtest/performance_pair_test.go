@@ -132,6 +132,46 @@ func TestPerformanceSecondaryServesReplicatedData(t *testing.T) {
 	code, body = req(base64.RawURLEncoding.EncodeToString([]byte("vr1:" + perfID + ":999999999")))
 	wantAPIError(t, "unreached X-Vault-Index", code, body, 412, "not applied")
 
+	// A's local mount and its data stay on A.
+	if _, err := a.rootClient().Logical().Write("sys/mounts/a-local", map[string]any{"type": "kv", "local": true}); err != nil {
+		t.Fatalf("enable a local mount on A: %v", err)
+	}
+	a.write(a.root, "a-local/k", map[string]any{"v": "only-on-a"})
+	a.write(a.root, "secret/marker", map[string]any{"v": "m"})
+	eventually(t, "B reads secret/marker", 30*time.Second, func() (bool, string) {
+		v, err := readV(b, bRoot, "secret/marker")
+		return err == nil && v == "m", v
+	})
+	if m, err := b.client(bRoot).Sys().ListMounts(); err != nil || m["a-local/"] != nil || m["kv-b/"] == nil {
+		t.Fatalf("B's mounts: %v %v", err, m)
+	}
+
+	// A local mount on B is B's alone: enabled and written on B, never on A.
+	if _, err := b.client(bRoot).Logical().Write("sys/mounts/b-local", map[string]any{"type": "kv", "local": true}); err != nil {
+		t.Fatalf("enable a local mount on B: %v", err)
+	}
+	b.write(bRoot, "b-local/k", map[string]any{"v": "only-on-b"})
+	if v, err := readV(b, bRoot, "b-local/k"); err != nil || v != "only-on-b" {
+		t.Fatalf("B's local mount reads %q %v", v, err)
+	}
+	if m, err := a.rootClient().Sys().ListMounts(); err != nil || m["b-local/"] != nil {
+		t.Fatalf("B's local mount shows on A: %v", err)
+	}
+	if code, _ := a.raw(http.MethodGet, "/v1/b-local/k", a.root, ""); code != http.StatusNotFound {
+		t.Fatalf("B's local data answered %d on A", code)
+	}
+	a.write(a.root, "secret/marker2", map[string]any{"v": "m2"})
+	eventually(t, "B reads secret/marker2", 30*time.Second, func() (bool, string) {
+		v, err := readV(b, bRoot, "secret/marker2")
+		return err == nil && v == "m2", v
+	})
+	if m, err := b.client(bRoot).Sys().ListMounts(); err != nil || m["a-local/"] != nil || m["b-local/"] == nil {
+		t.Fatalf("B's mounts: %v %v", err, m)
+	}
+	if v := readSecretV(t, b, bRoot, "b-local/k"); v != "only-on-b" {
+		t.Fatalf("B's local data after A's changes: %q", v)
+	}
+
 	// A paths filter takes kv-b's data off B; removing it brings it back.
 	if _, err := a.rootClient().Logical().Write("sys/replication/performance/primary/paths-filter/b", map[string]any{"mode": "deny", "paths": []string{"kv-b/"}}); err != nil {
 		t.Fatalf("paths filter: %v", err)

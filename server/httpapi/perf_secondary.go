@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/mounts"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 )
 
@@ -27,8 +28,11 @@ var perfLocalPrefixes = []string{
 // secondary to apply that position before it answers 412.
 const indexWait = 2 * time.Second
 
-// perfSecondaryForwards says whether this request goes to the primary.
-func (a *API) perfSecondaryForwards(rt *route, path string) bool {
+// perfSecondaryForwards says whether this request goes to the primary:
+// a write that is not to this cluster's own tokens, controls or local
+// mounts (enabling one included).
+func (a *API) perfSecondaryForwards(rt *route, req *request) bool {
+	path := req.path
 	switch rt.method {
 	case http.MethodGet, http.MethodHead, methodList:
 		return false
@@ -41,7 +45,17 @@ func (a *API) perfSecondaryForwards(rt *route, path string) bool {
 			return false
 		}
 	}
-	return true
+	var e *mounts.Entry
+	var err error
+	if rest, ok := strings.CutPrefix(path, "sys/mounts/"); ok {
+		if req.params != nil && req.params.Bool("local", false) {
+			return false
+		}
+		e, err = a.core.Mounts.Get(req.ctx, rest)
+	} else {
+		e, err = a.core.Mounts.Match(req.ctx, path)
+	}
+	return err != nil || e == nil || !e.InLocalTable
 }
 
 // forward sends an authorised request to the performance primary and

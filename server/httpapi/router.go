@@ -183,7 +183,7 @@ func (a *API) serve(rt *route) httprouter.Handle {
 			a.fail(w, hr, err)
 			return
 		}
-		if a.perfSecondaryForwards(rt, req.path) {
+		if a.perfSecondaryForwards(rt, req) {
 			a.forward(w, req)
 			return
 		}
