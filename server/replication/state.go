@@ -1,7 +1,8 @@
-// Package replication is DR replication: the state machine behind the
-// sys/replication/dr endpoints (primary, secondary, disabled), activation
-// tokens, and the data plane that streams the primary's WAL to secondaries
-// over mutual TLS and repairs divergence with a merkle sync.
+// Package replication is DR and performance replication (kind.go): the
+// state machine behind the sys/replication/dr and
+// sys/replication/performance endpoints (primary, secondary, disabled),
+// activation tokens, and the data plane that streams the primary's WAL to
+// secondaries over mutual TLS and repairs divergence with a merkle sync.
 package replication
 
 import (
