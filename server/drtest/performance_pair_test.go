@@ -202,3 +202,39 @@ func TestPerformanceSecondaryServesReplicatedData(t *testing.T) {
 		t.Fatalf("B lost secret/after: %q %v", v, err)
 	}
 }
+
+// TestPerformanceUpdatePrimary: a performance secondary re-pointed with a
+// new activation token of its own set keeps its data and its own tokens
+// and follows again; a token of another set is refused before it is spent
+// and changes nothing.
+func TestPerformanceUpdatePrimary(t *testing.T) {
+	a := startCluster(t, "A")
+	b := startCluster(t, "B")
+	c := startCluster(t, "C")
+	bRoot := perfPair(t, a, b)
+	if _, err := c.rootClient().Logical().Write("sys/replication/performance/primary/enable", nil); err != nil {
+		t.Fatalf("enable C as another performance primary: %v", err)
+	}
+	other, err := c.rootClient().Logical().Write("sys/replication/performance/primary/secondary-token", map[string]any{"id": "b"})
+	if err != nil || other.WrapInfo == nil {
+		t.Fatalf("C's secondary-token: %v", err)
+	}
+	code, body := ctlCall(t, b, http.MethodPut, "/v1/sys/replication/performance/secondary/update-primary", bRoot, mustJSON(map[string]any{"token": other.WrapInfo.Token}))
+	wantAPIError(t, "update-primary with another set's token", code, body, 400, "performance replication set")
+
+	if _, err := a.rootClient().Logical().Write("sys/replication/performance/primary/revoke-secondary", map[string]any{"id": "b"}); err != nil {
+		t.Fatalf("revoke b: %v", err)
+	}
+	tw, err := a.rootClient().Logical().Write("sys/replication/performance/primary/secondary-token", map[string]any{"id": "b"})
+	if err != nil || tw.WrapInfo == nil {
+		t.Fatalf("new secondary-token: %v", err)
+	}
+	if _, err := b.client(bRoot).Logical().Write("sys/replication/performance/secondary/update-primary", map[string]any{"token": tw.WrapInfo.Token}); err != nil {
+		t.Fatalf("update-primary: %v", err)
+	}
+	a.write(a.root, "secret/after-update", map[string]any{"v": "u"})
+	eventually(t, "B follows A again", 30*time.Second, func() (bool, string) {
+		v, err := readV(b, bRoot, "secret/after-update")
+		return err == nil && v == "u", v
+	})
+}

@@ -60,6 +60,9 @@ func (a *API) routes() []*route {
 		{method: http.MethodPut, path: "sys/replication/performance/secondary/generate-public-key", dr: true, handle: a.generatePublicKey},
 		{method: http.MethodPut, path: "sys/replication/performance/secondary/enable", dr: true, handle: a.enableSecondary},
 		{method: http.MethodPut, path: "sys/replication/performance/secondary/disable", dr: true, handle: a.disableSecondary},
+		// A performance secondary serves tokens, so these take an ordinary
+		// one (Vault's DR secondaries need a DR operation token instead).
+		{method: http.MethodPut, path: "sys/replication/performance/secondary/update-primary", dr: true, handle: a.updatePrimary},
 		{method: http.MethodGet, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.readPathsFilter},
 		{method: http.MethodPut, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.writePathsFilter},
 		{method: http.MethodDelete, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.deletePathsFilter},
