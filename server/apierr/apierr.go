@@ -22,6 +22,9 @@ const (
 	KindUnavailable
 	// KindConflict is a request that collides with existing state, e.g. a mount path in use (HTTP 409).
 	KindConflict
+	// KindPreconditionFailed is a request whose X-Vault-Index this cluster
+	// cannot satisfy (HTTP 412).
+	KindPreconditionFailed
 )
 
 // Error is a failure whose message is safe to show to the client: it never
@@ -57,6 +60,11 @@ func Unavailable(format string, args ...any) error {
 // Conflict reports a collision with existing state (409).
 func Conflict(format string, args ...any) error {
 	return &Error{Kind: KindConflict, Message: fmt.Sprintf(format, args...)}
+}
+
+// PreconditionFailed reports a consistency requirement not met (412).
+func PreconditionFailed(format string, args ...any) error {
+	return &Error{Kind: KindPreconditionFailed, Message: fmt.Sprintf(format, args...)}
 }
 
 // KindOf returns the kind of the first *Error in err's chain, or 0 when err

@@ -14,6 +14,11 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
+// TokenKeyPrefixes are the keys of tokens themselves (not roles or
+// policies): what a performance secondary keeps to itself, as each Vault
+// cluster of a performance set has its own tokens.
+func TokenKeyPrefixes() []string { return []string{tokenPrefix, accessorPrefix, parentPrefix} }
+
 const (
 	tokenPrefix    = "auth/token/id/"
 	accessorPrefix = "auth/token/accessor/"

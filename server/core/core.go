@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
@@ -35,15 +36,22 @@ type Core struct {
 	// Barrier encrypts what the domain packages store (server/barrier);
 	// they are handed it, never the raw Store.
 	Barrier *barrier.Barrier
-	Seal    *seal.Manager
-	Auth    *auth.Manager
+	// Data is the barrier as the domain packages use it: on a performance
+	// secondary its own tokens and local mounts' data are kept local
+	// (perfsplit.go).
+	Data storage.Data
+	Seal *seal.Manager
+	Auth *auth.Manager
 	// Mounts says which engine serves which path; KVv2 serves the
 	// versioned KV mounts (KV v1 mounts are kv.Mount values made per request).
 	Mounts *mounts.Table
 	KVv2   *kvv2.Engine
 	Repl   *replication.Manager
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Perf is the performance replication Manager: the same machinery
+	// as Repl over the same store, for the other family (Vault runs both).
+	Perf *replication.Manager
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 // Options configure a Core; zero values take sensible defaults.
@@ -69,7 +77,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	}
 	bar := barrier.New(store, barrier.Options{
 		PlainReplicated: []string{seal.ConfigKey},
-		PlainLocal:      []string{replication.StateKey, identityKey},
+		PlainLocal:      []string{replication.StateKey, replication.PerformanceStateKey, identityKey},
 		Random:          opts.Random,
 		Now:             opts.Now,
 		Logger:          opts.Logger,
@@ -84,23 +92,51 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	if err != nil {
 		return nil, err
 	}
-	bar.SetReplicatedWriter(func() bool { return repl.Mode() != replication.ModeSecondary })
-	sealer.SetKeyholder(keyholder{bar: bar, repl: repl})
+	// The performance Manager reads the mount table, which must know
+	// whether that Manager makes this cluster a performance secondary.
+	var perfRef atomic.Pointer[replication.Manager]
+	perfSecondary := func() bool {
+		p := perfRef.Load()
+		return p != nil && p.Mode() == replication.ModeSecondary
+	}
+	split := localSplit{Data: bar, prefixes: append(auth.TokenKeyPrefixes(), mounts.LocalPrefix), active: perfSecondary}
+	mountTable := mounts.New(split)
+	mountTable.SetLocalOnly(perfSecondary)
+	popts := ropts
+	popts.Kind = replication.KindPerformance
+	popts.TokenPrefixes = auth.TokenKeyPrefixes()
+	popts.Mounts = mountRefs(mountTable)
+	perf, err := replication.New(ctx, store, sealer, popts)
+	if err != nil {
+		repl.Close()
+		return nil, err
+	}
+	perfRef.Store(perf)
+	repl.SetPeer(perf)
+	bar.SetReplicatedWriter(func() bool {
+		return repl.Mode() != replication.ModeSecondary && !perfSecondary()
+	})
+	sealer.SetKeyholder(keyholder{bar: bar, repl: repl, perf: perf})
 	return &Core{
 		Store:   store,
 		Barrier: bar,
 		Seal:    sealer,
-		Auth:    auth.New(bar, opts.Now, opts.Random),
-		Mounts:  mounts.New(bar),
-		KVv2:    kvv2.New(bar, opts.Now),
+		Data:    split,
+		Auth:    auth.New(split, opts.Now, opts.Random),
+		Mounts:  mountTable,
+		KVv2:    kvv2.New(split, opts.Now),
 		Repl:    repl,
+		Perf:    perf,
 		Log:     opts.Logger,
 		Now:     opts.Now,
 	}, nil
 }
 
 // Close stops background work (replication streams).
-func (c *Core) Close() { c.Repl.Close() }
+func (c *Core) Close() {
+	c.Perf.Close()
+	c.Repl.Close()
+}
 
 // InitResult is what sys/init hands out once: the key shares and root token.
 type InitResult struct {

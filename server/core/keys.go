@@ -14,6 +14,7 @@ import (
 type keyholder struct {
 	bar  *barrier.Barrier
 	repl *replication.Manager
+	perf *replication.Manager
 }
 
 func (k keyholder) Initialize(rootKey []byte) ([]storage.Op, error) { return k.bar.Initialize(rootKey) }
@@ -26,6 +27,11 @@ func (k keyholder) Unseal(ctx context.Context, rootKey []byte) error {
 		k.bar.Seal()
 		return err
 	}
+	if err := k.perf.Unsealed(ctx); err != nil {
+		k.repl.Sealed()
+		k.bar.Seal()
+		return err
+	}
 	return nil
 }
 
@@ -34,6 +40,7 @@ func (k keyholder) Rekey(ctx context.Context, newRootKey []byte) ([]storage.Op, 
 }
 
 func (k keyholder) Seal() {
+	k.perf.Sealed()
 	k.repl.Sealed()
 	k.bar.Seal()
 }

@@ -30,7 +30,7 @@ func (a *API) kvRoute(method string, e *mounts.Entry) *route {
 	return rt
 }
 
-func kvMount(a *API, e *mounts.Entry) *kv.Mount { return kv.New(a.core.Barrier, e.Path, e.Prefix) }
+func kvMount(a *API, e *mounts.Entry) *kv.Mount { return kv.New(a.core.Data, e.Path, e.Prefix) }
 
 func (a *API) readSecret(r *request, e *mounts.Entry, rest string) (response, error) {
 	data, err := kvMount(a, e).Read(r.ctx, rest)

@@ -82,7 +82,10 @@ func New(c *core.Core) *API {
 
 // Handler returns the HTTP handler with every route.
 func (a *API) Handler() http.Handler {
-	return a.handler(a.routes())
+	h := a.handler(a.routes())
+	// A performance primary runs its secondaries' forwarded writes here.
+	a.core.Perf.SetForwardHandler(h)
+	return h
 }
 
 func (a *API) handler(routes []*route) http.Handler {
@@ -175,8 +178,16 @@ func (a *API) serve(rt *route) httprouter.Handle {
 			writeErrors(w, http.StatusBadRequest, errDRSecondary)
 			return
 		}
+		if err := a.awaitIndex(req); err != nil {
+			a.fail(w, hr, err)
+			return
+		}
 		if err := a.admit(w, req, rt); err != nil {
 			a.fail(w, hr, err)
+			return
+		}
+		if a.perfSecondaryForwards(rt, req) {
+			a.forward(w, req)
 			return
 		}
 		resp, err := rt.handle(req)
@@ -201,6 +212,10 @@ const errDRSecondary = "path disabled in replication DR secondary mode"
 // body is read; routes open to anyone, or authorised by a token inside the
 // body, read it under the small unauthenticated limits first.
 func (a *API) admit(w http.ResponseWriter, req *request, rt *route) error {
+	if _, ok := replication.ForwardedFrom(req.ctx); ok {
+		// Authorised by the performance secondary that forwarded it.
+		return a.readForwarded(w, req)
+	}
 	tokenFirst := rt.auth == authToken || rt.auth == authTokenOnly
 	lim := unauthBodyLimits
 	if tokenFirst {
@@ -320,6 +335,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			writeErrors(w, http.StatusServiceUnavailable, e.Message)
 		case apierr.KindConflict:
 			writeErrors(w, http.StatusConflict, e.Message)
+		case apierr.KindPreconditionFailed:
+			writeErrors(w, http.StatusPreconditionFailed, e.Message)
 		default:
 			writeErrors(w, http.StatusInternalServerError, "internal error")
 		}

@@ -54,6 +54,22 @@ func (a *API) routes() []*route {
 		{method: http.MethodDelete, path: "sys/replication/dr/secondary/generate-operation-token/attempt", auth: authNone, dr: true, handle: a.opTokenCancel},
 		{method: http.MethodPut, path: "sys/replication/dr/secondary/generate-operation-token/update", auth: authNone, dr: true, handle: a.opTokenUpdate},
 		{method: http.MethodPut, path: "sys/replication/dr/secondary/operation-token/delete", auth: authDROperation, dr: true, handle: a.opTokenDelete},
+		// Performance replication: the same state machine, the other family.
+		{method: http.MethodGet, path: "sys/replication/performance/status", auth: authNone, dr: true, handle: a.performanceStatus},
+		{method: http.MethodPut, path: "sys/replication/performance/primary/enable", dr: true, handle: a.enablePrimary},
+		{method: http.MethodPut, path: "sys/replication/performance/primary/demote", dr: true, handle: a.demotePrimary},
+		{method: http.MethodPut, path: "sys/replication/performance/primary/disable", dr: true, handle: a.disablePrimary},
+		{method: http.MethodPut, path: "sys/replication/performance/primary/secondary-token", sudo: true, dr: true, handle: a.secondaryToken},
+		{method: http.MethodPut, path: "sys/replication/performance/primary/revoke-secondary", dr: true, handle: a.revokeSecondary},
+		{method: http.MethodPut, path: "sys/replication/performance/secondary/generate-public-key", dr: true, handle: a.generatePublicKey},
+		{method: http.MethodPut, path: "sys/replication/performance/secondary/enable", dr: true, handle: a.enableSecondary},
+		{method: http.MethodPut, path: "sys/replication/performance/secondary/disable", dr: true, handle: a.disableSecondary},
+		// A performance secondary serves tokens, so these take an ordinary
+		// one (Vault's DR secondaries need a DR operation token instead).
+		{method: http.MethodPut, path: "sys/replication/performance/secondary/update-primary", dr: true, handle: a.updatePrimary},
+		{method: http.MethodGet, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.readPathsFilter},
+		{method: http.MethodPut, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.writePathsFilter},
+		{method: http.MethodDelete, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.deletePathsFilter},
 		{method: http.MethodPut, path: "sys/replication/recover", dr: true, handle: a.recoverReplication},
 		{method: http.MethodPut, path: "sys/replication/reindex", sudo: true, dr: true, handle: a.reindex},
 		// Failover evidence: an extension outside Vault's paths (sys_failovers.go).

@@ -22,8 +22,21 @@ func fromResult(res *replication.Result, err error) (response, error) {
 func (a *API) replicationStatus(_ *request) (response, error) {
 	return &logical{Data: map[string]any{
 		"dr":          a.core.Repl.Status(),
-		"performance": map[string]any{"mode": "disabled"},
+		"performance": a.core.Perf.Status(),
 	}}, nil
+}
+
+// kindOf is the Manager a sys/replication/<kind>/ path addresses: the
+// handlers are shared and the path says which family they act on.
+func (a *API) kindOf(r *request) *replication.Manager {
+	if strings.HasPrefix(r.path, "sys/replication/performance/") {
+		return a.core.Perf
+	}
+	return a.core.Repl
+}
+
+func (a *API) performanceStatus(_ *request) (response, error) {
+	return &logical{Data: a.core.Perf.Status()}, nil
 }
 
 func (a *API) drStatus(_ *request) (response, error) {
@@ -35,15 +48,15 @@ func (a *API) enablePrimary(r *request) (response, error) {
 	if err := r.params.Err(); err != nil {
 		return nil, err
 	}
-	return fromResult(a.core.Repl.EnablePrimary(r.ctx, addr))
+	return fromResult(a.kindOf(r).EnablePrimary(r.ctx, addr))
 }
 
 func (a *API) demotePrimary(r *request) (response, error) {
-	return fromResult(a.core.Repl.DemotePrimary(r.ctx))
+	return fromResult(a.kindOf(r).DemotePrimary(r.ctx))
 }
 
 func (a *API) disablePrimary(r *request) (response, error) {
-	return fromResult(a.core.Repl.DisablePrimary(r.ctx))
+	return fromResult(a.kindOf(r).DisablePrimary(r.ctx))
 }
 
 // maxActivationTokenTTL bounds a secondary activation token's ttl. An
@@ -62,7 +75,7 @@ func (a *API) secondaryToken(r *request) (response, error) {
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	return fromResult(a.core.Repl.SecondaryToken(r.ctx, id, ttl, pub))
+	return fromResult(a.kindOf(r).SecondaryToken(r.ctx, id, ttl, pub))
 }
 
 func (a *API) revokeSecondary(r *request) (response, error) {
@@ -70,11 +83,11 @@ func (a *API) revokeSecondary(r *request) (response, error) {
 	if err := r.params.Err(); err != nil {
 		return nil, err
 	}
-	return fromResult(a.core.Repl.RevokeSecondary(r.ctx, id))
+	return fromResult(a.kindOf(r).RevokeSecondary(r.ctx, id))
 }
 
 func (a *API) generatePublicKey(r *request) (response, error) {
-	return fromResult(a.core.Repl.GeneratePublicKey(r.ctx))
+	return fromResult(a.kindOf(r).GeneratePublicKey(r.ctx))
 }
 
 func activationRequest(p *params) replication.ActivationRequest {
@@ -91,7 +104,7 @@ func (a *API) enableSecondary(r *request) (response, error) {
 	if err := r.params.Err(); err != nil {
 		return nil, err
 	}
-	return fromResult(a.core.Repl.EnableSecondary(r.ctx, req))
+	return fromResult(a.kindOf(r).EnableSecondary(r.ctx, req))
 }
 
 func (a *API) promote(r *request) (response, error) {
@@ -101,11 +114,11 @@ func (a *API) promote(r *request) (response, error) {
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	return fromResult(a.core.Repl.Promote(r.ctx, addr, force))
+	return fromResult(a.kindOf(r).Promote(r.ctx, addr, force))
 }
 
 func (a *API) disableSecondary(r *request) (response, error) {
-	return fromResult(a.core.Repl.DisableSecondary(r.ctx))
+	return fromResult(a.kindOf(r).DisableSecondary(r.ctx))
 }
 
 func (a *API) updatePrimary(r *request) (response, error) {
@@ -113,7 +126,7 @@ func (a *API) updatePrimary(r *request) (response, error) {
 	if err := r.params.Err(); err != nil {
 		return nil, err
 	}
-	return fromResult(a.core.Repl.UpdatePrimary(r.ctx, req))
+	return fromResult(a.kindOf(r).UpdatePrimary(r.ctx, req))
 }
 
 func (a *API) recoverReplication(r *request) (response, error) {
@@ -208,7 +221,7 @@ func (a *API) unwrap(r *request) (response, error) {
 	if tok == "" {
 		return nil, apierr.Invalid("missing wrapping token: send it as X-Vault-Token or as the body's \"token\"")
 	}
-	return fromResult(a.core.Repl.Unwrap(r.ctx, tok))
+	return fromResult(replication.UnwrapAny(r.ctx, tok, a.core.Repl, a.core.Perf))
 }
 
 func (a *API) wrapLookup(r *request) (response, error) {
@@ -216,7 +229,7 @@ func (a *API) wrapLookup(r *request) (response, error) {
 	if tok == "" {
 		return nil, apierr.Invalid("missing required parameter \"token\": the wrapping token to look up")
 	}
-	return fromResult(a.core.Repl.WrapLookup(r.ctx, tok))
+	return fromResult(replication.WrapLookupAny(r.ctx, tok, a.core.Repl, a.core.Perf))
 }
 
 func (a *API) metrics(r *request) (response, error) {

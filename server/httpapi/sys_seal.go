@@ -149,7 +149,7 @@ func (a *API) health(r *request) (response, error) {
 		"sealed":                       sealed,
 		"standby":                      a.standby(),
 		"performance_standby":          false,
-		"replication_performance_mode": "disabled",
+		"replication_performance_mode": a.core.Perf.Mode(),
 		"replication_dr_mode":          a.core.Repl.Mode(),
 		"server_time_utc":              a.core.Now().Unix(),
 		"version":                      coreVersion,

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,15 @@ import (
 // tableKey holds the JSON mount table in the replicated keyspace. Until the
 // first change the key is absent and the table is defaultTable.
 const tableKey = "core/mounts"
+
+// localTableKey holds, in the local keyspace, the mounts a performance
+// secondary made for itself (local mounts): its primary's stream owns
+// tableKey there. LocalPrefix is where local mounts keep their data, so
+// that a performance secondary can keep that data local too.
+const (
+	localTableKey = "core/local-mounts"
+	LocalPrefix   = "logical-local/"
+)
 
 // MaxMounts bounds the mount table; every request scans it for the longest
 // matching prefix, and Vault's own table is rarely more than a few hundred.
@@ -81,6 +91,9 @@ type Entry struct {
 	Builtin bool `json:"-"`
 	// Table is "mounts" or "auth" (Vault's name for the auth method table).
 	Table string `json:"-"`
+	// InLocalTable: the entry is one of a performance secondary's own
+	// mounts, kept under localTableKey.
+	InLocalTable bool `json:"-"`
 }
 
 // KVVersion is 2 for a versioned KV mount and 1 for every other kv mount.
@@ -129,18 +142,50 @@ type Table struct {
 	// exclusive and lets requests on a mount hold it shared, so a disable
 	// never races a write into the mount being deleted.
 	mu sync.RWMutex
+	// localOnly says this cluster is a performance secondary.
+	localOnly func() bool
 
 	// Every request matches its path against the table: the decoded table
-	// is kept while the store's change counter for it stands still.
-	gen      *atomic.Uint64
-	cacheMu  sync.Mutex
-	cached   []Entry // read-only once stored; callers get copies
-	cachedAt uint64
-	hasCache bool
+	// is kept while the store's change counters for the replicated and
+	// the local table stand still (and the cluster's role with them).
+	gen, localGen   *atomic.Uint64
+	cacheMu         sync.Mutex
+	cached          []Entry // read-only once stored; callers get copies
+	cachedAt        [2]uint64
+	cachedLocalOnly bool
+	hasCache        bool
 }
 
 // New returns the table kept in store.
-func New(store storage.Data) *Table { return &Table{store: store, gen: store.Watch(tableKey)} }
+func New(store storage.Data) *Table {
+	return &Table{store: store, gen: store.Watch(tableKey), localGen: store.Watch(localTableKey)}
+}
+
+// SetLocalOnly tells the table when this cluster is a performance
+// secondary: it then hides its primary's local mounts, lists its own, and
+// changes only those (every other change is its primary's).
+func (t *Table) SetLocalOnly(f func() bool) { t.localOnly = f }
+
+func (t *Table) isLocalOnly() bool { return t.localOnly != nil && t.localOnly() }
+
+// ownLocal reads a performance secondary's own mounts.
+func (t *Table) ownLocal(ctx context.Context) ([]Entry, error) {
+	raw, err := t.store.LocalGet(ctx, localTableKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read local mount table: %w", err)
+	}
+	var entries []Entry
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		return nil, fmt.Errorf("decode local mount table: %w", err)
+	}
+	for i := range entries {
+		entries[i].Table, entries[i].InLocalTable = "mounts", true
+	}
+	return entries, nil
+}
 
 // RLock is held by a request while it uses a mount it matched.
 func (t *Table) RLock() { t.mu.RLock() }
@@ -160,21 +205,22 @@ func (t *Table) List(ctx context.Context) ([]Entry, error) {
 // shared returns the table from the cache, reading it when the stored one
 // may have changed. The result must not be modified.
 func (t *Table) shared(ctx context.Context) ([]Entry, error) {
-	gen := t.gen.Load()
+	at := [2]uint64{t.gen.Load(), t.localGen.Load()}
+	localOnly := t.isLocalOnly()
 	t.cacheMu.Lock()
-	if t.hasCache && t.cachedAt == gen {
+	if t.hasCache && t.cachedAt == at && t.cachedLocalOnly == localOnly {
 		entries := t.cached
 		t.cacheMu.Unlock()
 		return entries, nil
 	}
 	t.cacheMu.Unlock()
-	entries, err := t.read(ctx)
+	entries, err := t.read(ctx, localOnly)
 	if err != nil {
 		return nil, err
 	}
 	t.cacheMu.Lock()
-	if t.gen.Load() == gen {
-		t.cached, t.cachedAt, t.hasCache = entries, gen, true
+	if [2]uint64{t.gen.Load(), t.localGen.Load()} == at {
+		t.cached, t.cachedAt, t.cachedLocalOnly, t.hasCache = entries, at, localOnly, true
 	}
 	t.cacheMu.Unlock()
 	return entries, nil
@@ -193,8 +239,28 @@ func cloneEntry(e Entry) Entry {
 	return e
 }
 
-// read decodes the stored table.
-func (t *Table) read(ctx context.Context) ([]Entry, error) {
+// read decodes the stored tables: the replicated one and, on a
+// performance secondary, its own local mounts in place of its primary's.
+func (t *Table) read(ctx context.Context, localOnly bool) ([]Entry, error) {
+	entries, err := t.replicated(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if localOnly {
+		// The primary's local mounts are not this cluster's.
+		entries = slices.DeleteFunc(entries, func(e Entry) bool { return e.Local })
+	}
+	own, err := t.ownLocal(ctx)
+	if err != nil || len(own) == 0 {
+		return entries, err
+	}
+	entries = append(entries, own...)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
+	return entries, nil
+}
+
+// replicated decodes the replicated table.
+func (t *Table) replicated(ctx context.Context) ([]Entry, error) {
 	raw, err := t.store.Get(ctx, tableKey)
 	if errors.Is(err, storage.ErrNotFound) {
 		return defaultTable(), nil
@@ -214,14 +280,42 @@ func (t *Table) read(ctx context.Context) ([]Entry, error) {
 
 func (t *Table) save(ctx context.Context, entries []Entry) error {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
-	raw, err := json.Marshal(entries)
-	if err != nil {
-		return fmt.Errorf("encode mount table: %w", err)
+	var own []Entry
+	for _, e := range entries {
+		if e.InLocalTable {
+			own = append(own, e)
+		}
 	}
-	if _, err := t.store.Write(ctx, storage.Op{Key: tableKey, Value: raw}); err != nil {
+	var ops []storage.Op
+	if t.isLocalOnly() {
+		// The replicated table is the primary's; only the own part moves.
+		raw, err := json.Marshal(nonNilEntries(own))
+		if err != nil {
+			return fmt.Errorf("encode local mount table: %w", err)
+		}
+		ops = append(ops, storage.Op{Local: true, Key: localTableKey, Value: raw})
+	} else {
+		// A former performance secondary's own mounts join the table.
+		raw, err := json.Marshal(entries)
+		if err != nil {
+			return fmt.Errorf("encode mount table: %w", err)
+		}
+		ops = append(ops, storage.Op{Key: tableKey, Value: raw})
+		if len(own) > 0 {
+			ops = append(ops, storage.Op{Local: true, Key: localTableKey, Delete: true})
+		}
+	}
+	if _, err := t.store.Write(ctx, ops...); err != nil {
 		return fmt.Errorf("store mount table: %w", err)
 	}
 	return nil
+}
+
+func nonNilEntries(e []Entry) []Entry {
+	if e == nil {
+		return []Entry{}
+	}
+	return e
 }
 
 // Match returns the stored mount that encloses the logical path (longest
@@ -367,7 +461,16 @@ func (t *Table) Enable(ctx context.Context, e Entry) (Entry, error) {
 	}
 	e.Accessor = e.Type + "_" + hex.EncodeToString(suffix)
 	e.Prefix = "logical/" + e.UUID + "/"
+	if e.Local {
+		e.Prefix = LocalPrefix + e.UUID + "/"
+	}
 	e.Builtin, e.Table = false, "mounts"
+	if t.isLocalOnly() {
+		if !e.Local {
+			return Entry{}, apierr.Invalid("this cluster is a performance secondary: only local mounts can be enabled here; enable a replicated mount on the primary")
+		}
+		e.InLocalTable = true
+	}
 	if err := t.save(ctx, append(entries, e)); err != nil {
 		return Entry{}, err
 	}

@@ -200,7 +200,11 @@ func (n *Node) newElector() *ha.Elector {
 		ID: n.cfg.APIAddr, Hostname: host, APIAddr: n.cfg.APIAddr, ClusterAddr: n.cfg.ClusterAddr,
 		TTL: n.cfg.Postgres.LockTTL, RenewInterval: n.cfg.Postgres.LockRenewInterval,
 		Eligible: n.standbyForwards, Logger: n.log,
-		OnActive: n.Core.Repl.Resume, OnStandby: n.Core.Repl.Suspend,
+		OnActive: func(ctx context.Context) error {
+			// Both replication kinds follow the lock.
+			return errors.Join(n.Core.Repl.Resume(ctx), n.Core.Perf.Resume(ctx))
+		},
+		OnStandby: func() { n.Core.Repl.Suspend(); n.Core.Perf.Suspend() },
 	})
 }
 

@@ -32,7 +32,7 @@ func (m *Manager) activate(ctx context.Context, cur *state, req ActivationReques
 	token := strings.TrimSpace(req.Token)
 	if !drcrypto.LooksLikeJWT(token) {
 		if cur.ExchangeKey == "" {
-			return nil, apierr.Invalid("the activation token is neither a wrapped token (JWT) nor one encrypted to this cluster's key: pass the token from sys/replication/dr/primary/secondary-token (or call generate-public-key here first and mint the token with secondary_public_key)")
+			return nil, apierr.Invalid("%s", m.say("the activation token is neither a wrapped token (JWT) nor one encrypted to this cluster's key: pass the token from sys/replication/dr/primary/secondary-token (or call generate-public-key here first and mint the token with secondary_public_key)"))
 		}
 		key, err := drcrypto.UnmarshalExchangeKey([]byte(cur.ExchangeKey))
 		if err != nil {
@@ -47,7 +47,7 @@ func (m *Manager) activate(ctx context.Context, cur *state, req ActivationReques
 		}
 		// On or after exp, as the primary's VerifyJWT judges (RFC 7519 §4.1.4).
 		if m.now().Unix() >= b.ExpiresAt {
-			return nil, apierr.Invalid("the activation token expired at %s: mint a new one with sys/replication/dr/primary/secondary-token", time.Unix(b.ExpiresAt, 0).UTC().Format(time.RFC3339))
+			return nil, apierr.Invalid(m.say("the activation token expired at %s: mint a new one with sys/replication/dr/primary/secondary-token"), time.Unix(b.ExpiresAt, 0).UTC().Format(time.RFC3339))
 		}
 		return &b, nil
 	}
@@ -57,7 +57,7 @@ func (m *Manager) activate(ctx context.Context, cur *state, req ActivationReques
 		return nil, apierr.Invalid("the activation token is malformed: %v; pass the wrap_info.token from secondary-token unchanged", err)
 	}
 	if m.now().Unix() >= claims.Exp {
-		return nil, apierr.Invalid("the activation token expired at %s: mint a new one with sys/replication/dr/primary/secondary-token", time.Unix(claims.Exp, 0).UTC().Format(time.RFC3339))
+		return nil, apierr.Invalid(m.say("the activation token expired at %s: mint a new one with sys/replication/dr/primary/secondary-token"), time.Unix(claims.Exp, 0).UTC().Format(time.RFC3339))
 	}
 	addr := req.PrimaryAPIAddr
 	if addr == "" {
@@ -144,7 +144,7 @@ func (m *Manager) unwrapAt(ctx context.Context, client *http.Client, addr, token
 		Data drcrypto.Bundle `json:"data"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil || env.Data.ClusterID == "" || env.Data.ClientCert == "" {
-		return nil, apierr.Invalid("the server at %s did not answer the unwrap with an activation bundle: is it the DR primary?", u.Redacted())
+		return nil, apierr.Invalid(m.say("the server at %s did not answer the unwrap with an activation bundle: is it the DR primary?"), u.Redacted())
 	}
 	return &env.Data, nil
 }
@@ -165,7 +165,7 @@ func (m *Manager) unwrapRefused(u *url.URL, code int, body []byte) error {
 	case code/100 == 3:
 		return apierr.Invalid("the server at %s answered the unwrap with a redirect (HTTP %d), which is not followed: pass the primary's API address itself as primary_api_addr", u.Redacted(), code)
 	}
-	return apierr.Invalid("the server at %s answered the unwrap with HTTP %d (its answer is in this cluster's debug log): check primary_api_addr and that it is this DR set's primary", u.Redacted(), code)
+	return apierr.Invalid(m.say("the server at %s answered the unwrap with HTTP %d (its answer is in this cluster's debug log): check primary_api_addr and that it is this DR set's primary"), u.Redacted(), code)
 }
 
 // redactToken keeps a token out of an error that might echo the request.

@@ -72,14 +72,14 @@ func TestByteBoundedReads(t *testing.T) {
 	}
 
 	m := &Manager{store: s}
-	ans, err := m.fetchBuckets(ctx, []int{big, small1, small2})
+	ans, err := m.fetchBuckets(ctx, "b", []int{big, small1, small2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ans.Covered != 1 || len(ans.Entries) != 1 || len(ans.Entries[big]) != 1 {
 		t.Fatalf("fetch starting with the large bucket covered %d (%d buckets), want only it", ans.Covered, len(ans.Entries))
 	}
-	ans, err = m.fetchBuckets(ctx, []int{small1, small2, big, 4095})
+	ans, err = m.fetchBuckets(ctx, "b", []int{small1, small2, big, 4095})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,20 +26,18 @@ type Result struct {
 // DefaultTokenTTL is how long an activation token lives unless told.
 const DefaultTokenTTL = 30 * time.Minute
 
-const secondaryTokenPath = "sys/replication/dr/primary/secondary-token"
-
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
-func wrongMode(st *state, want string) error {
+func (m *Manager) wrongMode(st *state, want string) error {
 	switch {
 	case want == ModePrimary && st.Mode == ModeSecondary:
-		return apierr.Invalid("this cluster is a DR secondary, not a primary: promote it with sys/replication/dr/secondary/promote first")
+		return apierr.Invalid("%s", m.say("this cluster is a DR secondary, not a primary: promote it with sys/replication/dr/secondary/promote first"))
 	case want == ModePrimary:
-		return apierr.Invalid("DR replication is not enabled as a primary on this cluster: enable it with sys/replication/dr/primary/enable first")
+		return apierr.Invalid("%s", m.say("DR replication is not enabled as a primary on this cluster: enable it with sys/replication/dr/primary/enable first"))
 	case want == ModeSecondary && st.Mode == ModePrimary:
-		return apierr.Invalid("this cluster is a DR primary, not a secondary: this endpoint only applies to DR secondaries")
+		return apierr.Invalid("%s", m.say("this cluster is a DR primary, not a secondary: this endpoint only applies to DR secondaries"))
 	default:
-		return apierr.Invalid("this cluster is not a DR secondary: enable it with sys/replication/dr/secondary/enable first")
+		return apierr.Invalid("%s", m.say("this cluster is not a DR secondary: enable it with sys/replication/dr/secondary/enable first"))
 	}
 }
 
@@ -50,9 +48,9 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 	cur := m.snapshot()
 	switch cur.Mode {
 	case ModePrimary:
-		return nil, apierr.Invalid("this cluster is already a DR primary (cluster id %s): disable it first to start a new DR set", cur.ClusterID)
+		return nil, apierr.Invalid(m.say("this cluster is already a DR primary (cluster id %s): disable it first to start a new DR set"), cur.ClusterID)
 	case ModeSecondary:
-		return nil, apierr.Invalid("this cluster is a DR secondary: promote it (sys/replication/dr/secondary/promote) to make it a primary, or disable it first")
+		return nil, apierr.Invalid("%s", m.say("this cluster is a DR secondary: promote it (sys/replication/dr/secondary/promote) to make it a primary, or disable it first"))
 	}
 	if primaryClusterAddr == "" {
 		primaryClusterAddr = m.opts.ClusterAddr
@@ -69,8 +67,8 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 		return nil, err
 	}
 	m.roleChanged(ctx, "primary enable")
-	m.log.Info("DR replication enabled as primary", "cluster_id", id, "primary_cluster_addr", primaryClusterAddr)
-	return &Result{Warnings: []string{"This cluster is being enabled as a DR primary. Secondaries need an activation token from sys/replication/dr/primary/secondary-token; watch sys/replication/dr/status."}}, nil
+	m.log.Info(m.say("DR replication enabled as primary"), "cluster_id", id, "primary_cluster_addr", primaryClusterAddr)
+	return &Result{Warnings: []string{m.say("This cluster is being enabled as a DR primary. Secondaries need an activation token from sys/replication/dr/primary/secondary-token; watch sys/replication/dr/status.")}}, nil
 }
 
 // becomePrimary gives next fresh keys and a new epoch, stores it and starts
@@ -136,7 +134,7 @@ func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Durati
 	defer m.transition.Unlock()
 	cur := m.snapshot()
 	if cur.Mode != ModePrimary {
-		return nil, wrongMode(cur, ModePrimary)
+		return nil, m.wrongMode(cur, ModePrimary)
 	}
 	if id == "" {
 		return nil, apierr.Invalid("missing required parameter \"id\": name the secondary, e.g. \"dr-east\"")
@@ -145,7 +143,7 @@ func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Durati
 		return nil, apierr.Invalid("secondary id %q is not valid: use letters, digits, '-', '_' or '.', up to 128 characters", id)
 	}
 	if _, taken := cur.Secondaries[id]; taken {
-		return nil, apierr.Invalid("secondary id %q is already in use by a live secondary: revoke it with sys/replication/dr/primary/revoke-secondary or choose another id", id)
+		return nil, apierr.Invalid(m.say("secondary id %q is already in use by a live secondary: revoke it with sys/replication/dr/primary/revoke-secondary or choose another id"), id)
 	}
 	if ttl == 0 {
 		ttl = DefaultTokenTTL
@@ -154,7 +152,7 @@ func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Durati
 	if secondaryPublicKey != "" {
 		pub, err := drcrypto.ParsePublicKey(secondaryPublicKey)
 		if err != nil {
-			return nil, apierr.Invalid("secondary_public_key is not valid: %v; pass the value returned by sys/replication/dr/secondary/generate-public-key", err)
+			return nil, apierr.Invalid(m.say("secondary_public_key is not valid: %v; pass the value returned by sys/replication/dr/secondary/generate-public-key"), err)
 		}
 		exchange = pub
 	}
@@ -189,7 +187,7 @@ func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Durati
 		if err := m.commit(ctx, next); err != nil {
 			return nil, err
 		}
-		m.log.Info("DR secondary admitted", "secondary_id", id, "ttl", ttl, "delivery", "public key")
+		m.log.Info(m.say("DR secondary admitted"), "secondary_id", id, "ttl", ttl, "delivery", "public key")
 		return &Result{Data: map[string]any{"token": token}}, nil
 	}
 
@@ -206,21 +204,21 @@ func (m *Manager) SecondaryToken(ctx context.Context, id string, ttl time.Durati
 	if err != nil {
 		return nil, fmt.Errorf("sign activation token: %w", err)
 	}
-	entry := wrappedEntry{Bundle: bundle, CreatedAt: now.Unix(), TTL: int64(ttl / time.Second), Path: secondaryTokenPath}
+	entry := wrappedEntry{Bundle: bundle, CreatedAt: now.Unix(), TTL: int64(ttl / time.Second), Path: m.kind.path("primary/secondary-token")}
 	raw, err := json.Marshal(entry)
 	if err != nil {
 		return nil, fmt.Errorf("encode wrapped response: %w", err)
 	}
-	if err := m.commit(ctx, next, storage.Op{Local: true, Key: wrappingKey(jti), Value: raw}); err != nil {
+	if err := m.commit(ctx, next, storage.Op{Local: true, Key: m.wrappingKey(jti), Value: raw}); err != nil {
 		return nil, err
 	}
-	m.log.Info("DR secondary admitted", "secondary_id", id, "ttl", ttl, "delivery", "wrapped token")
+	m.log.Info(m.say("DR secondary admitted"), "secondary_id", id, "ttl", ttl, "delivery", "wrapped token")
 	return &Result{WrapInfo: map[string]any{
 		"token":            token,
 		"accessor":         "",
 		"ttl":              int64(ttl / time.Second),
 		"creation_time":    now.UTC().Format(time.RFC3339Nano),
-		"creation_path":    secondaryTokenPath,
+		"creation_path":    m.kind.path("primary/secondary-token"),
 		"wrapped_accessor": "",
 	}}, nil
 }
@@ -234,9 +232,9 @@ type wrappedEntry struct {
 	Path      string          `json:"path"`
 }
 
-func wrappingKey(jti string) string {
+func (m *Manager) wrappingKey(jti string) string {
 	sum := sha256.Sum256([]byte(jti))
-	return "replication/dr/wrapping/" + hex.EncodeToString(sum[:])
+	return m.kind.wrappingPrefix() + hex.EncodeToString(sum[:])
 }
 
 var errWrapping = apierr.Invalid("wrapping token is not valid or does not exist")
@@ -255,7 +253,7 @@ func (m *Manager) lookupWrapped(ctx context.Context, token string) (string, *wra
 	if err != nil {
 		return "", nil, errWrapping
 	}
-	raw, err := m.data.LocalGet(ctx, wrappingKey(claims.JTI))
+	raw, err := m.data.LocalGet(ctx, m.wrappingKey(claims.JTI))
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", nil, errWrapping
 	}
@@ -277,7 +275,7 @@ func (m *Manager) Unwrap(ctx context.Context, token string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.data.Write(ctx, storage.Op{Local: true, Key: wrappingKey(jti), Delete: true}); err != nil {
+	if _, err := m.data.Write(ctx, storage.Op{Local: true, Key: m.wrappingKey(jti), Delete: true}); err != nil {
 		return nil, fmt.Errorf("consume wrapped response: %w", err)
 	}
 	var data map[string]any
@@ -307,7 +305,7 @@ func (m *Manager) RevokeSecondary(ctx context.Context, id string) (*Result, erro
 	defer m.transition.Unlock()
 	cur := m.snapshot()
 	if cur.Mode != ModePrimary {
-		return nil, wrongMode(cur, ModePrimary)
+		return nil, m.wrongMode(cur, ModePrimary)
 	}
 	if id == "" {
 		return nil, apierr.Invalid("missing required parameter \"id\": name the secondary to revoke; known secondaries: %v", cur.knownSecondaries())
@@ -325,7 +323,7 @@ func (m *Manager) RevokeSecondary(ctx context.Context, id string) (*Result, erro
 		m.primary.disconnect(id)
 	}
 	m.mu.Unlock()
-	m.log.Info("DR secondary revoked", "secondary_id", id)
+	m.log.Info(m.say("DR secondary revoked"), "secondary_id", id)
 	return &Result{Warnings: []string{fmt.Sprintf("Secondary %q was revoked: its stream is closed and its certificate is refused. Re-admit it with a new activation token.", id)}}, nil
 }
 
@@ -336,7 +334,7 @@ func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
 	defer m.transition.Unlock()
 	cur := m.snapshot()
 	if cur.Mode != ModePrimary {
-		return nil, wrongMode(cur, ModePrimary)
+		return nil, m.wrongMode(cur, ModePrimary)
 	}
 	next := &state{Mode: ModeSecondary, ClusterID: cur.ClusterID, Bootstrapped: true, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
@@ -349,8 +347,8 @@ func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
 	m.stopPrimaryLocked()
 	m.mu.Unlock()
 	m.roleChanged(ctx, "demote")
-	m.log.Info("DR primary demoted to secondary", "cluster_id", cur.ClusterID)
-	return &Result{Warnings: []string{"This cluster was demoted to a DR secondary with no primary: it refuses writes. Point it at the new primary with sys/replication/dr/secondary/update-primary."}}, nil
+	m.log.Info(m.say("DR primary demoted to secondary"), "cluster_id", cur.ClusterID)
+	return &Result{Warnings: []string{m.say("This cluster was demoted to a DR secondary with no primary: it refuses writes. Point it at the new primary with sys/replication/dr/secondary/update-primary.")}}, nil
 }
 
 // DisablePrimary leaves DR replication; live secondaries are cut off.
@@ -359,7 +357,7 @@ func (m *Manager) DisablePrimary(ctx context.Context) (*Result, error) {
 	defer m.transition.Unlock()
 	cur := m.snapshot()
 	if cur.Mode != ModePrimary {
-		return nil, wrongMode(cur, ModePrimary)
+		return nil, m.wrongMode(cur, ModePrimary)
 	}
 	next := &state{Mode: ModeDisabled, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
@@ -372,8 +370,8 @@ func (m *Manager) DisablePrimary(ctx context.Context) (*Result, error) {
 	m.stopPrimaryLocked()
 	m.mu.Unlock()
 	m.roleChanged(ctx, "primary disable")
-	m.log.Info("DR primary disabled", "cluster_id", cur.ClusterID)
-	return &Result{Warnings: []string{"DR replication was disabled on this primary; its secondaries are cut off. Enabling it again creates a new DR set (new cluster id)."}}, nil
+	m.log.Info(m.say("DR primary disabled"), "cluster_id", cur.ClusterID)
+	return &Result{Warnings: []string{m.say("DR replication was disabled on this primary; its secondaries are cut off. Enabling it again creates a new DR set (new cluster id).")}}, nil
 }
 
 // GeneratePublicKey creates the key pair a primary can encrypt an
@@ -419,9 +417,9 @@ func (m *Manager) Recover(_ context.Context) (*Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.secondary == nil {
-		return &Result{Warnings: []string{"Nothing to recover: this cluster is not a DR secondary following a primary."}}, nil
+		return &Result{Warnings: []string{m.say("Nothing to recover: this cluster is not a DR secondary following a primary.")}}, nil
 	}
 	m.secondary.restart()
 	m.log.Info("replication stream restart requested")
-	return &Result{Warnings: []string{"The replication stream is being restarted; watch sys/replication/dr/status."}}, nil
+	return &Result{Warnings: []string{m.say("The replication stream is being restarted; watch sys/replication/dr/status.")}}, nil
 }

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -31,28 +32,31 @@ func (m *Manager) Suspend() {
 func (m *Manager) Resume(ctx context.Context) error {
 	m.transition.Lock()
 	defer m.transition.Unlock()
-	st, err := loadState(ctx, m.store)
-	if err != nil {
-		return fmt.Errorf("resume DR role: %w", err)
+	// The previous active node may have rotated or rekeyed the barrier's
+	// keyring: read it again before this node reads or writes.
+	if m.opts.Keys != nil {
+		m.opts.Keys.RoleChanged()
 	}
+	st, err := loadState(ctx, m.store, m.kind.stateKey())
+	if err != nil {
+		return fmt.Errorf("resume %s role: %w", m.kind, err)
+	}
+	m.openSecrets(ctx, st)
 	m.stopSecondary()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stopPrimaryLocked()
 	m.st = st
-	// The previous active node may have rotated or rekeyed the barrier's
-	// keyring: read it again before this node writes.
-	if m.opts.Keys != nil {
-		m.opts.Keys.RoleChanged()
-	}
 	switch st.Mode {
 	case ModePrimary:
 		if err := m.startPrimaryLocked(st); err != nil {
-			return fmt.Errorf("resume DR primary: %w", err)
+			return fmt.Errorf("resume %s primary: %w", m.kind, err)
 		}
-		// A promotion whose first write the previous active node did not
-		// see yet is still waiting for it.
-		m.resumeFailoverWatch(ctx)
+		if m.kind == KindDR {
+			// A promotion whose first write the previous active node did
+			// not see yet is still waiting for it.
+			m.resumeFailoverWatch(ctx)
+		}
 	case ModeSecondary:
 		if st.hasPrimary() {
 			m.startSecondaryLocked(st)
@@ -60,6 +64,22 @@ func (m *Manager) Resume(ctx context.Context) error {
 	}
 	m.suspended.Store(false)
 	return nil
+}
+
+// openSecrets opens the sealed keys of a state just read from storage when
+// this node is unsealed (an HA takeover: the keys stay open on the node).
+func (m *Manager) openSecrets(ctx context.Context, st *state) {
+	if m.opts.Keys == nil || !m.secretsOpen.Load() || st.legacyPlain || len(st.SealedSecrets) == 0 {
+		return
+	}
+	plain, err := m.opts.Keys.Decrypt(ctx, st.SealedSecrets, m.kind.secretsAAD())
+	if err == nil {
+		err = json.Unmarshal(plain, &st.drSecrets)
+		clear(plain)
+	}
+	if err != nil {
+		m.log.Warn("the replication state's keys do not open after a takeover", "error", err)
+	}
 }
 
 // haClusterAddrs is the cluster address of every node of this HA cluster
@@ -97,7 +117,7 @@ func (m *Manager) learnPrimaryAddrs(ctx context.Context, st *state, addrs []stri
 	}
 	next := m.st.clone()
 	next.KnownPrimaryClusterAddrs = slices.Clone(addrs)
-	op, err := next.op()
+	op, err := m.stateOp(ctx, next)
 	if err == nil {
 		_, err = m.store.Write(ctx, op)
 	}

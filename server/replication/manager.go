@@ -39,6 +39,15 @@ type Options struct {
 	// StartSuspended leaves the role's work stopped until Resume (an HA
 	// node starts as a standby; see ha.go).
 	StartSuspended bool
+	// TokenPrefixes are the token store's keys, which a performance
+	// secondary keeps to itself (filter.go); the token store names them.
+	TokenPrefixes []string
+	// Mounts lists the mount table (where each mount's data lives and
+	// whether it is local), for the performance secondaries' views.
+	Mounts func(ctx context.Context) ([]MountRef, error)
+	// Kind is the replication family this Manager runs (default DR). A
+	// cluster runs one Manager of each kind over the same store.
+	Kind Kind
 }
 
 // Manager owns this cluster's DR role: it serves the control endpoints, the
@@ -49,6 +58,7 @@ type Manager struct {
 	seal    *seal.Manager
 	OpToken *optoken.Generator
 	opts    Options
+	kind    Kind
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -70,6 +80,17 @@ type Manager struct {
 	historyMu sync.Mutex
 	// suspended: an HA standby (ha.go); no syncer, streams or trimming.
 	suspended atomic.Bool
+
+	// perfPeer is the performance Manager on this cluster, set on the DR one
+	// (SetPeer): its secondaries read the same WAL, so trimming keeps what
+	// they need, and they reach it through this cluster port.
+	perfPeer atomic.Pointer[Manager]
+	// view caches performance secondaries' merkle roots (perfview.go).
+	view perfView
+	// forwardTo runs forwarded writes on a performance primary; fwd is a
+	// performance secondary's client for sending them (forward.go).
+	forwardTo atomic.Pointer[http.Handler]
+	fwd       forwardClient
 
 	background sync.WaitGroup
 	stopCtx    context.Context
@@ -94,7 +115,13 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	st, err := loadState(ctx, store)
+	if opts.Kind == "" {
+		opts.Kind = KindDR
+	}
+	if !opts.Kind.valid() {
+		return nil, fmt.Errorf("unknown replication kind %q", opts.Kind)
+	}
+	st, err := loadState(ctx, store, opts.Kind.stateKey())
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +133,8 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 		store:   store,
 		data:    opts.Data,
 		seal:    sealer,
-		OpToken: optoken.New(opts.Data, sealer, nil, opts.Logger),
 		opts:    opts,
+		kind:    opts.Kind,
 		log:     opts.Logger,
 		now:     opts.Now,
 		st:      st,
@@ -115,11 +142,18 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 		stopCtx: stopCtx,
 		stop:    stop,
 	}
-	m.OpToken.SetScope(func() string {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return m.st.opTokenScope()
-	})
+	if m.kind == KindDR {
+		// DR operation tokens and failover evidence are DR's alone:
+		// performance secondaries are promoted with ordinary tokens.
+		m.OpToken = optoken.New(opts.Data, sealer, nil, opts.Logger)
+		m.OpToken.SetScope(func() string {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return m.st.opTokenScope()
+		})
+	} else {
+		m.log = m.log.With("replication", string(m.kind))
+	}
 	m.suspended.Store(opts.StartSuspended)
 	switch {
 	case opts.StartSuspended:
@@ -128,14 +162,20 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 			stop()
 			return nil, err
 		}
-		m.resumeFailoverWatch(ctx)
+		if m.kind == KindDR {
+			m.resumeFailoverWatch(ctx)
+		}
 	case st.Mode == ModeSecondary:
 		if st.hasPrimary() {
 			m.startSecondaryLocked(st)
 		}
 	}
-	m.background.Add(1)
-	go m.retentionLoop()
+	if m.kind == KindDR {
+		// One loop trims the shared WAL, for the secondaries of both
+		// kinds (SetRetentionPeer).
+		m.background.Add(1)
+		go m.retentionLoop()
+	}
 	return m, nil
 }
 
@@ -196,7 +236,7 @@ func newEpoch() (uint64, error) {
 // ClusterHandler is the cluster port's HTTP handler; the TLS layer in front
 // of it admits only this DR set's certificates (see ClusterTLSConfig).
 func (m *Manager) ClusterHandler() http.Handler {
-	return m.clusterMux()
+	return m.clusterPortHandler()
 }
 
 // roleChanged revokes the DR operation tokens and any running generation
@@ -205,6 +245,9 @@ func (m *Manager) ClusterHandler() http.Handler {
 func (m *Manager) roleChanged(ctx context.Context, what string) {
 	if m.opts.Keys != nil {
 		m.opts.Keys.RoleChanged()
+	}
+	if m.OpToken == nil {
+		return
 	}
 	if err := m.OpToken.RevokeAll(ctx); err != nil {
 		m.log.Warn("could not clear DR operation tokens (they are void all the same)", "after", what, "error", err)

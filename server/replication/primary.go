@@ -167,7 +167,10 @@ func (m *Manager) admit(id, fingerprint string) error {
 func (m *Manager) ClusterTLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if peer := m.peerFor(hello); peer != nil {
+				return peer.performanceTLS()
+			}
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if m.primary == nil {
@@ -279,7 +282,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		return pw.flush()
 	}
 	pos := m.store.Position()
-	start := frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: pos.MerkleRoot, Reason: reason,
+	start := frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: m.viewRoot(ctx, id, pos), Reason: reason,
 		LastWALTime: m.lastWALTime(ctx, pos.LastWAL), ClusterAddrs: m.haClusterAddrs(ctx)}
 	if err := send(start); err != nil || mode != "stream" {
 		if mode == "sync" {
@@ -309,7 +312,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 	from := req.LastWAL
 	sendHeartbeat := func() error {
 		p := m.store.Position()
-		return send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: p.MerkleRoot, SentAt: m.now().UnixNano(), LastWALTime: m.lastWALTime(ctx, p.LastWAL)})
+		return send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: m.viewRoot(ctx, id, p), SentAt: m.now().UnixNano(), LastWALTime: m.lastWALTime(ctx, p.LastWAL)})
 	}
 	heartbeat := time.NewTicker(m.opts.HeartbeatInterval)
 	defer heartbeat.Stop()
@@ -327,7 +330,12 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 				_ = send(frame{Type: "resync", Reason: fmt.Sprintf("WAL entries after %d are no longer retained", from)})
 				return
 			}
-			if err := sendWAL(entries); err != nil {
+			excluded, err := m.excludedFor(ctx, id)
+			if err != nil {
+				m.log.Warn("secondary stream ended", "secondary_id", id, "error", err)
+				return
+			}
+			if err := sendWAL(outgoing(entries, excluded)); err != nil {
 				m.log.Info("secondary stream ended", "secondary_id", id, "error", err)
 				return
 			}
@@ -423,14 +431,20 @@ type syncStart struct {
 	Forks []fork `json:"forks,omitempty"`
 }
 
-func (m *Manager) serveSyncStart(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
+func (m *Manager) serveSyncStart(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
 	// The position is read before the buckets, so the buckets are at least
 	// as new as it: replaying the WAL from here repairs the rest.
 	pos := m.store.Position()
-	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(m.store.BucketHashes()), Forks: m.forks(r.Context())})
+	buckets, err := m.bucketHashesFor(r.Context(), id)
+	if err != nil {
+		m.log.Error("merkle buckets for secondary", "secondary_id", id, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(buckets), Forks: m.forks(r.Context())})
 }
 
-func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
+func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
 	var req struct {
 		Pages []int `json:"pages"`
 	}
@@ -438,7 +452,12 @@ func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, _ str
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	buckets := m.store.BucketHashes()
+	buckets, err := m.bucketHashesFor(r.Context(), id)
+	if err != nil {
+		m.log.Error("merkle buckets for secondary", "secondary_id", id, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
 	out := map[int]string{}
 	for _, p := range req.Pages {
 		if p < 0 || p >= numPages {
@@ -452,7 +471,7 @@ func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, _ str
 	writeJSON(w, map[string]any{"hashes": out})
 }
 
-func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, _ string, _ *primaryRuntime) {
+func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
 	var req struct {
 		Buckets []int `json:"buckets"`
 	}
@@ -466,7 +485,7 @@ func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, _ strin
 			return
 		}
 	}
-	ans, err := m.fetchBuckets(r.Context(), req.Buckets)
+	ans, err := m.fetchBuckets(r.Context(), id, req.Buckets)
 	if err != nil {
 		m.log.Error("read buckets for merkle sync", "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -487,13 +506,29 @@ type fetchAnswer struct {
 
 // fetchBuckets reads requested buckets in order until fetchBytes is
 // reached, so one answer never holds more than fetchBytes plus one bucket.
-func (m *Manager) fetchBuckets(ctx context.Context, buckets []int) (fetchAnswer, error) {
-	// One read transaction for the whole answer, not one per bucket.
-	entries, covered, err := m.store.BucketEntriesBytes(ctx, buckets, fetchBytes)
+func (m *Manager) fetchBuckets(ctx context.Context, id string, buckets []int) (fetchAnswer, error) {
+	excluded, err := m.excludedFor(ctx, id)
 	if err != nil {
 		return fetchAnswer{}, err
 	}
-	return fetchAnswer{Entries: entries, Covered: covered}, nil
+	ans := fetchAnswer{Entries: make(map[int][]storage.KV, len(buckets))}
+	var size int64
+	for _, b := range buckets {
+		if ans.Covered > 0 && size >= fetchBytes {
+			break
+		}
+		got, err := m.store.BucketEntries(ctx, []int{b})
+		if err != nil {
+			return fetchAnswer{}, err
+		}
+		kept := keptKVs(got[b], excluded)
+		for _, kv := range kept {
+			size += int64(len(kv.Key) + len(kv.Value))
+		}
+		ans.Entries[b] = kept
+		ans.Covered++
+	}
+	return ans, nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -47,7 +47,11 @@ func (m *Manager) trimWAL(ctx context.Context) (int64, uint64, error) {
 	if last > 4*m.opts.WALRetainCount {
 		hardLimit = last - 4*m.opts.WALRetainCount
 	}
-	for _, lag := range m.secondaryLags(last) {
+	lags := m.secondaryLags(last)
+	if peer := m.perfPeer.Load(); peer != nil {
+		lags = append(lags, peer.secondaryLags(last)...)
+	}
+	for _, lag := range lags {
 		// The secondary resumes after the entry it applied last, and that
 		// entry must still be here to prove it is in this history.
 		applied := last - lag.Entries

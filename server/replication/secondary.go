@@ -159,6 +159,7 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 		rt.set(stateIdle, "transient_failure")
 		return
 	}
+	tlsCfg.NextProtos = m.clientProtocols()
 	addr, err := dialAddress(st.PrimaryClusterAddr)
 	if err != nil {
 		m.log.Error("cannot follow the primary: bad primary cluster address", "addr", st.PrimaryClusterAddr, "error", err)
@@ -410,7 +411,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 			rt.mu.Lock()
 			rt.lastHB = now
 			rt.mu.Unlock()
-			if p := m.store.Position(); p.LastWAL == f.LastWAL && p.MerkleRoot != f.Root {
+			if p := m.store.Position(); f.Root != "" && p.LastWAL == f.LastWAL && p.MerkleRoot != f.Root {
 				*forceSync = true
 				m.log.Warn("merkle root differs from the primary's at the same WAL index; resyncing", "wal", f.LastWAL)
 				return progressed, errRootMismatch

@@ -35,12 +35,12 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	cur := m.snapshot()
 	switch cur.Mode {
 	case ModePrimary:
-		return nil, apierr.Invalid("this cluster is a DR primary: demote or disable it before enabling it as a secondary")
+		return nil, apierr.Invalid("%s", m.say("this cluster is a DR primary: demote or disable it before enabling it as a secondary"))
 	case ModeSecondary:
-		return nil, apierr.Invalid("this cluster is already a DR secondary (cluster id %s): use sys/replication/dr/secondary/update-primary to follow another primary of the same DR set, or disable it first", cur.ClusterID)
+		return nil, apierr.Invalid(m.say("this cluster is already a DR secondary (cluster id %s): use sys/replication/dr/secondary/update-primary to follow another primary of the same DR set, or disable it first"), cur.ClusterID)
 	}
 	if req.Token == "" {
-		return nil, apierr.Invalid("missing required parameter \"token\": pass the activation token from the primary's sys/replication/dr/primary/secondary-token")
+		return nil, apierr.Invalid("%s", m.say("missing required parameter \"token\": pass the activation token from the primary's sys/replication/dr/primary/secondary-token"))
 	}
 	bundle, err := m.activate(ctx, cur, req)
 	if err != nil {
@@ -64,8 +64,8 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	m.st = next
 	m.startSecondaryLocked(next)
 	m.mu.Unlock()
-	m.log.Info("DR replication enabled as secondary: replicated data wiped, syncing from the primary", "cluster_id", next.ClusterID, "secondary_id", next.SecondaryID, "primary_cluster_addr", next.PrimaryClusterAddr)
-	return &Result{Warnings: []string{"This cluster is becoming a DR secondary: its replicated data was wiped and is being synced from the primary. It now unseals with the primary's key shares. Watch sys/replication/dr/status until state is stream-wals."}}, nil
+	m.log.Info(m.say("DR replication enabled as secondary: replicated data wiped, syncing from the primary"), "cluster_id", next.ClusterID, "secondary_id", next.SecondaryID, "primary_cluster_addr", next.PrimaryClusterAddr)
+	return &Result{Warnings: []string{m.say("This cluster is becoming a DR secondary: its replicated data was wiped and is being synced from the primary. It now unseals with the primary's key shares. Watch sys/replication/dr/status until state is stream-wals.")}}, nil
 }
 
 // Promote makes this secondary the primary of its DR set. It refuses while
@@ -75,7 +75,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 	defer m.transition.Unlock()
 	cur := m.snapshot()
 	if cur.Mode != ModeSecondary {
-		return nil, apierr.Invalid("this cluster is not a DR secondary (mode %s): only a secondary can be promoted", cur.Mode)
+		return nil, apierr.Invalid(m.say("this cluster is not a DR secondary (mode %s): only a secondary can be promoted"), cur.Mode)
 	}
 	if !force {
 		if behind, msg := m.behind(); behind {
@@ -101,8 +101,8 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 	}
 	m.roleChanged(ctx, "promote")
 	m.recordPromotion(ctx, lost, primaryClusterAddr, force)
-	m.log.Info("DR secondary promoted to primary", "cluster_id", cur.ClusterID, "primary_cluster_addr", primaryClusterAddr, "forced", force)
-	return &Result{Warnings: []string{"This cluster was promoted to DR primary and accepts writes. Other secondaries of this DR set need new activation tokens (update-primary); demote the old primary if it comes back."}}, nil
+	m.log.Info(m.say("DR secondary promoted to primary"), "cluster_id", cur.ClusterID, "primary_cluster_addr", primaryClusterAddr, "forced", force)
+	return &Result{Warnings: []string{m.say("This cluster was promoted to DR primary and accepts writes. Other secondaries of this DR set need new activation tokens (update-primary); demote the old primary if it comes back.")}}, nil
 }
 
 // behind reports whether the last heartbeat showed the primary ahead.
@@ -128,7 +128,7 @@ func (m *Manager) DisableSecondary(ctx context.Context) (*Result, error) {
 	defer m.transition.Unlock()
 	cur := m.snapshot()
 	if cur.Mode != ModeSecondary {
-		return nil, wrongMode(cur, ModeSecondary)
+		return nil, m.wrongMode(cur, ModeSecondary)
 	}
 	next := &state{Mode: ModeDisabled, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
 	if err := newTokenScope(next); err != nil {
@@ -139,8 +139,8 @@ func (m *Manager) DisableSecondary(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	m.roleChanged(ctx, "secondary disable")
-	m.log.Info("DR secondary disabled", "cluster_id", cur.ClusterID)
-	return &Result{Warnings: []string{"DR replication was disabled on this secondary. Its data is kept; enabling it as a secondary again wipes it."}}, nil
+	m.log.Info(m.say("DR secondary disabled"), "cluster_id", cur.ClusterID)
+	return &Result{Warnings: []string{m.say("DR replication was disabled on this secondary. Its data is kept; enabling it as a secondary again wipes it.")}}, nil
 }
 
 // UpdatePrimary points this secondary at another primary of the same DR
@@ -150,7 +150,7 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 	defer m.transition.Unlock()
 	cur := m.snapshot()
 	if cur.Mode != ModeSecondary {
-		return nil, wrongMode(cur, ModeSecondary)
+		return nil, m.wrongMode(cur, ModeSecondary)
 	}
 	if req.Token == "" {
 		next := cur.clone()
@@ -163,7 +163,7 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 			return nil, err
 		}
 		m.roleChanged(ctx, "update-primary")
-		m.log.Info("DR secondary forgot its primary")
+		m.log.Info(m.say("DR secondary forgot its primary"))
 		return &Result{Warnings: []string{"This secondary no longer follows a primary (state idle). Point it at one with update-primary and a new activation token."}}, nil
 	}
 	bundle, err := m.activate(ctx, cur, req)
@@ -171,7 +171,7 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 		return nil, err
 	}
 	if bundle.ClusterID != cur.ClusterID {
-		return nil, apierr.Invalid("the activation token is for DR set %s but this secondary belongs to DR set %s: update-primary only re-points within one DR set; to join another, disable this secondary and enable it again (that wipes its data)", bundle.ClusterID, cur.ClusterID)
+		return nil, apierr.Invalid(m.say("the activation token is for DR set %s but this secondary belongs to DR set %s: update-primary only re-points within one DR set; to join another, disable this secondary and enable it again (that wipes its data)"), bundle.ClusterID, cur.ClusterID)
 	}
 	next := cur.clone()
 	applyBundle(next, bundle)
@@ -187,6 +187,6 @@ func (m *Manager) UpdatePrimary(ctx context.Context, req ActivationRequest) (*Re
 	m.mu.Lock()
 	m.startSecondaryLocked(next)
 	m.mu.Unlock()
-	m.log.Info("DR secondary re-pointed", "secondary_id", next.SecondaryID, "primary_cluster_addr", next.PrimaryClusterAddr)
+	m.log.Info(m.say("DR secondary re-pointed"), "secondary_id", next.SecondaryID, "primary_cluster_addr", next.PrimaryClusterAddr)
 	return &Result{Warnings: []string{"This secondary now follows the primary at " + next.PrimaryClusterAddr + " without a wipe; entries it has that the new primary lacks are discarded by a merkle sync."}}, nil
 }

@@ -20,29 +20,26 @@ type drSecrets struct {
 	ExchangeKey string `json:"exchange_key,omitempty"`
 }
 
-// secretsAAD binds the sealed keys to the DR state's key in the local keyspace.
-var secretsAAD = []byte("l:" + stateKey + "#secrets")
-
 // stateOp is s.op() with the secrets sealed by the barrier when it is open;
 // while sealed the last sealed copy is carried over unchanged (secrets only
 // change through the API, which a sealed cluster does not serve).
 func (m *Manager) stateOp(ctx context.Context, s *state) (storage.Op, error) {
 	if m.opts.Keys == nil {
 		s.legacyPlain = true // no barrier at all (unit tests): as before
-		return s.op()
+		return s.op(m.kind.stateKey())
 	}
 	if m.secretsOpen.Load() {
 		plain, err := json.Marshal(s.drSecrets)
 		if err != nil {
 			return storage.Op{}, fmt.Errorf("encode DR keys: %w", err)
 		}
-		ct, err := m.opts.Keys.Encrypt(ctx, plain, secretsAAD)
+		ct, err := m.opts.Keys.Encrypt(ctx, plain, m.kind.secretsAAD())
 		clear(plain)
 		if err == nil {
 			s.SealedSecrets, s.legacyPlain = ct, false
 		}
 	}
-	return s.op()
+	return s.op(m.kind.stateKey())
 }
 
 func withPlainSecrets(raw []byte, sec drSecrets) ([]byte, error) {
@@ -71,7 +68,7 @@ func (m *Manager) Unsealed(ctx context.Context) error {
 	defer m.transition.Unlock()
 	cur := m.snapshot()
 	if !cur.legacyPlain && len(cur.SealedSecrets) > 0 {
-		plain, err := m.opts.Keys.Decrypt(ctx, cur.SealedSecrets, secretsAAD)
+		plain, err := m.opts.Keys.Decrypt(ctx, cur.SealedSecrets, m.kind.secretsAAD())
 		if err == nil {
 			err = json.Unmarshal(plain, &cur.drSecrets)
 			clear(plain)

@@ -1,7 +1,8 @@
-// Package replication is DR replication: the state machine behind the
-// sys/replication/dr endpoints (primary, secondary, disabled), activation
-// tokens, and the data plane that streams the primary's WAL to secondaries
-// over mutual TLS and repairs divergence with a merkle sync.
+// Package replication is DR and performance replication (kind.go): the
+// state machine behind the sys/replication/dr and
+// sys/replication/performance endpoints (primary, secondary, disabled),
+// activation tokens, and the data plane that streams the primary's WAL to
+// secondaries over mutual TLS and repairs divergence with a merkle sync.
 package replication
 
 import (
@@ -40,6 +41,9 @@ type state struct {
 	ServerCert         string                      `json:"server_cert,omitempty"`
 	ServerKey          string                      `json:"server_key,omitempty"`
 	Secondaries        map[string]*secondaryRecord `json:"secondaries,omitempty"`
+	// PathsFilters are a performance primary's filters by secondary id
+	// (filter.go); DR has none.
+	PathsFilters map[string]*PathsFilter `json:"paths_filters,omitempty"`
 
 	// As a secondary: who it is and where its primary is.
 	SecondaryID              string   `json:"secondary_id,omitempty"`
@@ -111,11 +115,17 @@ func (s *state) clone() *state {
 		c.Secondaries[k] = &r
 	}
 	c.KnownPrimaryClusterAddrs = slices.Clone(s.KnownPrimaryClusterAddrs)
+	c.PathsFilters = make(map[string]*PathsFilter, len(s.PathsFilters))
+	for k, v := range s.PathsFilters {
+		f := *v
+		f.Paths = slices.Clone(v.Paths)
+		c.PathsFilters[k] = &f
+	}
 	return &c
 }
 
-func loadState(ctx context.Context, store *storage.Store) (*state, error) {
-	raw, err := store.LocalGet(ctx, stateKey)
+func loadState(ctx context.Context, store *storage.Store, key string) (*state, error) {
+	raw, err := store.LocalGet(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return &state{Mode: ModeDisabled}, nil
 	}
@@ -141,7 +151,7 @@ func loadState(ctx context.Context, store *storage.Store) (*state, error) {
 // op is the storage change that records st, for writing together with
 // whatever else a transition changes; stateOp (secrets.go) seals the keys
 // first.
-func (s *state) op() (storage.Op, error) {
+func (s *state) op(key string) (storage.Op, error) {
 	raw, err := json.Marshal(s)
 	if err == nil && s.legacyPlain {
 		raw, err = withPlainSecrets(raw, s.drSecrets)
@@ -149,5 +159,5 @@ func (s *state) op() (storage.Op, error) {
 	if err != nil {
 		return storage.Op{}, fmt.Errorf("encode DR state: %w", err)
 	}
-	return storage.Op{Local: true, Key: stateKey, Value: raw}, nil
+	return storage.Op{Local: true, Key: key, Value: raw}, nil
 }

@@ -25,7 +25,7 @@ func (m *Manager) Status() map[string]any {
 	case ModePrimary:
 		out["state"] = "running"
 		out["last_wal"] = pos.LastWAL
-		out["last_dr_wal"] = pos.LastWAL
+		out["last_"+string(m.kind)+"_wal"] = pos.LastWAL
 		out["known_secondaries"] = st.knownSecondaries()
 		out["secondaries"] = m.secondaryInfo(st, prt)
 	case ModeSecondary:

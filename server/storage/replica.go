@@ -102,6 +102,15 @@ func (s *Store) ApplyRemote(ctx context.Context, entries []WALEntry) error {
 			if e.Index < w.next {
 				continue
 			}
+			// An entry without a key holds the place of a change this
+			// secondary does not receive (a performance secondary's
+			// filtered view): the index sequence stays whole.
+			if e.Key == "" {
+				if err := w.appendWAL(ctx, e); err != nil {
+					return err
+				}
+				continue
+			}
 			if _, err := w.setKey(ctx, e.Key, e.Value, e.Delete); err != nil {
 				return fmt.Errorf("apply WAL entry %d: %w", e.Index, err)
 			}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -252,6 +253,42 @@ func testEmptyKeyRejected(t *testing.T, openTest opener) {
 	s := openTest(t, "")
 	if _, err := s.Write(context.Background(), put("", "b")); err == nil {
 		t.Fatal("empty key accepted")
+	}
+}
+
+// TestMerkleViewMatchesIndex: BucketHash and MerkleRoot over a store's own
+// entries give exactly the incremental index's hashes and root.
+func TestMerkleViewMatchesIndex(t *testing.T) { eachEngine(t, testMerkleViewMatchesIndex) }
+
+func testMerkleViewMatchesIndex(t *testing.T, openTest opener) {
+	ctx := context.Background()
+	s := openTest(t, "")
+	for i := range 50 {
+		if _, err := s.Write(ctx, Op{Key: fmt.Sprintf("k/%d", i), Value: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Write(ctx, Op{Key: "k/7", Delete: true}); err != nil {
+		t.Fatal(err)
+	}
+	all := make([]int, NumBuckets)
+	for i := range all {
+		all[i] = i
+	}
+	got, err := s.BucketEntries(ctx, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := s.BucketHashes()
+	hashes := make([][]byte, NumBuckets)
+	for b := range NumBuckets {
+		hashes[b] = BucketHash(got[b])
+		if !bytes.Equal(hashes[b], want[b]) {
+			t.Fatalf("bucket %d: %x, index has %x", b, hashes[b], want[b])
+		}
+	}
+	if r := MerkleRoot(hashes); r != s.Position().MerkleRoot {
+		t.Fatalf("root %s, index has %s", r, s.Position().MerkleRoot)
 	}
 }
 
