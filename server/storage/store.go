@@ -327,8 +327,10 @@ func (s *Store) commit(batch []*writeRequest) {
 	s.bumpWatches(batch)
 	s.mu.Lock()
 	advanced := w.next-1 != s.last
-	if w.reset || hasFn(batch) {
-		s.recent.clear() // bulk changes may rewrite or drop WAL entries
+	if w.reset || hasFn(batch) || w.tooLarge {
+		// Bulk changes may rewrite or drop WAL entries; an entry too large
+		// to keep leaves a gap the tail must not hide.
+		s.recent.clear()
 	} else {
 		s.recent.add(w.appended)
 	}
@@ -402,6 +404,7 @@ type batchWriter struct {
 	stamp     int64
 	saves     int
 	appended  []WALEntry // this transaction's entries, for Store.recent
+	tooLarge  bool       // an entry was too large for Store.recent
 	// stored is what the meta rows held when the batch began (last_wal,
 	// epoch, last_epoch): finish writes only the rows that changed.
 	stored [3]uint64
@@ -529,6 +532,12 @@ func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
 	}
 	w.next = e.Index + 1
 	w.lastEpoch = e.Epoch
+	if entrySize(e) > recentWALBytes {
+		// Too large for the in-memory tail: streams read it from the table,
+		// and no copy of a value of many MiB is made only to be dropped.
+		w.tooLarge = true
+		return nil
+	}
 	e.Value = keepValue(e.Value)
 	w.appended = append(w.appended, e)
 	return nil
