@@ -161,10 +161,11 @@ func TestAccHADRPair(t *testing.T) {
 	tf := newCLI(t, root)
 	t.Logf("CLI: %s (%s)", tf.path, tf.version)
 
+	start := time.Now()
 	p, s := startHACluster(t, "P", 2), startHACluster(t, "S", 2)
 	tf.addSecret(p.root, p.key, s.root, s.key)
 	pStandby, sStandby := p.standby(), s.standby()
-	t.Logf("clusters up in %s: P active %s, standby %s; S active %s, standby %s", time.Since(begin).Round(time.Millisecond),
+	t.Logf("clusters up in %s (server build and PostgreSQL start included): P active %s, standby %s; S active %s, standby %s", time.Since(start).Round(time.Millisecond),
 		p.nodes[1-pStandby].Addr, p.nodes[pStandby].Addr, s.nodes[1-sStandby].Addr, s.nodes[sStandby].Addr)
 
 	// Secrets acknowledged by P, written through its standby.
@@ -194,7 +195,7 @@ func TestAccHADRPair(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), src, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	start = time.Now()
 	tf.apply(t, dir, map[string]any{
 		"primary_address": p.nodes[pStandby].Addr, "primary_token": p.root,
 		"secondary_address": s.nodes[sStandby].Addr, "secondary_token": s.root,
@@ -203,6 +204,11 @@ func TestAccHADRPair(t *testing.T) {
 	clusterID := outputString(t, outs, "cluster_id")
 	expectStates(t, outs, "dr-1")
 	t.Logf("DR pair applied through standbys in %s", time.Since(start).Round(time.Millisecond))
+	// The providers' nodes were standbys throughout: no takeover made
+	// them active behind the test's back.
+	if p.standby() != pStandby || s.standby() != sStandby {
+		t.Fatal("a takeover happened during the apply: the provider did not talk to standbys only")
+	}
 
 	write("after-topology", 5)
 	// S holds exactly P's data: equal merkle roots and WAL index, as both
