@@ -9,30 +9,53 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
-func openStore(t testing.TB, path string) *storage.Store {
+// TestMain stops the PostgreSQL server of a run with
+// VAULTREPL_TEST_STORAGE=postgresql (the same suite on the other engine).
+func TestMain(m *testing.M) { os.Exit(testserver.RunWithPostgres(m)) }
+
+// newLocation returns where a fresh test store lives: a SQLite file, or a
+// fresh PostgreSQL database with VAULTREPL_TEST_STORAGE=postgresql.
+func newLocation(t testing.TB) string {
 	t.Helper()
-	s, err := storage.Open(context.Background(), path, storage.Options{})
+	if testserver.StorageEngine() == testserver.EnginePostgres {
+		return testserver.PostgresURL(t)
+	}
+	return filepath.Join(t.TempDir(), "db")
+}
+
+// openStore opens (or reopens) the store at loc, a newLocation result.
+func openStore(t testing.TB, loc string) *storage.Store {
+	t.Helper()
+	var s *storage.Store
+	var err error
+	if testserver.StorageEngine() == testserver.EnginePostgres {
+		s, err = storage.OpenPostgres(context.Background(), storage.PostgresConfig{ConnURL: loc}, storage.Options{})
+	} else {
+		s, err = storage.Open(context.Background(), loc, storage.Options{})
+	}
 	if err != nil {
-		t.Fatalf("storage.Open: %v", err)
+		t.Fatalf("open storage: %v", err)
 	}
 	return s
 }
 
-// newTestManager returns a Manager on a fresh database, with deterministic
-// randomness from seed, its database path and its log output.
+// newTestManager returns a Manager on a fresh store, with deterministic
+// randomness from seed, the store's location and its log output.
 func newTestManager(t testing.TB, seed uint64) (*Manager, string, *bytes.Buffer) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "db")
+	path := newLocation(t)
 	store := openStore(t, path)
 	t.Cleanup(func() { _ = store.Close() })
 	var logs bytes.Buffer
@@ -391,7 +414,7 @@ func TestSingleShare(t *testing.T) {
 
 func TestRestartIsSealed(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "db")
+	path := newLocation(t)
 	store := openStore(t, path)
 	m := New(store, nil, nil) // production defaults: crypto/rand, no logs
 	shares := mustInit(t, m, 5, 3)
