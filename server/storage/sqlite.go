@@ -6,8 +6,33 @@ import (
 	"errors"
 	"fmt"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3"
 )
+
+// walAutocheckpoint is how many WAL pages a commit lets accumulate before
+// it checkpoints them into the database file (SQLite's default is 1000).
+// The hot pages of a write (merkle buckets, the kv_bucket index, the tails of
+// kv and wal) are rewritten by nearly every commit, so a longer interval
+// copies each of them once per checkpoint instead of eight times, and fewer
+// commits wait for a checkpoint's fsync of the database file (DESIGN-NOTES,
+// Performance, has the figures). It changes nothing about durability: with synchronous=FULL every
+// commit fsyncs its frames in the -wal file before it returns, and a
+// checkpoint only copies frames that are already durable. The price: the
+// -wal file grows to about 8000 x 4 KiB = 32 MiB before it is reused, a
+// crash recovery reads that much at the next open, and a read that misses
+// the page cache looks the page up in a larger wal-index.
+const walAutocheckpoint = 8000
+
+// writerDriver is "sqlite3" with the writer connection's settings that the
+// DSN cannot carry; a hook, so a connection database/sql reopens gets them too.
+const writerDriver = "sqlite3_vaultrepl_writer"
+
+func init() {
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", walAutocheckpoint), nil)
+		return err
+	}})
+}
 
 // sqliteEngine keeps a cluster in one SQLite file: one writer connection
 // (SQLite has one writer anyway) and a pool of read-only connections.
@@ -70,7 +95,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sqliteEngine, 
 	// _txlock=immediate takes the write lock at BEGIN, so a batch never fails
 	// half-way on a lock upgrade.
 	writerDSN := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=%s&_busy_timeout=10000&_txlock=immediate&_foreign_keys=off", path, opts.Sync)
-	writer, err := sql.Open("sqlite3", writerDSN)
+	writer, err := sql.Open(writerDriver, writerDSN)
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", path, err)
 	}
@@ -146,9 +171,6 @@ func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error
 		return nil, err
 	}
 	t.tx = tx
-	for i, st := range e.stmts {
-		t.stmts[i] = tx.StmtContext(ctx, st) // the writer has one connection: no re-prepare
-	}
 	return t, nil
 }
 
@@ -327,9 +349,19 @@ func (t *sqliteTx) restore(ctx context.Context) {
 	}
 }
 
+// stmt binds the writer's prepared statement i to the transaction on its
+// first use in the batch: most batches run four of the eight, and binding
+// allocates (the writer has one connection, so it never re-prepares).
+func (t *sqliteTx) stmt(ctx context.Context, i int) *sql.Stmt {
+	if t.stmts[i] == nil {
+		t.stmts[i] = t.tx.StmtContext(ctx, t.e.stmts[i])
+	}
+	return t.stmts[i]
+}
+
 func (t *sqliteTx) getKV(ctx context.Context, key string) ([]byte, bool, error) {
 	var old []byte
-	err := t.stmts[stmtSelect].QueryRowContext(ctx, key).Scan(&old)
+	err := t.stmt(ctx, stmtSelect).QueryRowContext(ctx, key).Scan(&old)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -337,7 +369,7 @@ func (t *sqliteTx) getKV(ctx context.Context, key string) ([]byte, bool, error) 
 }
 
 func (t *sqliteTx) putKV(ctx context.Context, key string, value []byte, bucket int) error {
-	_, err := t.stmts[stmtUpsert].ExecContext(ctx, key, nonNil(value), bucket)
+	_, err := t.stmt(ctx, stmtUpsert).ExecContext(ctx, key, nonNil(value), bucket)
 	return err
 }
 
@@ -362,32 +394,32 @@ func (t *sqliteTx) appendWAL(ctx context.Context, e WALEntry) error {
 	if e.Delete {
 		code, value = walDelete, nil
 	}
-	_, err := t.stmts[stmtAppend].ExecContext(ctx, e.Index, e.Epoch, code, e.Key, value, e.CreatedAt)
+	_, err := t.stmt(ctx, stmtAppend).ExecContext(ctx, e.Index, e.Epoch, code, e.Key, value, e.CreatedAt)
 	return err
 }
 
 func (t *sqliteTx) setBucket(ctx context.Context, bucket int, hash []byte) error {
-	_, err := t.stmts[stmtMerkle].ExecContext(ctx, bucket, hash)
+	_, err := t.stmt(ctx, stmtMerkle).ExecContext(ctx, bucket, hash)
 	return err
 }
 
 func (t *sqliteTx) setMeta(ctx context.Context, name string, value uint64) error {
-	_, err := t.stmts[stmtMeta].ExecContext(ctx, name, int64(value))
+	_, err := t.stmt(ctx, stmtMeta).ExecContext(ctx, name, int64(value))
 	return err
 }
 
 func (t *sqliteTx) savepoint(ctx context.Context) error {
-	_, err := t.stmts[stmtSavepoint].ExecContext(ctx)
+	_, err := t.stmt(ctx, stmtSavepoint).ExecContext(ctx)
 	return err
 }
 
 func (t *sqliteTx) release(ctx context.Context) error {
-	_, err := t.stmts[stmtRelease].ExecContext(ctx)
+	_, err := t.stmt(ctx, stmtRelease).ExecContext(ctx)
 	return err
 }
 
 func (t *sqliteTx) rollbackTo(ctx context.Context) error {
-	_, err := t.stmts[stmtRollbackTo].ExecContext(ctx)
+	_, err := t.stmt(ctx, stmtRollbackTo).ExecContext(ctx)
 	return err
 }
 
