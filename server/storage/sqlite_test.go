@@ -16,10 +16,10 @@ func TestSQLiteWriterSettings(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = e.close() })
 	var pages, sync int
-	if err := e.writer.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil {
+	if err := e.wconn.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.writer.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+	if err := e.wconn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
 		t.Fatal(err)
 	}
 	if pages != walAutocheckpoint || sync != 2 {
