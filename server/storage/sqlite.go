@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -43,7 +44,11 @@ type sqliteEngine struct {
 	// goroutine, and every query inside it (the read of a key's old value)
 	// starts another one; on the connection, with a context that cannot be
 	// cancelled, neither happens.
-	wconn   *sql.Conn
+	wconn *sql.Conn
+	// wmu gives wconn to one user at a time, from BEGIN to COMMIT or
+	// ROLLBACK (what the pool of one connection did for sql.Tx): besides
+	// the commit loop, Store.inTx (scrub), Compact and load use it.
+	wmu     sync.Mutex
 	readers *sql.DB
 	sync    SyncMode
 	stmts   [numStmts]*sql.Stmt // prepared once on wconn
@@ -170,6 +175,7 @@ func (e *sqliteEngine) close() error {
 }
 
 func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error) {
+	e.wmu.Lock()
 	t := &sqliteTx{e: e}
 	if relaxed && e.sync == SyncFull {
 		// One fsync fewer per batch; the next FULL commit makes it durable.
@@ -181,12 +187,15 @@ func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error
 	// half-way on a lock upgrade.
 	if _, err := e.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		t.restore(ctx)
+		e.wmu.Unlock()
 		return nil, err
 	}
 	return t, nil
 }
 
 func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, error) {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	var v int64
 	err := e.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -199,6 +208,8 @@ func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, erro
 }
 
 func (e *sqliteEngine) eachBucket(ctx context.Context, fn func(int, []byte) error) error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	rows, err := e.wconn.QueryContext(ctx, `SELECT bucket, hash FROM merkle`)
 	if err != nil {
 		return err
@@ -350,6 +361,17 @@ func (e *sqliteEngine) bucketEntries(ctx context.Context, buckets []int) (map[in
 type sqliteTx struct {
 	e           *sqliteEngine
 	restoreSync bool
+	done        bool // committed or rolled back: wmu is released
+}
+
+// end restores the sync mode and releases the writer connection, once.
+func (t *sqliteTx) end(ctx context.Context) {
+	if t.done {
+		return
+	}
+	t.done = true
+	t.restore(ctx)
+	t.e.wmu.Unlock()
 }
 
 func (t *sqliteTx) restore(ctx context.Context) {
@@ -475,7 +497,10 @@ func (t *sqliteTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
 }
 
 func (t *sqliteTx) commit(ctx context.Context) error {
-	defer t.restore(ctx)
+	if t.done {
+		return errors.New("commit: transaction already ended")
+	}
+	defer t.end(ctx)
 	if _, err := t.e.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		// A COMMIT that failed may leave the transaction open (SQLite
 		// rolls some failures back itself; then this ROLLBACK is a no-op).
@@ -486,7 +511,10 @@ func (t *sqliteTx) commit(ctx context.Context) error {
 }
 
 func (t *sqliteTx) rollback(ctx context.Context) error {
-	defer t.restore(ctx)
+	if t.done {
+		return errors.New("rollback: transaction already ended")
+	}
+	defer t.end(ctx)
 	_, err := t.e.wconn.ExecContext(ctx, "ROLLBACK")
 	return err
 }
@@ -516,6 +544,8 @@ func (e *sqliteEngine) keysAfter(ctx context.Context, local bool, after string, 
 // rows) and a TRUNCATE checkpoint empties the -wal file (whose stale frames
 // keep old page images).
 func (e *sqliteEngine) compact(ctx context.Context) error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	if _, err := e.wconn.ExecContext(ctx, `VACUUM`); err != nil {
 		return fmt.Errorf("vacuum: %w", err)
 	}
