@@ -5,17 +5,53 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3"
 )
+
+// walAutocheckpoint is how many WAL pages a commit lets accumulate before
+// it checkpoints them into the database file (SQLite's default is 1000).
+// The hot pages of a write (merkle buckets, the kv_bucket index, the tails of
+// kv and wal) are rewritten by nearly every commit, so a longer interval
+// copies each of them once per checkpoint instead of eight times, and fewer
+// commits wait for a checkpoint's fsync of the database file (DESIGN-NOTES,
+// Performance, has the figures). It changes nothing about durability: with synchronous=FULL every
+// commit fsyncs its frames in the -wal file before it returns, and a
+// checkpoint only copies frames that are already durable. The price: the
+// -wal file grows to about 8000 x 4 KiB = 32 MiB before it is reused, a
+// crash recovery reads that much at the next open, and a read that misses
+// the page cache looks the page up in a larger wal-index.
+const walAutocheckpoint = 8000
+
+// writerDriver is "sqlite3" with the writer connection's settings that the
+// DSN cannot carry; a hook, so a connection database/sql reopens gets them too.
+const writerDriver = "sqlite3_vaultrepl_writer"
+
+func init() {
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", walAutocheckpoint), nil)
+		return err
+	}})
+}
 
 // sqliteEngine keeps a cluster in one SQLite file: one writer connection
 // (SQLite has one writer anyway) and a pool of read-only connections.
 type sqliteEngine struct {
-	writer  *sql.DB
+	writer *sql.DB
+	// wconn pins the writer's one connection. Batches run BEGIN/COMMIT on
+	// it rather than through sql.Tx: a Tx watches its context with a
+	// goroutine, and every query inside it (the read of a key's old value)
+	// starts another one; on the connection, with a context that cannot be
+	// cancelled, neither happens.
+	wconn *sql.Conn
+	// wmu gives wconn to one user at a time, from BEGIN to COMMIT or
+	// ROLLBACK (what the pool of one connection did for sql.Tx): besides
+	// the commit loop, Store.inTx (scrub), Compact and load use it.
+	wmu     sync.Mutex
 	readers *sql.DB
 	sync    SyncMode
-	stmts   [numStmts]*sql.Stmt // prepared once on the writer connection
+	stmts   [numStmts]*sql.Stmt // prepared once on wconn
 	// Point reads, prepared once: database/sql keeps them per reader
 	// connection, so a read does not parse its SQL again.
 	getKV, getLocal, walSinceStmt *sql.Stmt
@@ -67,10 +103,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sqliteEngine, 
 	if err := prepareFile(path, opts.AllowInsecurePermissions); err != nil {
 		return nil, err
 	}
-	// _txlock=immediate takes the write lock at BEGIN, so a batch never fails
-	// half-way on a lock upgrade.
-	writerDSN := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=%s&_busy_timeout=10000&_txlock=immediate&_foreign_keys=off", path, opts.Sync)
-	writer, err := sql.Open("sqlite3", writerDSN)
+	// Batches BEGIN IMMEDIATE themselves (see begin).
+	writerDSN := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=%s&_busy_timeout=10000&_foreign_keys=off", path, opts.Sync)
+	writer, err := sql.Open(writerDriver, writerDSN)
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", path, err)
 	}
@@ -95,6 +130,10 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sqliteEngine, 
 	readers.SetMaxOpenConns(8)
 	readers.SetMaxIdleConns(8)
 	e := &sqliteEngine{writer: writer, readers: readers, sync: opts.Sync}
+	if e.wconn, err = writer.Conn(ctx); err != nil {
+		_ = e.close()
+		return nil, fmt.Errorf("open storage writer %s: %w", path, err)
+	}
 	if err := e.prepare(ctx); err != nil {
 		_ = e.close()
 		return nil, err
@@ -105,7 +144,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sqliteEngine, 
 func (e *sqliteEngine) prepare(ctx context.Context) error {
 	var err error
 	for i, text := range stmtText {
-		if e.stmts[i], err = e.writer.PrepareContext(ctx, text); err != nil {
+		if e.stmts[i], err = e.wconn.PrepareContext(ctx, text); err != nil {
 			return fmt.Errorf("prepare %q: %w", text, err)
 		}
 	}
@@ -128,33 +167,37 @@ func (e *sqliteEngine) close() error {
 			errs = append(errs, st.Close())
 		}
 	}
+	if e.wconn != nil {
+		errs = append(errs, e.wconn.Close())
+	}
 	errs = append(errs, e.readers.Close(), e.writer.Close())
 	return errors.Join(errs...)
 }
 
 func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error) {
+	e.wmu.Lock()
 	t := &sqliteTx{e: e}
 	if relaxed && e.sync == SyncFull {
 		// One fsync fewer per batch; the next FULL commit makes it durable.
-		if _, err := e.writer.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err == nil {
+		if _, err := e.wconn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err == nil {
 			t.restoreSync = true
 		}
 	}
-	tx, err := e.writer.BeginTx(ctx, nil)
-	if err != nil {
+	// IMMEDIATE takes the write lock at BEGIN, so a batch never fails
+	// half-way on a lock upgrade.
+	if _, err := e.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		t.restore(ctx)
+		e.wmu.Unlock()
 		return nil, err
-	}
-	t.tx = tx
-	for i, st := range e.stmts {
-		t.stmts[i] = tx.StmtContext(ctx, st) // the writer has one connection: no re-prepare
 	}
 	return t, nil
 }
 
 func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, error) {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	var v int64
-	err := e.writer.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
+	err := e.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -165,7 +208,9 @@ func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, erro
 }
 
 func (e *sqliteEngine) eachBucket(ctx context.Context, fn func(int, []byte) error) error {
-	rows, err := e.writer.QueryContext(ctx, `SELECT bucket, hash FROM merkle`)
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	rows, err := e.wconn.QueryContext(ctx, `SELECT bucket, hash FROM merkle`)
 	if err != nil {
 		return err
 	}
@@ -312,24 +357,39 @@ func (e *sqliteEngine) bucketEntries(ctx context.Context, buckets []int) (map[in
 	return out, nil
 }
 
-// sqliteTx is one batch's transaction on the writer connection.
+// sqliteTx is one batch's transaction on the writer connection (wconn).
 type sqliteTx struct {
 	e           *sqliteEngine
-	tx          *sql.Tx
-	stmts       [numStmts]*sql.Stmt // the writer's statements, bound to tx
 	restoreSync bool
+	done        bool // committed or rolled back: wmu is released
+}
+
+// end restores the sync mode and releases the writer connection, once.
+func (t *sqliteTx) end(ctx context.Context) {
+	if t.done {
+		return
+	}
+	t.done = true
+	t.restore(ctx)
+	t.e.wmu.Unlock()
 }
 
 func (t *sqliteTx) restore(ctx context.Context) {
 	if t.restoreSync {
-		_, _ = t.e.writer.ExecContext(ctx, "PRAGMA synchronous=FULL")
+		_, _ = t.e.wconn.ExecContext(ctx, "PRAGMA synchronous=FULL")
 		t.restoreSync = false
 	}
 }
 
+// stmt is the writer's prepared statement i (prepared on wconn, where the
+// transaction runs).
+func (t *sqliteTx) stmt(i int) *sql.Stmt {
+	return t.e.stmts[i]
+}
+
 func (t *sqliteTx) getKV(ctx context.Context, key string) ([]byte, bool, error) {
 	var old []byte
-	err := t.stmts[stmtSelect].QueryRowContext(ctx, key).Scan(&old)
+	err := t.stmt(stmtSelect).QueryRowContext(ctx, key).Scan(&old)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -337,22 +397,22 @@ func (t *sqliteTx) getKV(ctx context.Context, key string) ([]byte, bool, error) 
 }
 
 func (t *sqliteTx) putKV(ctx context.Context, key string, value []byte, bucket int) error {
-	_, err := t.stmts[stmtUpsert].ExecContext(ctx, key, nonNil(value), bucket)
+	_, err := t.stmt(stmtUpsert).ExecContext(ctx, key, nonNil(value), bucket)
 	return err
 }
 
 func (t *sqliteTx) deleteKV(ctx context.Context, key string) error {
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, key)
+	_, err := t.e.wconn.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, key)
 	return err
 }
 
 func (t *sqliteTx) putLocal(ctx context.Context, key string, value []byte) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO local(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, nonNil(value))
+	_, err := t.e.wconn.ExecContext(ctx, `INSERT INTO local(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, nonNil(value))
 	return err
 }
 
 func (t *sqliteTx) deleteLocal(ctx context.Context, key string) error {
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM local WHERE key = ?`, key)
+	_, err := t.e.wconn.ExecContext(ctx, `DELETE FROM local WHERE key = ?`, key)
 	return err
 }
 
@@ -362,38 +422,38 @@ func (t *sqliteTx) appendWAL(ctx context.Context, e WALEntry) error {
 	if e.Delete {
 		code, value = walDelete, nil
 	}
-	_, err := t.stmts[stmtAppend].ExecContext(ctx, e.Index, e.Epoch, code, e.Key, value, e.CreatedAt)
+	_, err := t.stmt(stmtAppend).ExecContext(ctx, e.Index, e.Epoch, code, e.Key, value, e.CreatedAt)
 	return err
 }
 
 func (t *sqliteTx) setBucket(ctx context.Context, bucket int, hash []byte) error {
-	_, err := t.stmts[stmtMerkle].ExecContext(ctx, bucket, hash)
+	_, err := t.stmt(stmtMerkle).ExecContext(ctx, bucket, hash)
 	return err
 }
 
 func (t *sqliteTx) setMeta(ctx context.Context, name string, value uint64) error {
-	_, err := t.stmts[stmtMeta].ExecContext(ctx, name, int64(value))
+	_, err := t.stmt(stmtMeta).ExecContext(ctx, name, int64(value))
 	return err
 }
 
 func (t *sqliteTx) savepoint(ctx context.Context) error {
-	_, err := t.stmts[stmtSavepoint].ExecContext(ctx)
+	_, err := t.stmt(stmtSavepoint).ExecContext(ctx)
 	return err
 }
 
 func (t *sqliteTx) release(ctx context.Context) error {
-	_, err := t.stmts[stmtRelease].ExecContext(ctx)
+	_, err := t.stmt(stmtRelease).ExecContext(ctx)
 	return err
 }
 
 func (t *sqliteTx) rollbackTo(ctx context.Context) error {
-	_, err := t.stmts[stmtRollbackTo].ExecContext(ctx)
+	_, err := t.stmt(stmtRollbackTo).ExecContext(ctx)
 	return err
 }
 
 func (t *sqliteTx) wipe(ctx context.Context) error {
 	for _, stmt := range []string{`DELETE FROM kv`, `DELETE FROM wal`, `DELETE FROM merkle`} {
-		if _, err := t.tx.ExecContext(ctx, stmt); err != nil {
+		if _, err := t.e.wconn.ExecContext(ctx, stmt); err != nil {
 			return err
 		}
 	}
@@ -401,17 +461,17 @@ func (t *sqliteTx) wipe(ctx context.Context) error {
 }
 
 func (t *sqliteTx) clearBucket(ctx context.Context, bucket int) error {
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM kv WHERE bucket = ?`, bucket)
+	_, err := t.e.wconn.ExecContext(ctx, `DELETE FROM kv WHERE bucket = ?`, bucket)
 	return err
 }
 
 func (t *sqliteTx) dropWAL(ctx context.Context) error {
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM wal`)
+	_, err := t.e.wconn.ExecContext(ctx, `DELETE FROM wal`)
 	return err
 }
 
 func (t *sqliteTx) trimWAL(ctx context.Context, upTo uint64) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, `DELETE FROM wal WHERE idx <= ?`, int64(upTo))
+	res, err := t.e.wconn.ExecContext(ctx, `DELETE FROM wal WHERE idx <= ?`, int64(upTo))
 	if err != nil {
 		return 0, err
 	}
@@ -420,7 +480,7 @@ func (t *sqliteTx) trimWAL(ctx context.Context, upTo uint64) (int64, error) {
 }
 
 func (t *sqliteTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
-	rows, err := t.tx.QueryContext(ctx, `SELECT key, value FROM kv`)
+	rows, err := t.e.wconn.QueryContext(ctx, `SELECT key, value FROM kv`)
 	if err != nil {
 		return err
 	}
@@ -437,13 +497,26 @@ func (t *sqliteTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
 }
 
 func (t *sqliteTx) commit(ctx context.Context) error {
-	defer t.restore(ctx)
-	return t.tx.Commit()
+	if t.done {
+		return errors.New("commit: transaction already ended")
+	}
+	defer t.end(ctx)
+	if _, err := t.e.wconn.ExecContext(ctx, "COMMIT"); err != nil {
+		// A COMMIT that failed may leave the transaction open (SQLite
+		// rolls some failures back itself; then this ROLLBACK is a no-op).
+		_, _ = t.e.wconn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	return nil
 }
 
 func (t *sqliteTx) rollback(ctx context.Context) error {
-	defer t.restore(ctx)
-	return t.tx.Rollback()
+	if t.done {
+		return errors.New("rollback: transaction already ended")
+	}
+	defer t.end(ctx)
+	_, err := t.e.wconn.ExecContext(ctx, "ROLLBACK")
+	return err
 }
 
 func (e *sqliteEngine) keysAfter(ctx context.Context, local bool, after string, limit int) ([]string, error) {
@@ -471,16 +544,18 @@ func (e *sqliteEngine) keysAfter(ctx context.Context, local bool, after string, 
 // rows) and a TRUNCATE checkpoint empties the -wal file (whose stale frames
 // keep old page images).
 func (e *sqliteEngine) compact(ctx context.Context) error {
-	if _, err := e.writer.ExecContext(ctx, `VACUUM`); err != nil {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if _, err := e.wconn.ExecContext(ctx, `VACUUM`); err != nil {
 		return fmt.Errorf("vacuum: %w", err)
 	}
-	if _, err := e.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := e.wconn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
 }
 
 func (t *sqliteTx) setWALValue(ctx context.Context, index uint64, value []byte) error {
-	_, err := t.tx.ExecContext(ctx, `UPDATE wal SET value = ? WHERE idx = ?`, value, int64(index))
+	_, err := t.e.wconn.ExecContext(ctx, `UPDATE wal SET value = ? WHERE idx = ?`, value, int64(index))
 	return err
 }
