@@ -48,6 +48,13 @@ func (c *genCache[V]) get(key string) (v V, ok bool, gen uint64) {
 	return v, ok, gen
 }
 
+// drop forgets every cached value.
+func (c *genCache[V]) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
+
 // put keeps v, read after get returned gen, unless something changed since.
 func (c *genCache[V]) put(key string, v V, gen uint64) {
 	c.mu.Lock()
@@ -80,3 +87,10 @@ func copyToken(t *Token) *Token {
 
 // policySetKey names a token's policy set in the ACL cache.
 func policySetKey(policies []string) string { return strings.Join(policies, "\x00") }
+
+// DropCaches forgets every decoded token and ACL held in memory: a sealed
+// cluster keeps nothing it read through the barrier.
+func (m *Manager) DropCaches() {
+	m.tokens.drop()
+	m.acls.drop()
+}

@@ -56,3 +56,24 @@ func TestCachesFollowStoreChanges(t *testing.T) {
 		t.Fatal("Lookup returned the cached token after it was deleted in the store")
 	}
 }
+
+// TestDropCachesForgetsEverything: after DropCaches (what sealing does) no
+// decoded token or ACL is left in memory.
+func TestDropCachesForgetsEverything(t *testing.T) {
+	ctx := context.Background()
+	m, _, _ := newTestManager(t)
+	root := mustRoot(t, m)
+	tok := mustCreate(t, m, root, true, CreateRequest{Policies: []string{"default"}})
+	looked, err := m.Lookup(ctx, tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Authorize(ctx, looked, "secret/x", OpRead, false)
+	if len(m.tokens.m) == 0 || len(m.acls.m) == 0 {
+		t.Fatalf("before: %d tokens and %d ACLs cached, want some of each", len(m.tokens.m), len(m.acls.m))
+	}
+	m.DropCaches()
+	if len(m.tokens.m) != 0 || len(m.acls.m) != 0 {
+		t.Fatalf("after DropCaches: %d tokens and %d ACLs cached, want none", len(m.tokens.m), len(m.acls.m))
+	}
+}

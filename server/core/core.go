@@ -116,13 +116,14 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	bar.SetReplicatedWriter(func() bool {
 		return repl.Mode() != replication.ModeSecondary && !perfSecondary()
 	})
-	sealer.SetKeyholder(keyholder{bar: bar, repl: repl, perf: perf})
+	tokens := auth.New(split, opts.Now, opts.Random)
+	sealer.SetKeyholder(keyholder{bar: bar, repl: repl, perf: perf, auth: tokens})
 	return &Core{
 		Store:   store,
 		Barrier: bar,
 		Seal:    sealer,
 		Data:    split,
-		Auth:    auth.New(split, opts.Now, opts.Random),
+		Auth:    tokens,
 		Mounts:  mountTable,
 		KVv2:    kvv2.New(split, opts.Now),
 		Repl:    repl,

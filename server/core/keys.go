@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/barrier"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
@@ -10,11 +11,12 @@ import (
 
 // keyholder is what the seal hands the root key to: the barrier opens its
 // keyring with it, then replication opens the DR keys the barrier protects;
-// sealing forgets both.
+// sealing forgets both, and the decoded tokens and ACLs cached above them.
 type keyholder struct {
 	bar  *barrier.Barrier
 	repl *replication.Manager
 	perf *replication.Manager
+	auth *auth.Manager
 }
 
 func (k keyholder) Initialize(rootKey []byte) ([]storage.Op, error) { return k.bar.Initialize(rootKey) }
@@ -43,4 +45,5 @@ func (k keyholder) Seal() {
 	k.perf.Sealed()
 	k.repl.Sealed()
 	k.bar.Seal()
+	k.auth.DropCaches()
 }
