@@ -24,23 +24,34 @@ func TestRetentionForcesMerkleSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitInSync(t, a, b)
-	syncsBefore := countLines(a.srv.Output(), "secondary needs a merkle sync")
+	// A's log reaches the test through a pipe that may lag behind the
+	// server (a loaded machine): wait for the new secondary's first sync.
+	syncLogged := func(want int) {
+		t.Helper()
+		eventually(t, "the primary logs the merkle sync", 15*time.Second, func() (bool, string) {
+			n := countLines(a.srv.Output(), "secondary needs a merkle sync")
+			return n == want, fmt.Sprintf("%d merkle syncs logged, want %d", n, want)
+		})
+	}
+	syncLogged(1)
+	syncsBefore := 1
 
+	seen := b.status().LastRemoteWAL
 	b.srv.Kill()
 	for i := range 120 {
 		a.write(a.root, fmt.Sprintf("secret/retention/%d", i), map[string]any{"v": i})
 	}
 	// Trimming runs every 5 heartbeats (1 s here): wait until the primary
-	// logged that it dropped entries the secondary had not seen.
-	eventually(t, "primary trims its WAL", 15*time.Second, func() (bool, string) {
-		return strings.Contains(a.srv.Output(), "WAL trimmed"), "no trim logged yet"
+	// logged that it dropped entries the secondary had not seen (an earlier
+	// trim, of entries it had, does not count).
+	eventually(t, "primary trims its WAL past the secondary", 15*time.Second, func() (bool, string) {
+		upTo := maxTrimmedUpTo(a.srv.Output())
+		return upTo > seen, fmt.Sprintf("trimmed up to %d, secondary had %d", upTo, seen)
 	})
 	b.srv.Restart()
 	b.unseal(a.keys)
 	waitInSync(t, a, b)
-	if n := countLines(a.srv.Output(), "secondary needs a merkle sync"); n != syncsBefore+1 {
-		t.Fatalf("%d merkle syncs after the restart, want exactly one more than %d", n, syncsBefore)
-	}
+	syncLogged(syncsBefore + 1) // exactly one more: the trimmed WAL cannot serve B
 	if !strings.Contains(a.srv.Output(), "is no longer retained") {
 		t.Fatal("the primary did not say why the secondary had to merkle-sync")
 	}
@@ -74,4 +85,24 @@ func startClusterWith(t *testing.T, name string, args ...string) *cluster {
 	t.Helper()
 	srv := testserver.Start(t, builder.Binary(t), testserver.Options{Args: append([]string{"-heartbeat-interval", "200ms"}, args...)})
 	return initCluster(t, name, srv)
+}
+
+// maxTrimmedUpTo is the highest up_to of the primary's "WAL trimmed" log
+// lines (0 when none).
+func maxTrimmedUpTo(out string) uint64 {
+	var highest uint64
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, `msg="WAL trimmed"`) {
+			continue
+		}
+		_, after, ok := strings.Cut(line, " up_to=")
+		if !ok {
+			continue
+		}
+		field, _, _ := strings.Cut(after, " ")
+		if n, err := strconv.ParseUint(field, 10, 64); err == nil && n > highest {
+			highest = n
+		}
+	}
+	return highest
 }
