@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -168,42 +167,19 @@ func (s *Store) BucketHashes() [][]byte {
 	return out
 }
 
-// BucketEntries returns the keys and values of the given buckets.
+// BucketEntries returns the keys and values of the given buckets, in one
+// read of the engine.
 func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV, error) {
-	out, _, err := s.BucketEntriesBytes(ctx, buckets, math.MaxInt64)
-	return out, err
-}
-
-// BucketEntriesBytes reads the given buckets in order until their keys and
-// values reach maxBytes: it returns what it read and how many buckets that
-// covers (at least one, however large). Each bucket is one read: a merkle
-// sync repairs whatever moved between them with its next diff.
-func (s *Store) BucketEntriesBytes(ctx context.Context, buckets []int, maxBytes int64) (map[int][]KV, int, error) {
-	out := make(map[int][]KV, len(buckets))
-	var size int64
-	covered := 0
 	for _, b := range buckets {
-		if covered > 0 && size >= maxBytes {
-			break
-		}
 		if b < 0 || b >= NumBuckets {
-			return nil, 0, fmt.Errorf("read buckets: no bucket %d", b)
+			return nil, fmt.Errorf("read buckets: no bucket %d", b)
 		}
-		got, err := s.db.bucketEntries(ctx, []int{b})
-		if err != nil {
-			return nil, 0, fmt.Errorf("read bucket %d: %w", b, err)
-		}
-		entries := got[b]
-		if entries == nil {
-			entries = []KV{}
-		}
-		for _, kv := range entries {
-			size += int64(len(kv.Key) + len(kv.Value))
-		}
-		out[b] = entries
-		covered++
 	}
-	return out, covered, nil
+	out, err := s.db.bucketEntries(ctx, buckets)
+	if err != nil {
+		return nil, fmt.Errorf("read buckets: %w", err)
+	}
+	return out, nil
 }
 
 // ReplaceBuckets makes the given buckets hold exactly the given entries
