@@ -47,7 +47,7 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 
 // becomePrimary gives next fresh keys and a new epoch, stores it and starts
 // serving secondaries. Callers hold transition.
-func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryClusterAddr string) error {
+func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryClusterAddr string, extra ...storage.Op) error {
 	now := m.now()
 	ca, err := drcrypto.NewCA(next.ClusterID, now)
 	if err != nil {
@@ -85,7 +85,7 @@ func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryCluster
 		return err
 	}
 	m.stopSecondary()
-	if err := m.store.SetEpoch(ctx, epoch, op); err != nil {
+	if err := m.store.SetEpoch(ctx, epoch, append(extra, op)...); err != nil {
 		return err
 	}
 	m.mu.Lock()

@@ -89,8 +89,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		return nil, err
 	}
 	lost := m.stopAndObserve(cur)
-	next := &state{ClusterID: cur.ClusterID, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
-	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
+	resume := func(err error) (*Result, error) {
 		// Go back to following the old primary: nothing changed.
 		m.mu.Lock()
 		if cur.hasPrimary() {
@@ -99,8 +98,28 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		m.mu.Unlock()
 		return nil, err
 	}
+	// The lost primary's performance role and own keys come with the
+	// promotion, in the same transaction (carried.go).
+	install, err := m.installCarriedOps(ctx, primaryClusterAddr)
+	if err != nil {
+		return resume(fmt.Errorf("install the primary's carried keys: %w", err))
+	}
+	next := &state{ClusterID: cur.ClusterID, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
+	if err := m.becomePrimary(ctx, next, primaryClusterAddr, install...); err != nil {
+		return resume(err)
+	}
 	m.roleChanged(ctx, "promote")
-	m.recordPromotion(ctx, lost, primaryClusterAddr, force)
+	if len(install) > 0 {
+		m.takeCarriedRole(ctx)
+	}
+	if peer := m.perfPeer.Load(); peer != nil && peer.Mode() == ModeSecondary {
+		// A performance secondary's replicated keyspace is its performance
+		// primary's: the failover record (a replicated key) is not its to
+		// write.
+		m.log.Info("promoted cluster is a performance secondary: its failover is not recorded in the replicated keyspace")
+	} else {
+		m.recordPromotion(ctx, lost, primaryClusterAddr, force)
+	}
 	m.log.Info(m.say("DR secondary promoted to primary"), "cluster_id", cur.ClusterID, "primary_cluster_addr", primaryClusterAddr, "forced", force)
 	return &Result{Warnings: []string{m.say("This cluster was promoted to DR primary and accepts writes. Other secondaries of this DR set need new activation tokens (update-primary); demote the old primary if it comes back.")}}, nil
 }
