@@ -88,6 +88,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		ropts.Logger = opts.Logger
 	}
 	ropts.Data, ropts.Keys = bar, bar
+	ropts.OwnLocal = ownLocalKeys()
 	repl, err := replication.New(ctx, store, sealer, ropts)
 	if err != nil {
 		return nil, err

@@ -106,3 +106,86 @@ func TestPerformancePrimaryDRFailover(t *testing.T) {
 	}
 }
 
+// drPairWith makes a the DR primary (with a's token) and b its converged
+// DR secondary.
+func drPairWith(t *testing.T, a *cluster, aToken string, b *cluster) {
+	t.Helper()
+	if _, err := a.client(aToken).Logical().Write("sys/replication/dr/primary/enable", nil); err != nil {
+		t.Fatalf("%s: enable DR primary: %v", a.name, err)
+	}
+	token := a.secondaryToken(aToken, "dr-"+b.name, nil)
+	if _, err := b.rootClient().Logical().Write("sys/replication/dr/secondary/enable", map[string]any{"token": token}); err != nil {
+		t.Fatalf("%s: enable DR secondary: %v", b.name, err)
+	}
+	waitInSync(t, a, b)
+}
+
+// TestPerformanceSecondaryDRFailover: PS, a performance secondary of P,
+// has a DR secondary DRPS. A token created on PS, a local mount of PS and
+// its data reach DRPS with the DR stream; PS is killed and DRPS promoted:
+// DRPS reconnects to P with PS's stored secondary credentials and carries
+// on as the performance secondary — PS's tokens and local data work on
+// it, P's new writes reach it and its forwarded writes land on P.
+func TestPerformanceSecondaryDRFailover(t *testing.T) {
+	p := startCluster(t, "P")
+	ps := startCluster(t, "PS")
+	drps := startCluster(t, "DRPS")
+	psRoot := perfPair(t, p, ps)
+	_, perfID, _, _ := p.perfFull()
+	drPairWith(t, ps, psRoot, drps)
+
+	child, err := ps.client(psRoot).Auth().Token().Create(nil)
+	if err != nil {
+		t.Fatalf("token create on PS: %v", err)
+	}
+	childTok := child.Auth.ClientToken
+	if _, err := ps.client(psRoot).Logical().Write("sys/mounts/ps-local", map[string]any{"type": "kv", "local": true}); err != nil {
+		t.Fatalf("enable a local mount on PS: %v", err)
+	}
+	ps.write(psRoot, "ps-local/k", map[string]any{"v": "only-on-ps"})
+	p.write(p.root, "secret/before", map[string]any{"v": "1"})
+	ps.write(childTok, "secret/from-ps", map[string]any{"v": "fwd"}) // forwarded to P
+	eventually(t, "PS reads secret/before", 30*time.Second, func() (bool, string) {
+		v, err := readV(ps, psRoot, "secret/before")
+		return err == nil && v == "1", fmt.Sprint(v, err)
+	})
+	waitInSync(t, ps, drps)
+	waitCarried(t, ps, drps)
+
+	ps.srv.Kill()
+	promote(t, drps, p.keys)
+	eventually(t, "DRPS streams from P as the performance secondary", 60*time.Second, func() (bool, string) {
+		mode, id, state, _ := drps.perfFull()
+		return mode == "secondary" && id == perfID && state == "stream-wals", mode + " " + id + " " + state
+	})
+	// PS's tokens and local mount work on DRPS.
+	for _, tc := range []struct{ token, path, want string }{
+		{childTok, "secret/before", "1"},
+		{psRoot, "secret/from-ps", "fwd"},
+		{psRoot, "ps-local/k", "only-on-ps"},
+		{childTok, "ps-local/k", "only-on-ps"},
+	} {
+		if v := readSecretV(t, drps, tc.token, tc.path); v != tc.want {
+			t.Fatalf("DRPS reads %q for %s, want %q", v, tc.path, tc.want)
+		}
+	}
+	if m, err := drps.client(psRoot).Sys().ListMounts(); err != nil || m["ps-local/"] == nil {
+		t.Fatalf("DRPS's mounts lack PS's local mount: %v %v", err, m)
+	}
+	// P's tokens are still P's alone.
+	if code, _ := drps.raw("GET", "/v1/secret/before", p.root, ""); code != 403 {
+		t.Fatalf("P's root token on DRPS answered %d, want 403", code)
+	}
+	p.write(p.root, "secret/after", map[string]any{"v": "2"})
+	eventually(t, "DRPS reads what P wrote after the failover", 30*time.Second, func() (bool, string) {
+		v, err := readV(drps, psRoot, "secret/after")
+		return err == nil && v == "2", fmt.Sprint(v, err)
+	})
+	drps.write(childTok, "secret/from-drps", map[string]any{"v": "fwd2"})
+	if v := readSecretV(t, p, p.root, "secret/from-drps"); v != "fwd2" {
+		t.Fatalf("DRPS's forwarded write is not on P: %q", v)
+	}
+	if v := readSecretV(t, drps, psRoot, "ps-local/k"); v != "only-on-ps" {
+		t.Fatalf("PS's local data on DRPS after P's writes: %q", v)
+	}
+}
