@@ -189,3 +189,97 @@ func TestPerformanceSecondaryDRFailover(t *testing.T) {
 		t.Fatalf("PS's local data on DRPS after P's writes: %q", v)
 	}
 }
+
+// TestPerformanceSecondaryPromote: Vault's order — demote the performance
+// primary P, promote its secondary PS, point P at PS with update-primary.
+// PS keeps its own tokens and local mounts and writes locally; P's tokens
+// do not work on it (tokens are per cluster); the demoted P keeps its own
+// tokens (so its operator can call update-primary) and its local mount,
+// and follows PS.
+func TestPerformanceSecondaryPromote(t *testing.T) {
+	p := startCluster(t, "P")
+	ps := startCluster(t, "PS")
+	if _, err := p.rootClient().Logical().Write("sys/mounts/p-local", map[string]any{"type": "kv", "local": true}); err != nil {
+		t.Fatalf("enable a local mount on P: %v", err)
+	}
+	p.write(p.root, "p-local/k", map[string]any{"v": "only-on-p"})
+	p.write(p.root, "secret/a", map[string]any{"v": "1"})
+	psRoot := perfPair(t, p, ps)
+	_, perfID, _, _ := p.perfFull()
+	child, err := ps.client(psRoot).Auth().Token().Create(nil)
+	if err != nil {
+		t.Fatalf("token create on PS: %v", err)
+	}
+	childTok := child.Auth.ClientToken
+	if _, err := ps.client(psRoot).Logical().Write("sys/mounts/ps-local", map[string]any{"type": "kv", "local": true}); err != nil {
+		t.Fatalf("enable a local mount on PS: %v", err)
+	}
+	ps.write(psRoot, "ps-local/k", map[string]any{"v": "only-on-ps"})
+	ps.write(psRoot, "secret/b", map[string]any{"v": "2"}) // forwarded to P
+	eventually(t, "PS reads secret/a and secret/b", 30*time.Second, func() (bool, string) {
+		a, errA := readV(ps, childTok, "secret/a")
+		b, errB := readV(ps, childTok, "secret/b")
+		return errA == nil && errB == nil && a == "1" && b == "2", a + " " + b
+	})
+
+	// Promote refuses a cluster that is not a performance secondary, and
+	// needs a token.
+	code, body := ctlCall(t, p, "PUT", "/v1/sys/replication/performance/secondary/promote", p.root, `{}`)
+	wantAPIError(t, "promote a performance primary", code, body, 400, "only a secondary can be promoted")
+	code, body = ctlCall(t, ps, "PUT", "/v1/sys/replication/performance/secondary/promote", "", `{}`)
+	wantAPIError(t, "promote without a token", code, body, 403, "permission denied")
+
+	if _, err := p.rootClient().Logical().Write("sys/replication/performance/primary/demote", nil); err != nil {
+		t.Fatalf("demote P: %v", err)
+	}
+	if _, err := p.rootClient().Auth().Token().LookupSelf(); err != nil {
+		t.Fatalf("P's root token after its demotion: %v", err)
+	}
+	res, err := ps.client(psRoot).Logical().Write("sys/replication/performance/secondary/promote", map[string]any{"force": false})
+	if err != nil {
+		t.Fatalf("promote PS: %v", err)
+	}
+	if res == nil || len(res.Warnings) == 0 {
+		t.Fatalf("promote answered no warning: %+v", res)
+	}
+	if mode, id, _, _ := ps.perfFull(); mode != "primary" || id != perfID {
+		t.Fatalf("PS after promotion: mode %q id %q, want primary %q", mode, id, perfID)
+	}
+	// PS's own tokens and local mount; P's tokens are not PS's.
+	for _, tc := range []struct{ token, path, want string }{
+		{childTok, "secret/a", "1"},
+		{psRoot, "secret/b", "2"},
+		{childTok, "ps-local/k", "only-on-ps"},
+	} {
+		if v := readSecretV(t, ps, tc.token, tc.path); v != tc.want {
+			t.Fatalf("promoted PS reads %q for %s, want %q", v, tc.path, tc.want)
+		}
+	}
+	if code, _ := ps.raw("GET", "/v1/secret/a", p.root, ""); code != 403 {
+		t.Fatalf("P's root token on the promoted PS answered %d, want 403", code)
+	}
+	if m, err := ps.client(psRoot).Sys().ListMounts(); err != nil || m["p-local/"] != nil || m["ps-local/"] == nil {
+		t.Fatalf("promoted PS's mounts: %v %v", err, m)
+	}
+	ps.write(childTok, "secret/c", map[string]any{"v": "3"})
+
+	// P follows PS with a token of its own set, using its own token.
+	tw, err := ps.client(psRoot).Logical().Write("sys/replication/performance/primary/secondary-token", map[string]any{"id": "p"})
+	if err != nil || tw.WrapInfo == nil {
+		t.Fatalf("PS's secondary-token: %v", err)
+	}
+	if _, err := p.rootClient().Logical().Write("sys/replication/performance/secondary/update-primary", map[string]any{"token": tw.WrapInfo.Token}); err != nil {
+		t.Fatalf("update-primary on P: %v", err)
+	}
+	eventually(t, "P follows PS", 30*time.Second, func() (bool, string) {
+		v, err := readV(p, p.root, "secret/c")
+		return err == nil && v == "3", fmt.Sprint(v, err)
+	})
+	if v := readSecretV(t, p, p.root, "p-local/k"); v != "only-on-p" {
+		t.Fatalf("P's local mount after following PS: %q", v)
+	}
+	p.write(p.root, "secret/d", map[string]any{"v": "4"}) // forwarded to PS
+	if v := readSecretV(t, ps, psRoot, "secret/d"); v != "4" {
+		t.Fatalf("P's forwarded write is not on PS: %q", v)
+	}
+}

@@ -53,6 +53,12 @@ type Options struct {
 	// mounts and their data. The DR stream carries them to its DR
 	// secondaries (carried.go).
 	OwnLocal []string
+	// OwnKeysToReplicated and OwnKeysToLocal move a cluster's own keys
+	// (its tokens, its local mounts) into the keyspace its new performance
+	// role keeps them in: the first runs after a performance secondary is
+	// promoted, the second before a performance primary is demoted.
+	OwnKeysToReplicated func(ctx context.Context) error
+	OwnKeysToLocal      func(ctx context.Context) error
 }
 
 // Manager owns this cluster's DR role: it serves the control endpoints, the

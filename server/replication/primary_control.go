@@ -239,6 +239,9 @@ func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
+	if err := m.demotingPerformance(ctx); err != nil {
+		return nil, fmt.Errorf("keep this cluster's own tokens and local mounts: %w", err)
+	}
 	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}

@@ -112,6 +112,10 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 	if len(install) > 0 {
 		m.takeCarriedRole(ctx)
 	}
+	if m.kind == KindPerformance {
+		res := m.promotedPerformance(ctx, primaryClusterAddr, force)
+		return res, nil
+	}
 	if peer := m.perfPeer.Load(); peer != nil && peer.Mode() == ModeSecondary {
 		// A performance secondary's replicated keyspace is its performance
 		// primary's: the failover record (a replicated key) is not its to
