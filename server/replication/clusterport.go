@@ -39,6 +39,9 @@ func (m *Manager) peerFor(hello *tls.ClientHelloInfo) *Manager {
 // performanceTLS is the cluster port's TLS for a performance secondary:
 // this performance set's CA and certificates.
 func (m *Manager) performanceTLS() (*tls.Config, error) {
+	if m.dormant() {
+		return nil, errDormant
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.primary == nil {

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"slices"
 )
 
@@ -89,6 +90,42 @@ func (m *Manager) recordSecondaryAddr(ctx context.Context, id, addr string) {
 		return
 	}
 	m.st = next
+}
+
+// errDormant: a DR secondary's performance role is its DR primary's.
+var errDormant = errors.New("this cluster is a DR secondary: its performance replication role waits for its promotion")
+
+// dormant says whether this performance Manager's role waits: on a DR
+// secondary the cluster is a copy of its DR primary, which holds the
+// performance role (a demoted or re-pointed old primary keeps its
+// performance state until then). It neither serves performance
+// secondaries nor follows a performance primary (the DR stream owns the
+// keyspace); a DR promotion gives it the role its DR primary had.
+func (m *Manager) dormant() bool {
+	if m.kind != KindPerformance {
+		return false
+	}
+	dr := m.drPeer.Load()
+	return dr != nil && dr.Mode() == ModeSecondary
+}
+
+// quietPeer makes this cluster's performance role wait now that it is a DR
+// secondary: open performance streams close (their secondaries try their
+// other known addresses) and a performance syncer stops at once; neither
+// starts again while dormant.
+func (m *Manager) quietPeer() {
+	peer := m.perfPeer.Load()
+	if peer == nil {
+		return
+	}
+	peer.mu.Lock()
+	defer peer.mu.Unlock()
+	if peer.primary != nil {
+		peer.primary.closeAll()
+	}
+	if peer.secondary != nil {
+		peer.secondary.restart()
+	}
 }
 
 // ownClusterAddr is the cluster address this secondary reports.

@@ -14,14 +14,23 @@ func (m *Manager) promotedPerformance(ctx context.Context, addr string, force bo
 		"Its own tokens and local mounts stay; the old primary's tokens do not work here. " +
 		"Other performance secondaries need new activation tokens (sys/replication/performance/secondary/update-primary); " +
 		"demote the old primary (sys/replication/performance/primary/demote) and point it here the same way."}
-	if m.opts.OwnKeysToReplicated != nil {
-		if err := m.opts.OwnKeysToReplicated(ctx); err != nil {
-			m.log.Error("the promoted performance primary could not move its own tokens and local mounts into the replicated keyspace", "error", err)
-			warnings = append(warnings, "This cluster's own tokens and local mounts could not all be moved to where a primary keeps them; see the server log.")
-		}
-	}
+	warnings = append(warnings, m.ownKeysToReplicated(ctx)...)
 	m.log.Info("performance secondary promoted to primary", "cluster_id", m.snapshot().ClusterID, "primary_cluster_addr", addr, "forced", force)
 	return &Result{Warnings: warnings}
+}
+
+// ownKeysToReplicated moves this cluster's own tokens and local mounts to
+// where a cluster that is no performance secondary keeps them, and says
+// in a warning when that failed.
+func (m *Manager) ownKeysToReplicated(ctx context.Context) []string {
+	if m.kind != KindPerformance || m.opts.OwnKeysToReplicated == nil {
+		return nil
+	}
+	if err := m.opts.OwnKeysToReplicated(ctx); err != nil {
+		m.log.Error("could not move this cluster's own tokens and local mounts into the replicated keyspace", "error", err)
+		return []string{"This cluster's own tokens and local mounts could not all be moved to where a primary keeps them; see the server log."}
+	}
+	return nil
 }
 
 // demotingPerformance moves a performance primary's own tokens and local

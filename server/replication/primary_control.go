@@ -248,6 +248,7 @@ func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
 	m.mu.Lock()
 	m.stopPrimaryLocked()
 	m.mu.Unlock()
+	m.quietPeer()
 	m.roleChanged(ctx, "demote")
 	m.log.Info(m.say("DR primary demoted to secondary"), "cluster_id", cur.ClusterID)
 	return &Result{Warnings: []string{m.say("This cluster was demoted to a DR secondary with no primary: it refuses writes. Point it at the new primary with sys/replication/dr/secondary/update-primary.")}}, nil

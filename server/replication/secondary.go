@@ -221,7 +221,11 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 			c.base = m.nextPrimaryBase(c.base, st, attempt)
 			m.metrics.reconnects.Add(1)
 			rt.set(stateConnecting, "transient_failure")
-			m.log.Info("replication stream lost; reconnecting", "error", err, "backoff", backoff)
+			if errors.Is(err, errDormant) {
+				m.log.Debug("performance secondary waits: this cluster is a DR secondary", "backoff", backoff)
+			} else {
+				m.log.Info("replication stream lost; reconnecting", "error", err, "backoff", backoff)
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -290,6 +294,10 @@ var errRootMismatch = errors.New("merkle root differs from the primary's at the 
 // followOnce opens one stream and runs it until it ends. It reports
 // whether it made progress (so backoff can reset).
 func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerClient, st *state, forceSync *bool) (bool, error) {
+	if m.dormant() {
+		rt.set(stateIdle, "idle")
+		return false, errDormant
+	}
 	rt.set(stateConnecting, "connecting")
 	pos := m.store.Position()
 	raw, _ := json.Marshal(streamRequest{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, ForceSync: *forceSync, APIAddr: m.opts.APIAddr, ClusterAddr: m.ownClusterAddr()})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
 // applyBundle fills a secondary state from an activation bundle.
@@ -55,9 +56,13 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := m.store.Wipe(ctx, op); err != nil {
+	// A copy of another DR primary's carried keys is not this one's: until
+	// the first heartbeat brings it, promotion installs nothing.
+	if err := m.store.Wipe(ctx, op, storage.Op{Local: true, Key: carriedDigestKey, Delete: true}); err != nil {
 		return nil, err
 	}
+	m.carried.held.Store(nil)
+	m.quietPeer()
 	m.adoptRootKey(bundle)
 	m.roleChanged(ctx, "secondary enable")
 	m.mu.Lock()
@@ -163,7 +168,10 @@ func (m *Manager) DisableSecondary(ctx context.Context) (*Result, error) {
 	}
 	m.roleChanged(ctx, "secondary disable")
 	m.log.Info(m.say("DR secondary disabled"), "cluster_id", cur.ClusterID)
-	return &Result{Warnings: []string{m.say("DR replication was disabled on this secondary. Its data is kept; enabling it as a secondary again wipes it.")}}, nil
+	// A performance secondary left alone is a cluster of its own: its own
+	// tokens and local mounts go where such a cluster keeps them.
+	warnings := append([]string{m.say("DR replication was disabled on this secondary. Its data is kept; enabling it as a secondary again wipes it.")}, m.ownKeysToReplicated(ctx)...)
+	return &Result{Warnings: warnings}, nil
 }
 
 // UpdatePrimary points this secondary at another primary of the same DR
