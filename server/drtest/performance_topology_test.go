@@ -283,3 +283,71 @@ func TestPerformanceSecondaryPromote(t *testing.T) {
 		t.Fatalf("P's forwarded write is not on PS: %q", v)
 	}
 }
+
+// TestPerformanceTopologyFourClusters: the tutorial's four clusters. P is
+// lost and DRP promoted (PS follows DRP); then PS is lost and DRPS
+// promoted: it reconnects, with PS's credentials, to the performance
+// primary DRP — whose address it knows only from PS's carried state — and
+// every acknowledged write reads on the surviving pair.
+func TestPerformanceTopologyFourClusters(t *testing.T) {
+	p := startCluster(t, "P")
+	ps := startCluster(t, "PS")
+	drp := startCluster(t, "DRP")
+	drps := startCluster(t, "DRPS")
+	pairUp(t, p, drp, "")
+	psRoot := perfPair(t, p, ps)
+	drPairWith(t, ps, psRoot, drps)
+	_, perfID, _, _ := p.perfFull()
+	eventually(t, "PS knows DRP's cluster address", 30*time.Second, func() (bool, string) {
+		_, _, _, known := ps.perfFull()
+		return slices.Contains(known, "https://"+drp.srv.Cluster), fmt.Sprint(known)
+	})
+	child, err := ps.client(psRoot).Auth().Token().Create(nil)
+	if err != nil {
+		t.Fatalf("token create on PS: %v", err)
+	}
+	childTok := child.Auth.ClientToken
+	acked := map[string]string{}
+	put := func(c *cluster, token, path, v string) {
+		t.Helper()
+		c.write(token, path, map[string]any{"v": v})
+		acked[path] = v
+	}
+	for i := range 5 {
+		put(p, p.root, fmt.Sprintf("secret/p/%d", i), "p")
+		put(ps, childTok, fmt.Sprintf("secret/ps/%d", i), "ps") // forwarded
+	}
+	waitInSync(t, p, drp)
+	waitCarried(t, p, drp)
+
+	// Lose P; DRP becomes the performance primary; PS follows it.
+	p.srv.Kill()
+	promote(t, drp, p.keys)
+	put(drp, p.root, "secret/after-p", "1")
+	eventually(t, "PS follows DRP", 60*time.Second, func() (bool, string) {
+		v, err := readV(ps, childTok, "secret/after-p")
+		return err == nil && v == "1", fmt.Sprint(v, err)
+	})
+	put(ps, childTok, "secret/ps-after-p", "2") // forwarded to DRP
+	waitInSync(t, ps, drps)
+	waitCarried(t, ps, drps)
+
+	// Lose PS; DRPS carries on as the performance secondary, on DRP.
+	ps.srv.Kill()
+	promote(t, drps, p.keys)
+	eventually(t, "DRPS streams from DRP", 60*time.Second, func() (bool, string) {
+		mode, id, state, _ := drps.perfFull()
+		return mode == "secondary" && id == perfID && state == "stream-wals", mode + " " + id + " " + state
+	})
+	put(drp, p.root, "secret/after-ps", "3")
+	put(drps, childTok, "secret/drps", "4") // forwarded to DRP
+	for path, want := range acked {
+		if v := readSecretV(t, drp, p.root, path); v != want {
+			t.Fatalf("DRP reads %q for %s, want %q", v, path, want)
+		}
+		eventually(t, "DRPS reads "+path, 30*time.Second, func() (bool, string) {
+			v, err := readV(drps, childTok, path)
+			return err == nil && v == want, fmt.Sprint(v, err)
+		})
+	}
+}
