@@ -104,6 +104,46 @@ func TestPerformancePrimaryDRFailover(t *testing.T) {
 	if mode, id, state, _ := ps.perfFull(); mode != "secondary" || id != perfID || state != "stream-wals" {
 		t.Fatalf("PS's performance status after the failover: %s %s %s", mode, id, state)
 	}
+
+	// Failback. The old P comes back believing it is both primaries;
+	// demoted as a DR primary, its performance role waits (dormant), and
+	// re-pointed at DRP it holds DRP's carried keys.
+	p.srv.Restart()
+	p.unseal(p.keys)
+	if _, err := p.rootClient().Logical().Write("sys/replication/dr/primary/demote", nil); err != nil {
+		t.Fatalf("demote P: %v", err)
+	}
+	if mode, _, state, _ := p.perfFull(); mode != "primary" || state != "idle" {
+		t.Fatalf("demoted P's performance role: mode %q state %q, want primary idle (dormant)", mode, state)
+	}
+	token := drp.secondaryToken(p.root, "p", nil)
+	if _, err := p.client("").Logical().Write("sys/replication/dr/secondary/update-primary", map[string]any{"token": token, "dr_operation_token": p.drOperationToken(p.keys)}); err != nil {
+		t.Fatalf("update-primary on P: %v", err)
+	}
+	waitInSync(t, drp, p)
+	waitCarried(t, drp, p)
+	eventually(t, "PS knows P's address again (DRP advertises its DR secondary)", 30*time.Second, func() (bool, string) {
+		_, _, _, known := ps.perfFull()
+		return slices.Contains(known, "https://"+p.srv.Cluster), fmt.Sprint(known)
+	})
+	// DRP steps down (its performance streams close at once) and P is
+	// promoted again: PS follows it.
+	if _, err := drp.client(p.root).Logical().Write("sys/replication/dr/primary/demote", nil); err != nil {
+		t.Fatalf("demote DRP: %v", err)
+	}
+	promote(t, p, p.keys)
+	if mode, id, state, _ := p.perfFull(); mode != "primary" || id != perfID || state != "running" {
+		t.Fatalf("P after failback: %s %s %s", mode, id, state)
+	}
+	p.write(p.root, "secret/failback", map[string]any{"v": "back"})
+	eventually(t, "PS follows P after the failback", 60*time.Second, func() (bool, string) {
+		v, err := readV(ps, psRoot, "secret/failback")
+		return err == nil && v == "back", fmt.Sprint(v, err)
+	})
+	ps.write(psRoot, "secret/ps-failback", map[string]any{"v": "fwd-back"})
+	if v := readSecretV(t, p, p.root, "secret/ps-failback"); v != "fwd-back" {
+		t.Fatalf("PS's forwarded write after the failback is not on P: %q", v)
+	}
 }
 
 // drPairWith makes a the DR primary (with a's token) and b its converged

@@ -216,14 +216,15 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 			backoff = backoffMin
 		}
 		if err != nil {
-			// An HA primary's nodes take turns: try the next one.
-			attempt++
-			c.base = m.nextPrimaryBase(c.base, st, attempt)
-			m.metrics.reconnects.Add(1)
-			rt.set(stateConnecting, "transient_failure")
 			if errors.Is(err, errDormant) {
+				// Not a lost stream: this cluster's DR role says wait.
 				m.log.Debug("performance secondary waits: this cluster is a DR secondary", "backoff", backoff)
 			} else {
+				// An HA primary's nodes take turns: try the next one.
+				attempt++
+				c.base = m.nextPrimaryBase(c.base, st, attempt)
+				m.metrics.reconnects.Add(1)
+				rt.set(stateConnecting, "transient_failure")
 				m.log.Info("replication stream lost; reconnecting", "error", err, "backoff", backoff)
 			}
 			select {

@@ -35,6 +35,11 @@ func (m *Manager) Status() map[string]any {
 	switch st.Mode {
 	case ModePrimary:
 		out["state"] = "running"
+		if m.dormant() {
+			// The stored role waits while this cluster is a DR
+			// secondary (following.go): it serves nobody.
+			out["state"] = stateIdle
+		}
 		out["last_wal"] = pos.LastWAL
 		out["last_"+string(m.kind)+"_wal"] = pos.LastWAL
 		out["known_secondaries"] = st.knownSecondaries()
