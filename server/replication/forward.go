@@ -103,6 +103,15 @@ func (m *Manager) Forward(ctx context.Context, req ForwardRequest) (*ForwardResp
 	if err != nil {
 		return nil, err
 	}
+	// The stream may have followed the set's primary to another address
+	// (a known primary cluster address: following.go); writes go there.
+	m.mu.Lock()
+	if rt := m.secondary; rt != nil {
+		if a := rt.streamingAddr(); a != "" {
+			addr = a
+		}
+	}
+	m.mu.Unlock()
 	raw, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode forwarded request: %w", err)
@@ -113,7 +122,7 @@ func (m *Manager) Forward(ctx context.Context, req ForwardRequest) (*ForwardResp
 	}
 	resp, err := client.Do(hr)
 	if err != nil {
-		return nil, apierr.Unavailable("the performance primary at %s could not be reached to forward this write (%v); retry, or write to the primary", st.PrimaryClusterAddr, err)
+		return nil, apierr.Unavailable("the performance primary at %s could not be reached to forward this write (%v); retry, or write to the primary", addr, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxForwardResponse))

@@ -47,7 +47,7 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 
 // becomePrimary gives next fresh keys and a new epoch, stores it and starts
 // serving secondaries. Callers hold transition.
-func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryClusterAddr string) error {
+func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryClusterAddr string, extra ...storage.Op) error {
 	now := m.now()
 	ca, err := drcrypto.NewCA(next.ClusterID, now)
 	if err != nil {
@@ -85,7 +85,7 @@ func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryCluster
 		return err
 	}
 	m.stopSecondary()
-	if err := m.store.SetEpoch(ctx, epoch, op); err != nil {
+	if err := m.store.SetEpoch(ctx, epoch, append(extra, op)...); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -239,12 +239,16 @@ func (m *Manager) DemotePrimary(ctx context.Context) (*Result, error) {
 	if err := newTokenScope(next); err != nil {
 		return nil, err
 	}
+	if err := m.demotingPerformance(ctx); err != nil {
+		return nil, fmt.Errorf("keep this cluster's own tokens and local mounts: %w", err)
+	}
 	if err := m.commit(ctx, next); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	m.stopPrimaryLocked()
 	m.mu.Unlock()
+	m.quietPeer()
 	m.roleChanged(ctx, "demote")
 	m.log.Info(m.say("DR primary demoted to secondary"), "cluster_id", cur.ClusterID)
 	return &Result{Warnings: []string{m.say("This cluster was demoted to a DR secondary with no primary: it refuses writes. Point it at the new primary with sys/replication/dr/secondary/update-primary.")}}, nil
