@@ -88,12 +88,24 @@ type MountRef struct {
 // the mount table, seal configuration, other mounts' data) replicates.
 // tokenPrefixes are the token store's keys (Options.TokenPrefixes).
 func performanceExcludes(tokenPrefixes []string, table []MountRef, f *PathsFilter) func(key string) bool {
+	return excludesPrefixes(excludedPrefixes(tokenPrefixes, table, f))
+}
+
+// excludedPrefixes are the key prefixes performanceExcludes leaves out,
+// sorted: equal lists make equal views of the same keyspace.
+func excludedPrefixes(tokenPrefixes []string, table []MountRef, f *PathsFilter) []string {
 	prefixes := slices.Clone(tokenPrefixes)
 	for _, m := range table {
 		if m.Prefix != "" && (m.Local || f.excludesMount(m.Path)) {
 			prefixes = append(prefixes, m.Prefix)
 		}
 	}
+	slices.Sort(prefixes)
+	return slices.Compact(prefixes)
+}
+
+// excludesPrefixes is the predicate of the keys under any of prefixes.
+func excludesPrefixes(prefixes []string) func(key string) bool {
 	return func(key string) bool {
 		for _, p := range prefixes {
 			if strings.HasPrefix(key, p) {

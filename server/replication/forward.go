@@ -28,6 +28,14 @@ import (
 // forwardTimeout bounds one forwarded request, connection included.
 const forwardTimeout = 30 * time.Second
 
+// forwardIdleConns is how many idle connections to the primary a secondary
+// keeps for forwarding. Each forwarded write holds one connection while it
+// waits for the primary's commit, so concurrent writers need as many; a
+// connection not kept costs a new mutual-TLS handshake on both sides (with
+// 4 kept, 16 writers ran at 0.08x the primary's rate, its CPU going to
+// handshakes).
+const forwardIdleConns = 64
+
 // maxForwardResponse bounds what a primary's answer may hold.
 const maxForwardResponse = 32 << 20
 
@@ -84,7 +92,9 @@ func (m *Manager) forwardClientFor(st *state) (*http.Client, error) {
 		TLSClientConfig:     tlsCfg,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		TLSHandshakeTimeout: 5 * time.Second,
-		MaxIdleConnsPerHost: 4,
+		MaxIdleConns:        forwardIdleConns,
+		MaxIdleConnsPerHost: forwardIdleConns,
+		IdleConnTimeout:     90 * time.Second,
 	}}
 	return m.fwd.client, nil
 }
