@@ -53,7 +53,7 @@ func TestPerformanceForwardInconsistent(t *testing.T) {
 		return err == nil && v == "1", v
 	})
 
-	unlock := lockDatabase(t, b.srv.DB)
+	unlock := b.srv.LockWrites(t)
 	defer unlock()
 	var state string
 	if _, err := bc.WithResponseCallbacks(vaultapi.RecordState(&state)).Logical().Write("secret/rw", map[string]any{"v": "2"}); err != nil {
