@@ -268,6 +268,13 @@ func TestPerformanceSecondaryPromote(t *testing.T) {
 	wantAPIError(t, "promote a performance primary", code, body, 400, "only a secondary can be promoted")
 	code, body = ctlCall(t, ps, "PUT", "/v1/sys/replication/performance/secondary/promote", "", `{}`)
 	wantAPIError(t, "promote without a token", code, body, 403, "permission denied")
+	code, body = ctlCall(t, ps, "PUT", "/v1/sys/replication/performance/secondary/promote", psRoot, `{"force":"maybe"}`)
+	wantAPIError(t, "promote with a force that is no bool", code, body, 400, "force")
+	code, body = ctlCall(t, ps, "PUT", "/v1/sys/replication/performance/secondary/promote", psRoot, `{"primary_cluster_addr":"no port here"}`)
+	wantAPIError(t, "promote with an unusable primary_cluster_addr", code, body, 400, "primary_cluster_addr")
+	if mode, _, _, _ := ps.perfFull(); mode != "secondary" {
+		t.Fatalf("a refused promotion changed PS's mode to %q", mode)
+	}
 
 	if _, err := p.rootClient().Logical().Write("sys/replication/performance/primary/demote", nil); err != nil {
 		t.Fatalf("demote P: %v", err)
