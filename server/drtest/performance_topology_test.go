@@ -87,6 +87,10 @@ func TestPerformancePrimaryDRFailover(t *testing.T) {
 		v, err := readV(ps, psRoot, "secret/after")
 		return err == nil && v == "new", fmt.Sprint(v, err)
 	})
+	eventually(t, "PS's status names DRP as its primary", 10*time.Second, func() (bool, string) {
+		st, err := ps.client("").Sys().ReplicationPerformanceStatusWithContext(context.Background())
+		return err == nil && st.PrimaryClusterAddr == drpAddr, fmt.Sprint(st, err)
+	})
 	ps.write(psRoot, "secret/ps-after", map[string]any{"v": "fwd"})
 	acked["secret/ps-after"] = "fwd"
 	if v := readSecretV(t, drp, p.root, "secret/ps-after"); v != "fwd" {
