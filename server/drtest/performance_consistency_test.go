@@ -227,6 +227,8 @@ func TestPerformanceDynamicFilter(t *testing.T) {
 	if code != http.StatusNotFound {
 		t.Fatalf("unknown id answered %d %s, want 404", code, body)
 	}
+	code, body = a.raw(http.MethodGet, "/v1/"+dyn+"bad%20id", a.root, "")
+	wantAPIError(t, "dynamic filter of an invalid id", code, body, http.StatusBadRequest, "not valid")
 	code, body = a.raw(http.MethodGet, "/v1/"+dyn+"b", "", "")
 	wantAPIError(t, "dynamic filter without a token", code, body, http.StatusForbidden, "permission denied")
 	code, _ = a.raw(http.MethodGet, "/v1/sys/replication/dr/primary/dynamic-filter/b", a.root, "")
