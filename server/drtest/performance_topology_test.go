@@ -189,9 +189,13 @@ func TestPerformanceSecondaryDRFailover(t *testing.T) {
 	ps.write(psRoot, "ps-local/k", map[string]any{"v": "only-on-ps"})
 	p.write(p.root, "secret/before", map[string]any{"v": "1"})
 	ps.write(childTok, "secret/from-ps", map[string]any{"v": "fwd"}) // forwarded to P
-	eventually(t, "PS reads secret/before", 30*time.Second, func() (bool, string) {
+	// The forwarded write reaches PS through the stream from P like any
+	// other: wait for it too before DRPS copies PS (on PostgreSQL the
+	// apply often lands after secret/before was read).
+	eventually(t, "PS reads secret/before and its forwarded secret/from-ps", 30*time.Second, func() (bool, string) {
 		v, err := readV(ps, psRoot, "secret/before")
-		return err == nil && v == "1", fmt.Sprint(v, err)
+		f, ferr := readV(ps, psRoot, "secret/from-ps")
+		return err == nil && v == "1" && ferr == nil && f == "fwd", fmt.Sprint(v, err, f, ferr)
 	})
 	waitInSync(t, ps, drps)
 	waitCarried(t, ps, drps)
