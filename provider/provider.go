@@ -211,6 +211,11 @@ func (p *vaultreplProvider) Resources(_ context.Context) []func() resource.Resou
 		NewDRSecondaryTokenResource,
 		NewDRSecondaryResource,
 		NewDRPromotionResource,
+		NewPerformancePrimaryResource,
+		NewPerformanceSecondaryTokenResource,
+		NewPerformanceSecondaryResource,
+		NewPerformancePathsFilterResource,
+		NewPerformancePromotionResource,
 	}
 }
 
@@ -220,6 +225,7 @@ func (p *vaultreplProvider) EphemeralResources(_ context.Context) []func() ephem
 	return []func() ephemeral.EphemeralResource{
 		NewDRSecondaryTokenEphemeralResource,
 		NewDROperationTokenEphemeralResource,
+		NewPerformanceSecondaryTokenEphemeralResource,
 	}
 }
 
@@ -229,6 +235,7 @@ func (p *vaultreplProvider) DataSources(_ context.Context) []func() datasource.D
 		NewDRStatusDataSource,
 		NewReplicationStatusDataSource,
 		NewDRFailoverHistoryDataSource,
+		NewPerformanceStatusDataSource,
 	}
 }
 
