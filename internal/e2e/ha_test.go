@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,15 +144,18 @@ func haCall(addr, method, path, token, body string) (int, string, error) {
 	return resp.StatusCode, string(raw), err
 }
 
-// TestAccHADRPair is the provider on HA clusters (issue 11): a DR pair of
-// two two-node PostgreSQL HA clusters P and S, built by the real CLI and
-// provider binary with every provider alias pointing at a STANDBY node, so
-// that every replication call the provider makes is forwarded to the
-// cluster's active node. Then the whole of P is killed (SIGKILL, both
-// nodes) and S is promoted with examples/failover/2-promote-secondary,
-// again through a standby of S. Every secret P acknowledged (written
-// through a standby too) must be readable on the promoted S, through
-// either node.
+// TestAccHADRPair is the provider on HA clusters (issue 11, acceptance 3):
+// a DR pair of two three-node PostgreSQL HA clusters P and S, built by the
+// real CLI and provider binary with every provider alias pointing at a
+// STANDBY node, so that every replication call the provider makes is
+// forwarded to the cluster's active node. Under a write load spread over
+// P's nodes, P's active node is SIGKILLed: a standby of P takes over and
+// S's active node resumes the stream from its WAL index (no merkle sync
+// logged on any node of S) and converges with the new active node. Then
+// the whole of P is killed (SIGKILL, every node) and S is promoted with
+// examples/failover/2-promote-secondary, again through a standby of S.
+// Every secret P acknowledged (written through its standbys too) must be
+// readable on the promoted S.
 func TestAccHADRPair(t *testing.T) {
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("set TF_ACC=1 to run the HA DR pair test with the real CLI (make test-e2e)")
@@ -162,14 +167,14 @@ func TestAccHADRPair(t *testing.T) {
 	t.Logf("CLI: %s (%s)", tf.path, tf.version)
 
 	start := time.Now()
-	p, s := startHACluster(t, "P", 2), startHACluster(t, "S", 2)
+	p, s := startHACluster(t, "P", 3), startHACluster(t, "S", 3)
 	tf.addSecret(p.root, p.key, s.root, s.key)
 	pStandby, sStandby := p.standby(), s.standby()
-	t.Logf("clusters up in %s (server build and PostgreSQL start included): P active %s, standby %s; S active %s, standby %s", time.Since(start).Round(time.Millisecond),
-		p.nodes[1-pStandby].Addr, p.nodes[pStandby].Addr, s.nodes[1-sStandby].Addr, s.nodes[sStandby].Addr)
+	t.Logf("clusters up in %s (server build and PostgreSQL start included): P active %s, provider's standby %s; S active %s, provider's standby %s",
+		time.Since(start).Round(time.Millisecond), p.nodes[p.active(time.Second)].Addr, p.nodes[pStandby].Addr, s.nodes[s.active(time.Second)].Addr, s.nodes[sStandby].Addr)
 
 	// Secrets acknowledged by P, written through its standby.
-	acked := map[string]string{}
+	acked := &ackedSecrets{m: map[string]string{}}
 	write := func(label string, n int) {
 		t.Helper()
 		cl := p.client(pStandby, p.root)
@@ -179,7 +184,7 @@ func TestAccHADRPair(t *testing.T) {
 			if _, err := cl.Write(ctx, path, map[string]any{"v": val}); err != nil {
 				t.Fatalf("write %s through P's standby: %v", path, err)
 			}
-			acked[path] = val
+			acked.add(path, val)
 		}
 	}
 	write("before-topology", 5)
@@ -206,29 +211,17 @@ func TestAccHADRPair(t *testing.T) {
 	t.Logf("DR pair applied through standbys in %s", time.Since(start).Round(time.Millisecond))
 	// The providers' nodes were standbys throughout: no takeover made
 	// them active behind the test's back.
-	if p.standby() != pStandby || s.standby() != sStandby {
+	if p.isActive(pStandby) || s.isActive(sStandby) {
 		t.Fatal("a takeover happened during the apply: the provider did not talk to standbys only")
 	}
 
 	write("after-topology", 5)
-	// S holds exactly P's data: equal merkle roots and WAL index, as both
-	// of S's nodes report it (the standby's answer is forwarded).
-	eventually(t, "S in sync with P", 60*time.Second, func() (bool, string) {
-		ps, err := p.status(pStandby)
-		if err != nil || ps.Mode != client.ModePrimary || ps.ClusterID != clusterID {
-			return false, fmt.Sprintf("P: %+v %v", ps, err)
-		}
-		for i := range s.nodes {
-			ss, err := s.status(i)
-			if err != nil || ss.Mode != client.ModeSecondary || ss.ClusterID != clusterID || ss.State != client.StateStreamWALs ||
-				ss.MerkleRoot != ps.MerkleRoot || ss.LastRemoteWAL != ps.LastWAL {
-				return false, fmt.Sprintf("S node %d: %+v %v; P last_wal %d merkle_root %s", i, ss, err, ps.LastWAL, ps.MerkleRoot)
-			}
-		}
-		return true, ""
-	})
+	pActive := p.active(10 * time.Second)
+	waitSInSync(t, p, s, pActive, clusterID)
 	// A second plan is empty: nothing drifts through the forwarding.
 	tf.run(t, dir, "plan", "-detailed-exitcode", "-input=false", "-no-color")
+
+	killActiveUnderLoad(t, p, s, pActive, clusterID, acked)
 
 	// The whole of P is lost.
 	for _, n := range p.nodes {
@@ -248,20 +241,169 @@ func TestAccHADRPair(t *testing.T) {
 		if err != nil || st.Mode != client.ModePrimary || st.ClusterID != clusterID {
 			t.Fatalf("S node %d after the promotion: %+v %v, want primary of %s", i, st, err, clusterID)
 		}
-		cl := s.client(i, p.root)
-		for path, want := range acked {
-			sec, err := cl.Read(ctx, path)
-			var got string
-			if sec != nil {
-				got, _ = sec.Data["v"].(string)
-			}
-			if err != nil || got != want {
-				t.Fatalf("%s through S node %d: %q %v, want %q", path, i, got, err, want)
-			}
+	}
+	// Every acknowledged secret, read through S's nodes in turn (two of
+	// three reads are forwarded by a standby).
+	i := 0
+	for path, want := range acked.m {
+		n := i % len(s.nodes)
+		i++
+		sec, err := s.client(n, p.root).Read(ctx, path)
+		var got string
+		if sec != nil {
+			got, _ = sec.Data["v"].(string)
+		}
+		if err != nil || got != want {
+			t.Fatalf("%s through S node %d: %q %v, want %q", path, n, got, err, want)
 		}
 	}
 	if _, err := s.client(sStandby, p.root).Write(ctx, "secret/ha/after-promotion", map[string]any{"v": "y"}); err != nil {
 		t.Fatalf("write on the promoted S through its standby: %v", err)
 	}
-	t.Logf("all %d secrets P acknowledged read on both nodes of the promoted S; whole test %s", len(acked), time.Since(begin).Round(time.Millisecond))
+	t.Logf("all %d secrets P acknowledged read on the promoted S; whole test %s", len(acked.m), time.Since(begin).Round(time.Millisecond))
+}
+
+// ackedSecrets are the writes a cluster acknowledged, path to value.
+type ackedSecrets struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (a *ackedSecrets) add(path, value string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.m[path] = value
+}
+
+func (a *ackedSecrets) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.m)
+}
+
+// isActive says whether node i answers sys/leader with is_self.
+func (c *haCluster) isActive(i int) bool {
+	code, body, err := haCall(c.nodes[i].Addr, http.MethodGet, "sys/leader", "", "")
+	var l struct {
+		IsSelf bool `json:"is_self"`
+	}
+	return err == nil && code == http.StatusOK && json.Unmarshal([]byte(body), &l) == nil && l.IsSelf
+}
+
+// waitSInSync waits until every node of S reports (a standby's answer is
+// forwarded) the WAL index and merkle root that P's node pNode reports:
+// S holds exactly P's data.
+func waitSInSync(t *testing.T, p, s *haCluster, pNode int, clusterID string) {
+	t.Helper()
+	eventually(t, "S in sync with P", 60*time.Second, func() (bool, string) {
+		ps, err := p.status(pNode)
+		if err != nil || ps.Mode != client.ModePrimary || ps.ClusterID != clusterID {
+			return false, fmt.Sprintf("P node %d: %+v %v", pNode, ps, err)
+		}
+		for i := range s.nodes {
+			ss, err := s.status(i)
+			if err != nil || ss.Mode != client.ModeSecondary || ss.ClusterID != clusterID || ss.State != client.StateStreamWALs ||
+				ss.MerkleRoot != ps.MerkleRoot || ss.LastRemoteWAL != ps.LastWAL {
+				return false, fmt.Sprintf("S node %d: %+v %v; P last_wal %d merkle_root %s", i, ss, err, ps.LastWAL, ps.MerkleRoot)
+			}
+		}
+		return true, ""
+	})
+}
+
+// killActiveUnderLoad SIGKILLs P's active node pActive while a writer
+// spreads writes over P's live nodes, waits for a standby of P to take over
+// and acknowledge 50 more writes, then for S to converge with the new
+// active node; no node of S may log a merkle sync after the kill (S's
+// active node resumed the stream from its WAL index).
+func killActiveUnderLoad(t *testing.T, p, s *haCluster, pActive int, clusterID string, acked *ackedSecrets) {
+	t.Helper()
+	var killed atomic.Int32
+	killed.Store(-1)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond) // fast failures must not use up the attempts
+		defer tick.Stop()
+		for i := 0; i < 20000 && ctx.Err() == nil; i++ {
+			<-tick.C
+			n := i % len(p.nodes)
+			if int32(n) == killed.Load() { //nolint:gosec // three nodes
+				continue
+			}
+			path, val := fmt.Sprintf("secret/ha/load-%d", i), fmt.Sprintf("load value %d", i)
+			code, _, err := haCall(p.nodes[n].Addr, http.MethodPut, path, p.root, fmt.Sprintf(`{"v":%q}`, val))
+			if err == nil && code == http.StatusNoContent {
+				acked.add(path, val)
+			}
+		}
+	}()
+	atStart := acked.len()
+	eventually(t, "load under way", 30*time.Second, func() (bool, string) {
+		return acked.len() >= atStart+50, fmt.Sprintf("%d writes acknowledged", acked.len()-atStart)
+	})
+	before := make([]int, len(s.nodes))
+	for i, n := range s.nodes {
+		before[i] = len(n.Output())
+	}
+	start := time.Now()
+	p.nodes[pActive].Kill()
+	killed.Store(int32(pActive)) //nolint:gosec // three nodes
+	atKill := acked.len()
+	next := activeAmong(t, p, pActive)
+	t.Logf("P's active node %d SIGKILLed during load (%d writes acknowledged): node %d active after %s",
+		pActive, atKill-atStart, next, time.Since(start).Round(time.Millisecond))
+	eventually(t, "50 writes acknowledged after the takeover", 30*time.Second, func() (bool, string) {
+		return acked.len() >= atKill+50, fmt.Sprintf("%d acknowledged since the kill", acked.len()-atKill)
+	})
+	stop()
+	wg.Wait()
+	waitSInSync(t, p, s, next, clusterID)
+	t.Logf("S converged with P's new active node %s after the kill; %d writes acknowledged under load", time.Since(start).Round(time.Millisecond), acked.len()-atStart)
+	for i, n := range s.nodes {
+		if out := n.Output()[before[i]:]; loggedMerkleSync(out) {
+			t.Errorf("S node %d logged a merkle sync after P's failover (it should resume from its WAL index):\n%s", i, lastLines(out, 30))
+		}
+	}
+	// The check above can fail: activation began with a merkle sync (a
+	// new secondary), which S's active node logged in those very words.
+	var atActivation bool
+	for i, n := range s.nodes {
+		atActivation = atActivation || loggedMerkleSync(n.Output()[:before[i]])
+	}
+	if !atActivation {
+		t.Error("no node of S logged the merkle sync that activation began with: the check for one after the kill looks for the wrong words")
+	}
+}
+
+func loggedMerkleSync(out string) bool {
+	return strings.Contains(out, "merkle sync needed") || strings.Contains(out, `msg="merkle sync"`)
+}
+
+// activeAmong waits until one live node of c (not dead) says it is active
+// and returns its index.
+func activeAmong(t *testing.T, c *haCluster, dead int) int {
+	t.Helper()
+	found := -1
+	eventually(t, c.name+": a standby takes over", 30*time.Second, func() (bool, string) {
+		for i := range c.nodes {
+			if i != dead && c.isActive(i) {
+				found = i
+				return true, ""
+			}
+		}
+		return false, "no live node is active"
+	})
+	return found
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

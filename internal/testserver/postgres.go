@@ -355,3 +355,30 @@ func StorageEngine() string {
 	}
 	return EngineSQLite
 }
+
+// copyPostgresDatabase creates a new database of the test binary's server
+// as a copy of the one url names (CREATE DATABASE … TEMPLATE: nobody may be
+// connected to it, so stop its servers first) and returns the copy's URL.
+// The copy is dropped when the test ends.
+func copyPostgresDatabase(t testing.TB, url string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("copy database: %v", err)
+	}
+	pg := sharedPostgres(t)
+	name := "t_" + randomHex(t, 8)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pg.exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+pgx.Identifier{cfg.Database}.Sanitize()); err != nil {
+		t.Fatalf("copy database %s: %v", cfg.Database, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := pg.exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	return pg.url(name)
+}

@@ -88,6 +88,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		ropts.Logger = opts.Logger
 	}
 	ropts.Data, ropts.Keys = bar, bar
+	ropts.OwnLocal = ownLocalKeys()
 	repl, err := replication.New(ctx, store, sealer, ropts)
 	if err != nil {
 		return nil, err
@@ -106,6 +107,8 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 	popts.Kind = replication.KindPerformance
 	popts.TokenPrefixes = auth.TokenKeyPrefixes()
 	popts.Mounts = mountRefs(mountTable)
+	own := ownKeys{bar: bar, table: mountTable, prefixes: append(auth.TokenKeyPrefixes(), mounts.LocalPrefix)}
+	popts.OwnKeysToReplicated, popts.OwnKeysToLocal = own.toReplicated, own.toLocal
 	perf, err := replication.New(ctx, store, sealer, popts)
 	if err != nil {
 		repl.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/auth"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/mounts"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
@@ -56,6 +57,17 @@ func (s localSplit) Write(ctx context.Context, ops ...storage.Op) (uint64, error
 		}
 	}
 	return s.Data.Write(ctx, moved...)
+}
+
+// localMountTableKey is where the mount table keeps a performance
+// secondary's own mounts in the local keyspace (mounts' localTableKey).
+const localMountTableKey = "core/local-mounts"
+
+// ownLocalKeys are the local keys in which a performance secondary keeps
+// what is its own (the split's prefixes and its own mount table): its DR
+// secondaries receive them beside the WAL (replication's carried keys).
+func ownLocalKeys() []string {
+	return append(auth.TokenKeyPrefixes(), mounts.LocalPrefix, localMountTableKey)
 }
 
 // mountRefs lists the mount table as replication's views need it.

@@ -1,8 +1,6 @@
 package drtest
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -10,9 +8,6 @@ import (
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
-	_ "github.com/mattn/go-sqlite3" // to hold a secondary's database lock
-
-	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
 // enablePrimary makes c a DR primary and returns its cluster id.
@@ -244,8 +239,7 @@ func TestPromoteRefusedWhileBehind(t *testing.T) {
 	opToken := b.drOperationToken(a.keys)
 	waitInSync(t, a, b)
 
-	unlock := lockDatabase(t, b.srv.DB)
-	defer unlock()
+	unlock := b.srv.LockWrites(t)
 
 	a.write(a.root, "secret/late", map[string]any{"v": "1"})
 	target := a.status().LastWAL
@@ -286,34 +280,5 @@ func TestPromoteRefusedWhileBehind(t *testing.T) {
 	}
 	if st := b.status(); st.Mode != "primary" || st.ClusterID != clusterID {
 		t.Fatalf("after promote with force: mode %s cluster_id %s", st.Mode, st.ClusterID)
-	}
-}
-
-// lockDatabase takes SQLite's write lock on a server's database from this
-// process, so the server's writes wait (busy) until unlock is called.
-func lockDatabase(t *testing.T, path string) (unlock func()) {
-	t.Helper()
-	if testserver.StorageEngine() != testserver.EngineSQLite {
-		t.Skip("holds SQLite's file lock; not applicable on " + testserver.StorageEngine())
-	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not a context with a deadline: database/sql rolls the transaction
-	// back when its context ends.
-	tx, err := db.BeginTx(context.Background(), nil)
-	if err != nil {
-		_ = db.Close()
-		t.Fatalf("lock %s: %v", path, err)
-	}
-	done := false
-	return func() {
-		if done {
-			return
-		}
-		done = true
-		_ = tx.Rollback()
-		_ = db.Close()
 	}
 }

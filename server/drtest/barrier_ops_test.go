@@ -1,10 +1,7 @@
 package drtest
 
 import (
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -163,14 +160,7 @@ func TestBarrierWrongShares(t *testing.T) {
 	if err := a.srv.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	dir := t.TempDir()
-	copyDB := filepath.Join(dir, "copy.db")
-	for _, suffix := range []string{"", "-wal"} {
-		if err := copyFile(a.srv.DB+suffix, copyDB+suffix); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
-	srv := testserver.Start(t, builder.Binary(t), testserver.Options{DB: copyDB})
+	srv := testserver.Start(t, builder.Binary(t), a.srv.CopyStorage(t))
 	c := &cluster{t: t, name: "copy", srv: srv, root: a.root}
 	sys := c.client("").Sys()
 	var unsealErr error
@@ -190,23 +180,6 @@ func TestBarrierWrongShares(t *testing.T) {
 	if got := readSecretV(t, c, a.root, "secret/copied"); got != "only-with-the-right-shares" {
 		t.Fatalf("right shares read %q", got)
 	}
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = in.Close() }()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // TestBarrierRekeyThenRotateRunningSecondary: a secondary that ran through

@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/randid"
 )
 
@@ -31,23 +31,27 @@ func encodings(canary string) map[string][]byte {
 	return out
 }
 
-// scanFiles reports each canary (by name) found in any of the database's
-// files, in any encoding.
-func scanFiles(t *testing.T, db string, canaries map[string]string) []string {
+// scanStored reports each canary (by name) found anywhere in what a
+// stopped server keeps at rest, in any encoding: its SQLite files, or its
+// PostgreSQL rows and relation files (testserver's StoredBytes).
+func scanStored(t *testing.T, srv *testserver.Server, canaries map[string]string) []string {
 	t.Helper()
+	blobs := srv.StoredBytes(t)
+	var n int
+	for _, b := range blobs {
+		n += len(b.Bytes)
+	}
+	t.Logf("scanned %d KiB in %d pieces (%s)", n>>10, len(blobs), testserver.StorageEngine())
+	return scanBlobs(blobs, canaries)
+}
+
+func scanBlobs(blobs []testserver.StoredBlob, canaries map[string]string) []string {
 	var found []string
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		raw, err := os.ReadFile(db + suffix)
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, blob := range blobs {
 		for name, c := range canaries {
 			for enc, b := range encodings(c) {
-				if bytes.Contains(raw, b) {
-					found = append(found, name+" ("+enc+") in "+db+suffix)
+				if bytes.Contains(blob.Bytes, b) {
+					found = append(found, name+" ("+enc+") in "+blob.Where)
 				}
 			}
 		}
@@ -57,7 +61,8 @@ func scanFiles(t *testing.T, db string, canaries map[string]string) []string {
 
 // TestBarrierCanaries (acceptance 1): a KV value, a policy body, a token id
 // and a wrapped activation token written on a primary with a DR secondary
-// never appear in any byte of either cluster's database, -wal or -shm file.
+// never appear in any byte of either cluster's database, -wal or -shm file
+// (on PostgreSQL: in any row or relation file of its database).
 // A path, which the barrier leaves readable by design, does: the scan
 // would see a canary.
 func TestBarrierCanaries(t *testing.T) {
@@ -99,11 +104,11 @@ func TestBarrierCanaries(t *testing.T) {
 		}
 	}
 	for _, c := range []*cluster{a, b} {
-		if found := scanFiles(t, c.srv.DB, canaries); len(found) > 0 {
+		if found := scanStored(t, c.srv, canaries); len(found) > 0 {
 			t.Errorf("%s: canaries at rest:\n%s", c.name, strings.Join(found, "\n"))
 		}
-		checkDRKeysSealed(t, c.name, c.srv.DB)
-		if found := scanFiles(t, c.srv.DB, map[string]string{"path": pathCanary}); len(found) == 0 {
+		checkDRKeysSealed(t, c.name, c.srv)
+		if found := scanStored(t, c.srv, map[string]string{"path": pathCanary}); len(found) == 0 {
 			t.Errorf("%s: the scan does not even find the secret's path, which is stored readable", c.name)
 		}
 	}

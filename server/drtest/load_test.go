@@ -25,9 +25,17 @@ type load struct {
 	wg        sync.WaitGroup
 }
 
-// startLoad starts writers against target. Each writer stops after
-// maxPerWriter writes, on Stop, or after a minute.
+// startLoad starts writers of KV v1 secrets (secret/load/<key>) against
+// target. Each writer stops after maxPerWriter writes, on Stop, or after a
+// minute.
 func startLoad(t *testing.T, writers, maxPerWriter int, target func() (string, string)) *load {
+	return startLoadAt(t, writers, maxPerWriter, target, "")
+}
+
+// startLoadAt is startLoad writing to the KV v2 mount kv2 when it is set
+// (<kv2>/data/load/<key>, acknowledged with 200): each landing of a write
+// is a version there, so one that landed twice shows.
+func startLoadAt(t *testing.T, writers, maxPerWriter int, target func() (string, string), kv2 string) *load {
 	l := &load{t: t, attempted: map[string]bool{}, acked: map[string]bool{}, times: map[string]writeTimes{}, target: target}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	l.cancel = cancel
@@ -42,7 +50,11 @@ func startLoad(t *testing.T, writers, maxPerWriter int, target func() (string, s
 				l.mu.Lock()
 				l.attempted[key] = true
 				l.mu.Unlock()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPut, addr+"/v1/secret/load/"+key, strings.NewReader(`{"v":"`+key+`"}`))
+				url, body, okCode := addr+"/v1/secret/load/"+key, `{"v":"`+key+`"}`, http.StatusNoContent
+				if kv2 != "" {
+					url, body, okCode = addr+"/v1/"+kv2+"/data/load/"+key, `{"data":{"v":"`+key+`"}}`, http.StatusOK
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(body))
 				req.Header.Set("X-Vault-Token", token)
 				sent := time.Now()
 				resp, err := client.Do(req)
@@ -55,7 +67,7 @@ func startLoad(t *testing.T, writers, maxPerWriter int, target func() (string, s
 					continue
 				}
 				_ = resp.Body.Close()
-				if resp.StatusCode == http.StatusNoContent {
+				if resp.StatusCode == okCode {
 					acked := time.Now()
 					l.mu.Lock()
 					l.acked[key] = true

@@ -80,16 +80,11 @@ func countEncrypted(t *testing.T, path string) (encrypted, plain int) {
 }
 
 // drState reads a stopped cluster's DR state, which is stored plain.
-func drState(t *testing.T, path string) map[string]any {
+func drState(t *testing.T, srv *testserver.Server) map[string]any {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
-	var raw []byte
-	if err := db.QueryRow(`SELECT value FROM local WHERE key = 'replication/dr/state'`).Scan(&raw); err != nil {
-		t.Fatal(err)
+	raw, ok := srv.LocalValue(t, "replication/dr/state")
+	if !ok {
+		t.Fatal("no DR state stored")
 	}
 	var st map[string]any
 	if err := json.Unmarshal(raw, &st); err != nil {
@@ -100,9 +95,9 @@ func drState(t *testing.T, path string) map[string]any {
 
 // checkDRKeysSealed fails unless the DR state keeps its CA, wrapping and
 // exchange keys only sealed.
-func checkDRKeysSealed(t *testing.T, name, path string) {
+func checkDRKeysSealed(t *testing.T, name string, srv *testserver.Server) {
 	t.Helper()
-	st := drState(t, path)
+	st := drState(t, srv)
 	for _, k := range []string{"ca_key", "wrapping_key", "exchange_key"} {
 		if _, ok := st[k]; ok {
 			t.Errorf("%s: the DR state holds %s in plain text", name, k)
@@ -144,12 +139,16 @@ func pointSecondaryAt(t *testing.T, path, clusterAddr string) {
 // encrypted data has reached it, and the pair converges with no canary
 // left in either cluster's files.
 func TestBarrierUpgradeOldDatabase(t *testing.T) {
+	if e := testserver.StorageEngine(); e != testserver.EngineSQLite {
+		t.Skip("the fixture is a SQLite database of the release before the barrier, older than PostgreSQL storage: nothing to upgrade on " + e)
+	}
 	fx, pdb, sdb := loadUpgradeFixture(t, t.TempDir())
 	plain := map[string]string{"kv": fx.Canaries[0], "policy": fx.Canaries[1]}
-	if found := scanFiles(t, pdb, plain); len(found) < 2 {
+	fixture := &testserver.Server{DB: pdb} // not started: only its files are read
+	if found := scanStored(t, fixture, plain); len(found) < 2 {
 		t.Fatalf("the fixture should hold its canaries in plain text, found %v", found)
 	}
-	legacy := drState(t, pdb)
+	legacy := drState(t, fixture)
 	drKeys := map[string]string{}
 	for _, k := range []string{"ca_key", "wrapping_key"} {
 		v, _ := legacy[k].(string)
@@ -213,12 +212,12 @@ func TestBarrierUpgradeOldDatabase(t *testing.T) {
 		}
 	}
 	all := map[string]string{"kv": fx.Canaries[0], "policy": fx.Canaries[1], "token": fx.Canaries[2], "DR CA key": drKeys["ca_key"], "wrapping key": drKeys["wrapping_key"]}
-	checkDRKeysSealed(t, "A", a.srv.DB)
-	if st := drState(t, a.srv.DB); st["sealed_secrets"] == nil {
+	checkDRKeysSealed(t, "A", a.srv)
+	if st := drState(t, a.srv); st["sealed_secrets"] == nil {
 		t.Errorf("A: the DR state has no sealed keys")
 	}
 	for _, c := range []*cluster{a, b} {
-		if found := scanFiles(t, c.srv.DB, all); len(found) > 0 {
+		if found := scanStored(t, c.srv, all); len(found) > 0 {
 			t.Errorf("%s: canaries left after the upgrade:\n%s", c.name, strings.Join(found, "\n"))
 		}
 		if enc, pl := countEncrypted(t, c.srv.DB); pl != 0 {

@@ -32,30 +32,34 @@ const indexWait = 2 * time.Second
 // a write that is not to this cluster's own tokens, controls or local
 // mounts (enabling one included).
 func (a *API) perfSecondaryForwards(rt *route, req *request) bool {
-	path := req.path
 	switch rt.method {
 	case http.MethodGet, http.MethodHead, methodList:
 		return false
 	}
-	if a.core.Perf.Mode() != replication.ModeSecondary {
-		return false
-	}
+	return a.core.Perf.Mode() == replication.ModeSecondary && !a.perfSecondaryOwns(req)
+}
+
+// perfSecondaryOwns says whether a performance secondary serves this path
+// from its own state whatever the method: its tokens and controls, its
+// local mounts, and enabling one.
+func (a *API) perfSecondaryOwns(req *request) bool {
+	path := req.path
 	for _, p := range perfLocalPrefixes {
 		if strings.HasPrefix(path, p) {
-			return false
+			return true
 		}
 	}
 	var e *mounts.Entry
 	var err error
 	if rest, ok := strings.CutPrefix(path, "sys/mounts/"); ok {
 		if req.params != nil && req.params.Bool("local", false) {
-			return false
+			return true
 		}
 		e, err = a.core.Mounts.Get(req.ctx, rest)
 	} else {
 		e, err = a.core.Mounts.Match(req.ctx, path)
 	}
-	return err != nil || e == nil || !e.InLocalTable
+	return err == nil && e != nil && e.InLocalTable
 }
 
 // forward sends an authorised request to the performance primary and
@@ -66,12 +70,15 @@ func (a *API) forward(w http.ResponseWriter, req *request) {
 		a.fail(w, req.http, fmt.Errorf("encode forwarded body: %w", err))
 		return
 	}
-	method := req.http.Method
+	method, query := req.http.Method, req.http.URL.RawQuery
 	if method == methodList {
-		method = http.MethodGet
+		// The primary's API takes a LIST as GET ?list=true, as Vault's does.
+		q := req.http.URL.Query()
+		q.Set("list", "true")
+		method, query = http.MethodGet, q.Encode()
 	}
 	resp, err := a.core.Perf.Forward(req.ctx, replication.ForwardRequest{
-		Method: method, Path: req.http.URL.Path, Query: req.http.URL.RawQuery, Body: body,
+		Method: method, Path: req.http.URL.Path, Query: query, Body: body,
 	})
 	if err != nil {
 		a.fail(w, req.http, err)
@@ -97,12 +104,24 @@ func (a *API) readForwarded(w http.ResponseWriter, req *request) error {
 	return nil
 }
 
+// inconsistentForward is Vault's X-Vault-Inconsistent value asking that a
+// request whose X-Vault-Index is not applied here be forwarded rather than
+// wait (the other value, "fail", is the default: wait, then 412).
+const inconsistentForward = "forward-active-node"
+
 // awaitIndex makes a request carrying X-Vault-Index wait, on a performance
-// secondary, until that position is applied here (or answers 412).
-func (a *API) awaitIndex(req *request) error {
+// secondary, until that position is applied here (or answers 412). With
+// X-Vault-Inconsistent: forward-active-node a request to replicated data
+// does not wait: forward says to send it to the primary, which has every
+// position it issued. Paths the secondary owns are not forwarded.
+func (a *API) awaitIndex(req *request) (forward bool, err error) {
 	h := req.http.Header.Get("X-Vault-Index")
 	if h == "" || a.core.Perf.Mode() != replication.ModeSecondary {
-		return nil
+		return false, nil
 	}
-	return a.core.Perf.WaitForIndex(req.ctx, h, indexWait)
+	if req.http.Header.Get("X-Vault-Inconsistent") == inconsistentForward && !a.perfSecondaryOwns(req) {
+		applied, err := a.core.Perf.IndexApplied(h)
+		return !applied, err
+	}
+	return false, a.core.Perf.WaitForIndex(req.ctx, h, indexWait)
 }

@@ -178,7 +178,8 @@ func (a *API) serve(rt *route) httprouter.Handle {
 			writeErrors(w, http.StatusBadRequest, errDRSecondary)
 			return
 		}
-		if err := a.awaitIndex(req); err != nil {
+		inconsistent, err := a.awaitIndex(req)
+		if err != nil {
 			a.fail(w, hr, err)
 			return
 		}
@@ -186,7 +187,7 @@ func (a *API) serve(rt *route) httprouter.Handle {
 			a.fail(w, hr, err)
 			return
 		}
-		if a.perfSecondaryForwards(rt, req) {
+		if inconsistent || a.perfSecondaryForwards(rt, req) {
 			a.forward(w, req)
 			return
 		}

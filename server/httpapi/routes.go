@@ -67,9 +67,11 @@ func (a *API) routes() []*route {
 		// A performance secondary serves tokens, so these take an ordinary
 		// one (Vault's DR secondaries need a DR operation token instead).
 		{method: http.MethodPut, path: "sys/replication/performance/secondary/update-primary", dr: true, handle: a.updatePrimary},
+		{method: http.MethodPut, path: "sys/replication/performance/secondary/promote", dr: true, handle: a.promote},
 		{method: http.MethodGet, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.readPathsFilter},
 		{method: http.MethodPut, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.writePathsFilter},
 		{method: http.MethodDelete, path: "sys/replication/performance/primary/paths-filter/:id", dr: true, handle: a.deletePathsFilter},
+		{method: http.MethodGet, path: "sys/replication/performance/primary/dynamic-filter/:id", dr: true, handle: a.readDynamicFilter},
 		{method: http.MethodPut, path: "sys/replication/recover", dr: true, handle: a.recoverReplication},
 		{method: http.MethodPut, path: "sys/replication/reindex", sudo: true, dr: true, handle: a.reindex},
 		// Failover evidence: an extension outside Vault's paths (sys_failovers.go).

@@ -32,3 +32,9 @@ func (a *API) deletePathsFilter(r *request) (response, error) {
 	}
 	return noContent{}, nil
 }
+
+// readDynamicFilter is Vault's primary/dynamic-filter/:id: the mounts the
+// secondary's paths filter leaves out now.
+func (a *API) readDynamicFilter(r *request) (response, error) {
+	return fromResult(a.core.Perf.DynamicFilterOf(r.ctx, r.vars.ByName("id")))
+}

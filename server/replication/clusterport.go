@@ -22,7 +22,10 @@ const alpnPerformance = "vaultrepl-performance-v1"
 // SetPeer links the DR Manager m with the performance Manager of the same
 // cluster: m's cluster port serves perf's secondaries too, and m's WAL
 // retention keeps what they still need. Call it once, on the DR Manager.
-func (m *Manager) SetPeer(perf *Manager) { m.perfPeer.Store(perf) }
+func (m *Manager) SetPeer(perf *Manager) {
+	m.perfPeer.Store(perf)
+	perf.drPeer.Store(m)
+}
 
 // peerFor is the performance Manager when the client hello asks for it.
 func (m *Manager) peerFor(hello *tls.ClientHelloInfo) *Manager {
@@ -36,6 +39,9 @@ func (m *Manager) peerFor(hello *tls.ClientHelloInfo) *Manager {
 // performanceTLS is the cluster port's TLS for a performance secondary:
 // this performance set's CA and certificates.
 func (m *Manager) performanceTLS() (*tls.Config, error) {
+	if m.dormant() {
+		return nil, errDormant
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.primary == nil {

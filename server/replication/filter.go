@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -88,12 +89,24 @@ type MountRef struct {
 // the mount table, seal configuration, other mounts' data) replicates.
 // tokenPrefixes are the token store's keys (Options.TokenPrefixes).
 func performanceExcludes(tokenPrefixes []string, table []MountRef, f *PathsFilter) func(key string) bool {
+	return excludesPrefixes(excludedPrefixes(tokenPrefixes, table, f))
+}
+
+// excludedPrefixes are the key prefixes performanceExcludes leaves out,
+// sorted: equal lists make equal views of the same keyspace.
+func excludedPrefixes(tokenPrefixes []string, table []MountRef, f *PathsFilter) []string {
 	prefixes := slices.Clone(tokenPrefixes)
 	for _, m := range table {
 		if m.Prefix != "" && (m.Local || f.excludesMount(m.Path)) {
 			prefixes = append(prefixes, m.Prefix)
 		}
 	}
+	slices.Sort(prefixes)
+	return slices.Compact(prefixes)
+}
+
+// excludesPrefixes is the predicate of the keys under any of prefixes.
+func excludesPrefixes(prefixes []string) func(key string) bool {
 	return func(key string) bool {
 		for _, p := range prefixes {
 			if strings.HasPrefix(key, p) {
@@ -145,6 +158,40 @@ func (m *Manager) PathsFilterOf(id string) (*Result, error) {
 		return nil, apierr.NotFound("")
 	}
 	return &Result{Data: map[string]any{"mode": f.Mode, "paths": slices.Clone(f.Paths)}}, nil
+}
+
+// DynamicFilterOf answers, as Vault's primary/dynamic-filter/:id does, the
+// mounts that secondary id's paths filter leaves out of its view now: the
+// filter's paths matched against today's mount table (an allow filter
+// leaves out every mount it does not list, mounts created later
+// included). Namespaces: none (this server has none). 404 for an id with
+// neither a filter nor an activation token.
+func (m *Manager) DynamicFilterOf(ctx context.Context, id string) (*Result, error) {
+	if err := m.filterable(id); err != nil {
+		return nil, err
+	}
+	cur := m.snapshot()
+	if cur.Mode != ModePrimary {
+		return nil, m.wrongMode(cur, ModePrimary)
+	}
+	f := cur.PathsFilters[id]
+	if _, known := cur.Secondaries[id]; !known && f == nil {
+		return nil, apierr.NotFound("")
+	}
+	filtered := []string{}
+	if f != nil && m.opts.Mounts != nil {
+		table, err := m.opts.Mounts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the mount table: %w", err)
+		}
+		for _, mt := range table {
+			if !mt.Local && f.excludesMount(mt.Path) {
+				filtered = append(filtered, mt.Path)
+			}
+		}
+		slices.Sort(filtered)
+	}
+	return &Result{Data: map[string]any{"dynamic_filtered_mounts": filtered, "dynamic_filtered_namespaces": []string{}}}, nil
 }
 
 // DeletePathsFilter removes the paths filter of secondary id: it receives

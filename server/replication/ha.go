@@ -42,6 +42,8 @@ func (m *Manager) Resume(ctx context.Context) error {
 		return fmt.Errorf("resume %s role: %w", m.kind, err)
 	}
 	m.openSecrets(ctx, st)
+	// The previous active node may have copied newer carried keys.
+	m.carried.held.Store(nil)
 	m.stopSecondary()
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -48,6 +48,17 @@ type Options struct {
 	// Kind is the replication family this Manager runs (default DR). A
 	// cluster runs one Manager of each kind over the same store.
 	Kind Kind
+	// OwnLocal lists the local keys (exact keys or prefixes) in which a
+	// performance secondary keeps what is its own: its tokens, its local
+	// mounts and their data. The DR stream carries them to its DR
+	// secondaries (carried.go).
+	OwnLocal []string
+	// OwnKeysToReplicated and OwnKeysToLocal move a cluster's own keys
+	// (its tokens, its local mounts) into the keyspace its new performance
+	// role keeps them in: the first runs after a performance secondary is
+	// promoted, the second before a performance primary is demoted.
+	OwnKeysToReplicated func(ctx context.Context) error
+	OwnKeysToLocal      func(ctx context.Context) error
 }
 
 // Manager owns this cluster's DR role: it serves the control endpoints, the
@@ -91,6 +102,13 @@ type Manager struct {
 	// performance secondary's client for sending them (forward.go).
 	forwardTo atomic.Pointer[http.Handler]
 	fwd       forwardClient
+	// drPeer is the DR Manager of this cluster, set on the performance
+	// one (SetPeer): its DR secondaries' addresses are advertised to the
+	// performance secondaries (following.go).
+	drPeer atomic.Pointer[Manager]
+	// carried caches the digest of the local keys the DR stream carries
+	// (carried.go).
+	carried carriedCache
 
 	background sync.WaitGroup
 	stopCtx    context.Context
@@ -171,6 +189,7 @@ func New(ctx context.Context, store *storage.Store, sealer *seal.Manager, opts O
 		}
 	}
 	if m.kind == KindDR {
+		m.watchCarried()
 		// One loop trims the shared WAL, for the secondaries of both
 		// kinds (SetRetentionPeer).
 		m.background.Add(1)

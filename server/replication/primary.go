@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,10 @@ type streamRequest struct {
 	LastEpoch uint64 `json:"last_epoch"`
 	ForceSync bool   `json:"force_sync"`
 	APIAddr   string `json:"api_addr"`
+	// ClusterAddr is the secondary's own cluster address (an extension):
+	// a performance primary advertises its DR secondaries' to its
+	// performance secondaries (following.go).
+	ClusterAddr string `json:"cluster_addr,omitempty"`
 }
 
 // frame is one message of the stream.
@@ -70,6 +75,8 @@ type heartbeatRequest struct {
 	EchoRecv int64  `json:"echo_recv,omitempty"`
 	LastWAL  uint64 `json:"last_wal"`
 	APIAddr  string `json:"api_addr"`
+	// ClusterAddr is as in streamRequest.
+	ClusterAddr string `json:"cluster_addr,omitempty"`
 	// Discards are what this secondary discarded as a re-pointed old
 	// primary (an extension; see failover.go).
 	Discards []DiscardRecord `json:"discards,omitempty"`
@@ -188,6 +195,7 @@ func (m *Manager) clusterMux() http.Handler {
 	mux.HandleFunc("POST /dr/sync/start", m.peer(m.serveSyncStart))
 	mux.HandleFunc("POST /dr/sync/buckets", m.peer(m.serveSyncBuckets))
 	mux.HandleFunc("POST /dr/sync/fetch", m.peer(m.serveSyncFetch))
+	mux.HandleFunc("POST /dr/carried", m.peer(m.serveCarried))
 	return mux
 }
 
@@ -282,8 +290,9 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		return pw.flush()
 	}
 	pos := m.store.Position()
+	advertised := m.advertisedAddrs(ctx)
 	start := frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: m.viewRoot(ctx, id, pos), Reason: reason,
-		LastWALTime: m.lastWALTime(ctx, pos.LastWAL), ClusterAddrs: m.haClusterAddrs(ctx)}
+		LastWALTime: m.lastWALTime(ctx, pos.LastWAL), ClusterAddrs: advertised}
 	if err := send(start); err != nil || mode != "stream" {
 		if mode == "sync" {
 			m.log.Info("secondary needs a merkle sync", "secondary_id", id, "reason", reason)
@@ -308,11 +317,20 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		rt.mu.Unlock()
 	}()
 	m.log.Info("secondary connected", "secondary_id", id, "from_wal", req.LastWAL, "remote", r.RemoteAddr)
+	m.recordSecondaryAddr(ctx, id, req.ClusterAddr)
 
 	from := req.LastWAL
 	sendHeartbeat := func() error {
 		p := m.store.Position()
-		return send(frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: m.viewRoot(ctx, id, p), SentAt: m.now().UnixNano(), LastWALTime: m.lastWALTime(ctx, p.LastWAL)})
+		hb := frame{Type: "heartbeat", LastWAL: p.LastWAL, Root: m.viewRoot(ctx, id, p), LastWALTime: m.lastWALTime(ctx, p.LastWAL)}
+		// Addresses to follow travel again only when they changed.
+		if m.kind == KindPerformance {
+			if now := m.advertisedAddrs(ctx); !slices.Equal(now, advertised) {
+				advertised, hb.ClusterAddrs = now, now
+			}
+		}
+		hb.SentAt = m.now().UnixNano()
+		return send(hb)
 	}
 	heartbeat := time.NewTicker(m.opts.HeartbeatInterval)
 	defer heartbeat.Stop()
@@ -394,8 +412,14 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 	// The answer tells the secondary how far this primary is, even while
 	// the stream is busy with a large frame and its heartbeats wait.
 	m.mergeDiscards(r.Context(), id, hb.Discards)
+	m.recordSecondaryAddr(r.Context(), id, hb.ClusterAddr)
 	last := m.store.Position().LastWAL
-	writeJSON(w, heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last), RecvAt: stamp, SentAt: m.now().UnixNano()})
+	ans := heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last), RecvAt: stamp}
+	if m.kind == KindDR {
+		ans.CarriedDigest = m.carriedDigestNow(r.Context())
+	}
+	ans.SentAt = m.now().UnixNano()
+	writeJSON(w, ans)
 }
 
 // heartbeatAnswer is the primary's answer to a heartbeat. RecvAt and SentAt
@@ -406,6 +430,9 @@ type heartbeatAnswer struct {
 	LastWALTime int64  `json:"last_wal_time,omitempty"` // extension: commit time of LastWAL, Unix ns
 	RecvAt      int64  `json:"recv_at,omitempty"`
 	SentAt      int64  `json:"sent_at,omitempty"`
+	// CarriedDigest (DR only, an extension) names the local keys a DR
+	// secondary copies besides the WAL (carried.go).
+	CarriedDigest string `json:"carried_digest,omitempty"`
 }
 
 // pageHashes folds the bucket hashes into pages, the first level of the

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +52,22 @@ type secondaryRuntime struct {
 	rtt         time.Duration    // of the last heartbeat this secondary sent
 	skew        time.Duration    // the primary's clock minus ours, from that heartbeat
 	facts       lostPrimaryFacts // for the failover record (failover.go)
+	addr        string           // host:port of the primary node streaming now
+}
+
+// setAddr records the primary node the stream is open to (base is
+// https://host:port): forwarded writes go there (forward.go).
+func (rt *secondaryRuntime) setAddr(base string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.addr = strings.TrimPrefix(base, "https://")
+}
+
+// streamingAddr is the primary node of the open stream, "" before one.
+func (rt *secondaryRuntime) streamingAddr() string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.addr
 }
 
 // sawPrimary records the primary's newest WAL index as a frame or a
@@ -199,12 +216,17 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 			backoff = backoffMin
 		}
 		if err != nil {
-			// An HA primary's nodes take turns: try the next one.
-			attempt++
-			c.base = m.nextPrimaryBase(c.base, st, attempt)
-			m.metrics.reconnects.Add(1)
-			rt.set(stateConnecting, "transient_failure")
-			m.log.Info("replication stream lost; reconnecting", "error", err, "backoff", backoff)
+			if errors.Is(err, errDormant) {
+				// Not a lost stream: this cluster's DR role says wait.
+				m.log.Debug("performance secondary waits: this cluster is a DR secondary", "backoff", backoff)
+			} else {
+				// An HA primary's nodes take turns: try the next one.
+				attempt++
+				c.base = m.nextPrimaryBase(c.base, st, attempt)
+				m.metrics.reconnects.Add(1)
+				rt.set(stateConnecting, "transient_failure")
+				m.log.Info("replication stream lost; reconnecting", "error", err, "backoff", backoff)
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -273,9 +295,13 @@ var errRootMismatch = errors.New("merkle root differs from the primary's at the 
 // followOnce opens one stream and runs it until it ends. It reports
 // whether it made progress (so backoff can reset).
 func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerClient, st *state, forceSync *bool) (bool, error) {
+	if m.dormant() {
+		rt.set(stateIdle, "idle")
+		return false, errDormant
+	}
 	rt.set(stateConnecting, "connecting")
 	pos := m.store.Position()
-	raw, _ := json.Marshal(streamRequest{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, ForceSync: *forceSync, APIAddr: m.opts.APIAddr})
+	raw, _ := json.Marshal(streamRequest{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, ForceSync: *forceSync, APIAddr: m.opts.APIAddr, ClusterAddr: m.ownClusterAddr()})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/dr/stream", bytes.NewReader(raw))
 	if err != nil {
 		return false, err
@@ -316,6 +342,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		return true, nil
 	}
 	m.learnPrimaryAddrs(ctx, st, start.ClusterAddrs)
+	rt.setAddr(c.base)
 	rt.set(stateStreamWALs, "ready")
 	m.markBootstrapped(ctx)
 	rt.sawPrimary(start.LastWAL, pos.LastWAL, time.Now())
@@ -406,6 +433,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		}
 		switch f.Type {
 		case "heartbeat":
+			m.learnPrimaryAddrs(ctx, st, f.ClusterAddrs)
 			now := time.Now()
 			rt.sawPrimary(f.LastWAL, m.store.Position().LastWAL, now)
 			rt.mu.Lock()
@@ -455,7 +483,7 @@ func (m *Manager) postHeartbeat(ctx context.Context, rt *secondaryRuntime, c *pe
 	reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	sent := m.now().UnixNano()
-	hb := heartbeatRequest{Time: sent, Echo: e.sent, EchoRecv: e.recv, LastWAL: applied, APIAddr: m.opts.APIAddr}
+	hb := heartbeatRequest{Time: sent, Echo: e.sent, EchoRecv: e.recv, LastWAL: applied, APIAddr: m.opts.APIAddr, ClusterAddr: m.ownClusterAddr()}
 	hb.Discards, _ = m.loadDiscards(ctx)
 	var ans heartbeatAnswer
 	if err := c.post(reqCtx, "/dr/heartbeat", hb, &ans); err != nil {
@@ -476,6 +504,7 @@ func (m *Manager) postHeartbeat(ctx context.Context, rt *secondaryRuntime, c *pe
 		rt.skew = skew
 	}
 	rt.mu.Unlock()
+	m.syncCarried(ctx, c, ans.CarriedDigest)
 }
 
 // maxApplyBatch bounds the entries applied in one transaction.

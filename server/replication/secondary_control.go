@@ -8,6 +8,7 @@ import (
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/apierr"
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/replication/drcrypto"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
 
 // applyBundle fills a secondary state from an activation bundle.
@@ -55,9 +56,13 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := m.store.Wipe(ctx, op); err != nil {
+	// A copy of another DR primary's carried keys is not this one's: until
+	// the first heartbeat brings it, promotion installs nothing.
+	if err := m.store.Wipe(ctx, op, storage.Op{Local: true, Key: carriedDigestKey, Delete: true}); err != nil {
 		return nil, err
 	}
+	m.carried.held.Store(nil)
+	m.quietPeer()
 	m.adoptRootKey(bundle)
 	m.roleChanged(ctx, "secondary enable")
 	m.mu.Lock()
@@ -89,8 +94,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		return nil, err
 	}
 	lost := m.stopAndObserve(cur)
-	next := &state{ClusterID: cur.ClusterID, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
-	if err := m.becomePrimary(ctx, next, primaryClusterAddr); err != nil {
+	resume := func(err error) (*Result, error) {
 		// Go back to following the old primary: nothing changed.
 		m.mu.Lock()
 		if cur.hasPrimary() {
@@ -99,8 +103,32 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		m.mu.Unlock()
 		return nil, err
 	}
+	// The lost primary's performance role and own keys come with the
+	// promotion, in the same transaction (carried.go).
+	install, err := m.installCarriedOps(ctx, primaryClusterAddr)
+	if err != nil {
+		return resume(fmt.Errorf("install the primary's carried keys: %w", err))
+	}
+	next := &state{ClusterID: cur.ClusterID, drSecrets: drSecrets{ExchangeKey: cur.ExchangeKey}, LastReindexEpoch: cur.LastReindexEpoch}
+	if err := m.becomePrimary(ctx, next, primaryClusterAddr, install...); err != nil {
+		return resume(err)
+	}
 	m.roleChanged(ctx, "promote")
-	m.recordPromotion(ctx, lost, primaryClusterAddr, force)
+	if len(install) > 0 {
+		m.takeCarriedRole(ctx)
+	}
+	if m.kind == KindPerformance {
+		res := m.promotedPerformance(ctx, primaryClusterAddr, force)
+		return res, nil
+	}
+	if peer := m.perfPeer.Load(); peer != nil && peer.Mode() == ModeSecondary {
+		// A performance secondary's replicated keyspace is its performance
+		// primary's: the failover record (a replicated key) is not its to
+		// write.
+		m.log.Info("promoted cluster is a performance secondary: its failover is not recorded in the replicated keyspace")
+	} else {
+		m.recordPromotion(ctx, lost, primaryClusterAddr, force)
+	}
 	m.log.Info(m.say("DR secondary promoted to primary"), "cluster_id", cur.ClusterID, "primary_cluster_addr", primaryClusterAddr, "forced", force)
 	return &Result{Warnings: []string{m.say("This cluster was promoted to DR primary and accepts writes. Other secondaries of this DR set need new activation tokens (update-primary); demote the old primary if it comes back.")}}, nil
 }
@@ -140,7 +168,10 @@ func (m *Manager) DisableSecondary(ctx context.Context) (*Result, error) {
 	}
 	m.roleChanged(ctx, "secondary disable")
 	m.log.Info(m.say("DR secondary disabled"), "cluster_id", cur.ClusterID)
-	return &Result{Warnings: []string{m.say("DR replication was disabled on this secondary. Its data is kept; enabling it as a secondary again wipes it.")}}, nil
+	// A performance secondary left alone is a cluster of its own: its own
+	// tokens and local mounts go where such a cluster keeps them.
+	warnings := append([]string{m.say("DR replication was disabled on this secondary. Its data is kept; enabling it as a secondary again wipes it.")}, m.ownKeysToReplicated(ctx)...)
+	return &Result{Warnings: warnings}, nil
 }
 
 // UpdatePrimary points this secondary at another primary of the same DR

@@ -91,6 +91,9 @@ func newTokenScope(next *state) error {
 type secondaryRecord struct {
 	Fingerprint string `json:"fingerprint"` // of the client certificate issued with its token
 	IssuedAt    int64  `json:"issued_at"`
+	// ClusterAddr is the cluster address the secondary reported (a DR
+	// primary advertises it to its performance secondaries: following.go).
+	ClusterAddr string `json:"cluster_addr,omitempty"`
 }
 
 // hasPrimary says whether a secondary has a primary to follow.

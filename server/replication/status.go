@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"strconv"
 	"time"
 )
@@ -21,9 +22,24 @@ func (m *Manager) Status() map[string]any {
 	out["merkle_root"] = pos.MerkleRoot
 	out["last_reindex_epoch"] = strconv.FormatInt(st.LastReindexEpoch, 10)
 	out["primary_cluster_addr"] = st.PrimaryClusterAddr
+	if m.kind == KindDR {
+		// The local keys the DR stream carries besides the WAL (an
+		// extension, carried.go): a primary's digest of its own, a
+		// secondary's of the copy it holds ("" before the first).
+		if st.Mode == ModePrimary {
+			out["carried_keys_digest"] = m.carriedDigestNow(context.Background())
+		} else {
+			out["carried_keys_digest"] = m.heldCarriedDigest(context.Background())
+		}
+	}
 	switch st.Mode {
 	case ModePrimary:
 		out["state"] = "running"
+		if m.dormant() {
+			// The stored role waits while this cluster is a DR
+			// secondary (following.go): it serves nobody.
+			out["state"] = stateIdle
+		}
 		out["last_wal"] = pos.LastWAL
 		out["last_"+string(m.kind)+"_wal"] = pos.LastWAL
 		out["known_secondaries"] = st.knownSecondaries()

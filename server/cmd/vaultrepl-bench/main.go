@@ -1,7 +1,7 @@
 // Command vaultrepl-bench measures vaultrepl-server's write path and prints a
 // table plus a JSON report:
 //
-//	go run ./server/cmd/vaultrepl-bench [-out bench.json] [-duration 5s] [-quick] [-server-bin bin/vaultrepl-server] [-vault-bin /path/to/vault] [-sections raw,kvwrite,replication,vault] [-bootstrap-keys 100000] [-server-cpuprofile cpu.pprof]
+//	go run ./server/cmd/vaultrepl-bench [-out bench.json] [-duration 5s] [-quick] [-server-bin bin/vaultrepl-server] [-vault-bin /path/to/vault] [-sections raw,kvwrite,replication,perf,vault] [-bootstrap-keys 100000] [-perf-keys 10000] [-server-cpuprofile cpu.pprof]
 //
 // It is a program rather than a Go benchmark because each measurement runs
 // for a fixed wall-clock time against real vaultrepl-server processes on
@@ -12,7 +12,8 @@
 //
 // Each measurement is a section (one file per section, listed in sections()
 // below): raw SQLite, KV write throughput, DR replication (lag, throughput
-// with secondaries, bootstrap, promotion) and, with -vault-bin, the same KV
+// with secondaries, bootstrap, promotion), performance replication
+// (forwarded writes, reads on a secondary, lag) and, with -vault-bin, the same KV
 // load against HashiCorp Vault. The run ends with the issue's targets table.
 package main
 
@@ -45,6 +46,7 @@ func main() {
 type options struct {
 	duration      time.Duration // how long each single measurement runs
 	bootstrapKeys int           // keys on the primary when a secondary bootstraps (replication)
+	perfKeys      int           // keys the performance section's reads draw from
 	stderr        io.Writer     // progress and error samples, kept off the table
 	serverBin     string        // the vaultrepl-server binary every measured server runs
 	vaultBin      string        // a Vault binary to compare with; empty skips the peer
@@ -65,6 +67,8 @@ type report struct {
 	Replication *replReport `json:"replication,omitempty"`
 	// Barrier is set when the barrier section runs (barrier.go).
 	Barrier *barrierResult `json:"barrier,omitempty"`
+	// Performance is set when the perf section runs (perf.go).
+	Performance *perfReport `json:"performance,omitempty"`
 	// Postgres is set when the postgres section runs.
 	Postgres *pgReport `json:"postgres,omitempty"`
 	// Vault is set when -vault-bin was given and the peer section ran.
@@ -87,7 +91,7 @@ type section struct {
 // sections lists the measurements in the order they run. Later sections may
 // read what earlier ones put in the report (kv_write divides by raw_sqlite).
 func sections() []section {
-	return []section{rawSection(), kvWriteSection(), barrierSection(), replicationSection(), postgresSection(), vaultSection()}
+	return []section{rawSection(), kvWriteSection(), barrierSection(), replicationSection(), perfSection(), postgresSection(), vaultSection()}
 }
 
 func sectionIDs() []string {
@@ -134,6 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	vaultBin := fs.String("vault-bin", os.Getenv("VAULT_BIN"), "Vault `binary` to run the same KV load against, side by side (default $VAULT_BIN; empty skips it)")
 	serverProfile := fs.String("server-cpuprofile", "", "write a CPU profile of the server process of the 16-client FULL KV measurement to `path`")
 	bootstrapKeys := fs.Int("bootstrap-keys", 0, "keys on the primary when a new secondary bootstraps (default 100000, 10000 with -quick)")
+	perfKeys := fs.Int("perf-keys", 0, "keys the performance replication reads draw from (default 10000, 2000 with -quick)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this (load generating) process to `path`")
 	only := fs.String("sections", "", "comma-separated section `ids` to run (default all: "+strings.Join(sectionIDs(), ",")+")")
 	if err := fs.Parse(args); err != nil {
@@ -155,8 +160,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			*bootstrapKeys = quickBootstrapKeys
 		}
 	}
-	if *bootstrapKeys < 0 {
-		_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: -bootstrap-keys must be positive, got %d\n", *bootstrapKeys)
+	if *perfKeys == 0 {
+		*perfKeys = defaultPerfKeys
+		if *quick {
+			*perfKeys = quickPerfKeys
+		}
+	}
+	if *bootstrapKeys < 0 || *perfKeys < 0 {
+		_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: -bootstrap-keys and -perf-keys must be positive, got %d and %d\n", *bootstrapKeys, *perfKeys)
 		return 2
 	}
 	if *duration <= 0 {
@@ -196,7 +207,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	o := options{
-		duration: *duration, bootstrapKeys: *bootstrapKeys, stderr: stderr,
+		duration: *duration, bootstrapKeys: *bootstrapKeys, perfKeys: *perfKeys, stderr: stderr,
 		serverBin: *serverBin, vaultBin: *vaultBin, serverProfile: *serverProfile,
 	}
 	r := &report{

@@ -56,6 +56,7 @@ func TestRunWritesReport(t *testing.T) {
 		t.Errorf("server CPU profile %s: %v, want a non-empty file", profile, err)
 	}
 	checkReplication(t, r.Replication)
+	checkPerf(t, r.Performance, 2000)
 	if p := r.Postgres; p == nil || p.RawCommitsPerS <= 0 || len(p.KVWrite) != 2 || p.Ratio <= 0 {
 		t.Errorf("postgres = %+v, want a raw rate, two kv_write rows and a ratio", p)
 	} else {
@@ -110,6 +111,62 @@ func checkReplication(t *testing.T, rr *replReport) {
 			if run.FirstWriteMS < run.PromoteMS || run.WriteTries < 1 {
 				t.Errorf("promotion run %+v: first write before the promote answer, or no write", run)
 			}
+		}
+	}
+}
+
+// TestPerfSection runs the performance replication section alone: a pair
+// of server processes, forwarded writes, reads on both, lag.
+func TestPerfSection(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-duration", "200ms", "-perf-keys", "500", "-sections", "perf", "-out", out, "-server-bin", builder.Binary(t)}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, data)
+	}
+	checkPerf(t, r.Performance, 500)
+	if !strings.Contains(stdout.String(), "secondary (forwarded)") {
+		t.Errorf("table has no forwarded-write row:\n%s", stdout.String())
+	}
+}
+
+// checkPerf checks every row of the performance section: each load ran
+// without errors, both servers' CPU was measured, writes were applied on
+// the secondary and have lag samples, and the secondary rows have ratios.
+func checkPerf(t *testing.T, pr *perfReport, keys int) {
+	t.Helper()
+	if pr == nil {
+		t.Fatal("report has no performance part")
+	}
+	if pr.Keys != keys || len(pr.Rows) != len(perfLoads) {
+		t.Fatalf("performance: %d keys, %d rows; want %d keys, %d rows", pr.Keys, len(pr.Rows), keys, len(perfLoads))
+	}
+	for i, row := range pr.Rows {
+		want := perfLoads[i]
+		if row.Op != want.op || row.On != want.on || row.Clients != want.clients {
+			t.Errorf("performance row %d is %s/%s/%d, want %s/%s/%d", i, row.Op, row.On, row.Clients, want.op, want.on, want.clients)
+		}
+		if row.Ops == 0 || row.OpsPerS <= 0 || row.Errors != 0 || row.RatioToPrimary <= 0 {
+			t.Errorf("performance row %d: %+v, want ops, no errors, a ratio", i, row)
+		}
+		// A server that served the load, or had to commit or apply it,
+		// used CPU; a primary idle while its secondary serves reads may not.
+		if (row.On == "primary" || row.Op == "write") && row.PrimaryCPUPerOpUS <= 0 {
+			t.Errorf("performance row %d: the primary's CPU was not measured: %+v", i, row)
+		}
+		if row.Op == "write" && (row.LagSamples == 0 || row.Unapplied != 0 || row.Unmapped != 0) {
+			t.Errorf("performance write row %d: %+v, want lag samples and every write applied", i, row)
+		}
+		if row.On == "secondary" && row.SecondaryCPUPerOpUS <= 0 {
+			t.Errorf("performance row %d: the secondary's CPU was not measured: %+v", i, row)
 		}
 	}
 }

@@ -46,7 +46,14 @@ type replCluster struct {
 
 // newReplCluster starts a primary on a fresh database and enables it as a
 // DR primary. Call close on the result, also after an error (it is nil then).
-func newReplCluster(ctx context.Context, o options) (c *replCluster, err error) {
+func newReplCluster(ctx context.Context, o options) (*replCluster, error) {
+	return startReplCluster(ctx, o, "dr")
+}
+
+// startReplCluster starts a primary on a fresh database and enables it as
+// a primary of kind ("dr" or "performance"). Call close on the result,
+// also after an error (it is nil then).
+func startReplCluster(ctx context.Context, o options, kind string) (c *replCluster, err error) {
 	dir, err := os.MkdirTemp("", "vaultrepl-bench-repl-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
@@ -61,8 +68,8 @@ func newReplCluster(ctx context.Context, o options) (c *replCluster, err error) 
 	if c.primary, err = c.startNode(ctx, "primary"); err != nil {
 		return nil, err
 	}
-	if err := c.api.call(ctx, http.MethodPut, c.primary, "sys/replication/dr/primary/enable", replRootToken, map[string]any{}, nil); err != nil {
-		return nil, fmt.Errorf("enable DR primary: %w", err)
+	if err := c.api.call(ctx, http.MethodPut, c.primary, "sys/replication/"+kind+"/primary/enable", replRootToken, map[string]any{}, nil); err != nil {
+		return nil, fmt.Errorf("enable %s primary: %w", kind, err)
 	}
 	return c, nil
 }

@@ -27,8 +27,8 @@ type replLoad struct {
 	// 204, taken right after the answer was read; zero when it failed.
 	acks [][]time.Time
 	// serverCPU is the server process's CPU time over the measured window
-	// (0 when loadSpec.pid is 0).
-	serverCPU time.Duration
+	// (0 when loadSpec.pid is 0); peerCPU the same for loadSpec.peerPid.
+	serverCPU, peerCPU time.Duration
 }
 
 func (l *replLoad) writes() int { return len(l.latencies) }
@@ -41,6 +41,7 @@ type loadSpec struct {
 	duration       time.Duration
 	rate           float64 // writes/s in total; 0 = flat out
 	pid            int     // server process whose CPU is measured; 0 = none
+	peerPid        int     // a second server process measured (a performance primary behind pid); 0 = none
 	label          string  // for error samples
 }
 
@@ -111,9 +112,12 @@ func runLoad(ctx context.Context, o options, s loadSpec) (replLoad, error) {
 		}()
 	}
 	ready.Wait()
-	var cpu *cpuMeter
+	var cpu, peer *cpuMeter
 	if s.pid != 0 {
 		cpu = startCPU(s.pid)
+	}
+	if s.peerPid != 0 {
+		peer = startCPU(s.peerPid)
 	}
 	begin = time.Now()
 	deadline = begin.Add(s.duration)
@@ -128,6 +132,13 @@ func runLoad(ctx context.Context, o options, s loadSpec) (replLoad, error) {
 			return res, err
 		}
 		res.serverCPU = used
+	}
+	if peer != nil {
+		used, err := peer.used()
+		if err != nil {
+			return res, err
+		}
+		res.peerCPU = used
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err
