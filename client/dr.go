@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 )
 
@@ -25,77 +23,34 @@ func (c *Client) change(ctx context.Context, path string, body map[string]any, s
 // EnablePrimary makes the cluster the primary of a new DR set. An empty
 // primaryClusterAddr lets the server use its own cluster address.
 func (c *Client) EnablePrimary(ctx context.Context, primaryClusterAddr string) (Warnings, error) {
-	body := map[string]any{}
-	if primaryClusterAddr != "" {
-		body["primary_cluster_addr"] = primaryClusterAddr
-	}
-	return c.change(ctx, "sys/replication/dr/primary/enable", body, nil, false)
+	return c.Replication(KindDR).EnablePrimary(ctx, primaryClusterAddr)
 }
 
-// DemotePrimary turns the primary into a secondary that follows nobody.
+// DemotePrimary turns the DR primary into a secondary that follows nobody.
 func (c *Client) DemotePrimary(ctx context.Context) (Warnings, error) {
-	return c.change(ctx, "sys/replication/dr/primary/demote", nil, nil, false)
+	return c.Replication(KindDR).DemotePrimary(ctx)
 }
 
 // DisablePrimary turns DR replication off on the primary; its secondaries
 // are cut off.
 func (c *Client) DisablePrimary(ctx context.Context) (Warnings, error) {
-	return c.change(ctx, "sys/replication/dr/primary/disable", nil, nil, false)
+	return c.Replication(KindDR).DisablePrimary(ctx)
 }
 
-// SecondaryToken mints an activation token for secondary id on the primary.
-// ttl is a Vault duration ("30m", "1800"); empty means the server default.
-// Without a public key the token is the response-wrapping token (wrapped is
-// true); with one it is the bundle encrypted to that key. Never retried:
-// a second attempt would fail with "id already in use" or mint twice.
+// SecondaryToken mints a DR activation token (Replication.SecondaryToken).
 func (c *Client) SecondaryToken(ctx context.Context, id, ttl, secondaryPublicKey string) (token string, wrapped bool, err error) {
-	body := map[string]any{"id": id}
-	if ttl != "" {
-		body["ttl"] = ttl
-	}
-	if secondaryPublicKey != "" {
-		body["secondary_public_key"] = secondaryPublicKey
-	}
-	const path = "sys/replication/dr/primary/secondary-token"
-	env, err := c.logical(ctx, request{method: http.MethodPut, path: path, body: body, retry: retryNever})
-	if err != nil {
-		return "", false, err
-	}
-	if env.WrapInfo != nil && env.WrapInfo.Token != "" {
-		return env.WrapInfo.Token, true, nil
-	}
-	var data struct {
-		Token string `json:"token"`
-	}
-	if len(env.Data) > 0 {
-		_ = json.Unmarshal(env.Data, &data)
-	}
-	if data.Token == "" {
-		return "", false, fmt.Errorf("PUT %s: the answer holds neither wrap_info.token nor data.token", path)
-	}
-	return data.Token, false, nil
+	return c.Replication(KindDR).SecondaryToken(ctx, id, ttl, secondaryPublicKey)
 }
 
 // RevokeSecondary removes secondary id from the primary's DR set.
 func (c *Client) RevokeSecondary(ctx context.Context, id string) (Warnings, error) {
-	return c.change(ctx, "sys/replication/dr/primary/revoke-secondary", map[string]any{"id": id}, nil, false)
+	return c.Replication(KindDR).RevokeSecondary(ctx, id)
 }
 
-// GeneratePublicKey creates a key pair on the (future) secondary and returns
-// its public half, for SecondaryToken's secondaryPublicKey.
+// GeneratePublicKey creates a key pair on the (future) DR secondary and
+// returns its public half, for SecondaryToken's secondaryPublicKey.
 func (c *Client) GeneratePublicKey(ctx context.Context) (string, error) {
-	const path = "sys/replication/dr/secondary/generate-public-key"
-	env, err := c.logical(ctx, request{method: http.MethodPut, path: path, body: map[string]any{}, retry: retryNever})
-	if err != nil {
-		return "", err
-	}
-	var data struct {
-		Key string `json:"secondary_public_key"`
-	}
-	if err := json.Unmarshal(env.Data, &data); err != nil || data.Key == "" {
-		return "", fmt.Errorf("PUT %s: the answer holds no secondary_public_key", path)
-	}
-	return data.Key, nil
+	return c.Replication(KindDR).GeneratePublicKey(ctx)
 }
 
 // Activation is what secondary enable and update-primary send.
@@ -128,7 +83,7 @@ func (a Activation) body() map[string]any {
 // cluster's replicated data once the token is accepted. Never retried: the
 // activation token is single use.
 func (c *Client) EnableSecondary(ctx context.Context, a Activation) (Warnings, error) {
-	return c.change(ctx, "sys/replication/dr/secondary/enable", a.body(), []string{a.Token}, false)
+	return c.Replication(KindDR).EnableSecondary(ctx, a)
 }
 
 // UpdatePrimary points a secondary at another primary of the same DR set

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -27,16 +26,46 @@ type GenerationStatus struct {
 	OTPLength int    `json:"otp_length"`
 }
 
+// generation is one of the two share-driven token generations, which
+// Vault runs with the same calls under two paths: a DR operation token
+// (sys/replication/dr/secondary/generate-operation-token/) and a root
+// token (sys/generate-root/).
+type generation struct {
+	attempt, update string
+	what            string // for error messages
+}
+
+var (
+	drOperationTokenGeneration = generation{
+		attempt: opTokenAttemptPath,
+		update:  "sys/replication/dr/secondary/generate-operation-token/update",
+		what:    "generate DR operation token",
+	}
+	rootTokenGeneration = generation{
+		attempt: "sys/generate-root/attempt",
+		update:  "sys/generate-root/update",
+		what:    "generate root token",
+	}
+)
+
 // OperationTokenStatus reads the running generation, if any.
 func (c *Client) OperationTokenStatus(ctx context.Context) (*GenerationStatus, error) {
+	return c.generationStatus(ctx, drOperationTokenGeneration)
+}
+
+func (c *Client) generationStatus(ctx context.Context, g generation) (*GenerationStatus, error) {
 	st := &GenerationStatus{}
-	_, err := c.rawJSON(ctx, request{method: http.MethodGet, path: opTokenAttemptPath, retry: retryIdempotent, noToken: true}, st)
+	_, err := c.rawJSON(ctx, request{method: http.MethodGet, path: g.attempt, retry: retryIdempotent, noToken: true}, st)
 	return st, err
 }
 
 // OperationTokenAttempt starts a generation. With neither otp nor pgpKey
 // the server generates an OTP and returns it once in the answer.
 func (c *Client) OperationTokenAttempt(ctx context.Context, otp, pgpKey string) (*GenerationStatus, error) {
+	return c.generationAttempt(ctx, drOperationTokenGeneration, otp, pgpKey)
+}
+
+func (c *Client) generationAttempt(ctx context.Context, g generation, otp, pgpKey string) (*GenerationStatus, error) {
 	body := map[string]any{}
 	if otp != "" {
 		body["otp"] = otp
@@ -45,15 +74,19 @@ func (c *Client) OperationTokenAttempt(ctx context.Context, otp, pgpKey string) 
 		body["pgp_key"] = pgpKey
 	}
 	st := &GenerationStatus{}
-	_, err := c.rawJSON(ctx, request{method: http.MethodPut, path: opTokenAttemptPath, body: body, retry: retryNever, noToken: true, secrets: []string{otp}}, st)
+	_, err := c.rawJSON(ctx, request{method: http.MethodPut, path: g.attempt, body: body, retry: retryNever, noToken: true, secrets: []string{otp}}, st)
 	return st, err
 }
 
 // OperationTokenUpdate provides one key share of the primary's seal.
 func (c *Client) OperationTokenUpdate(ctx context.Context, key, nonce string) (*GenerationStatus, error) {
+	return c.generationUpdate(ctx, drOperationTokenGeneration, key, nonce)
+}
+
+func (c *Client) generationUpdate(ctx context.Context, g generation, key, nonce string) (*GenerationStatus, error) {
 	st := &GenerationStatus{}
 	_, err := c.rawJSON(ctx, request{
-		method: http.MethodPut, path: "sys/replication/dr/secondary/generate-operation-token/update",
+		method: http.MethodPut, path: g.update,
 		body: map[string]any{"key": key, "nonce": nonce}, retry: retryNever, noToken: true, secrets: []string{key},
 	}, st)
 	return st, err
@@ -61,7 +94,11 @@ func (c *Client) OperationTokenUpdate(ctx context.Context, key, nonce string) (*
 
 // OperationTokenCancel cancels a running generation (idempotent).
 func (c *Client) OperationTokenCancel(ctx context.Context) error {
-	_, err := c.rawJSON(ctx, request{method: http.MethodDelete, path: opTokenAttemptPath, retry: retryIdempotent, noToken: true}, nil)
+	return c.generationCancel(ctx, drOperationTokenGeneration)
+}
+
+func (c *Client) generationCancel(ctx context.Context, g generation) error {
+	_, err := c.rawJSON(ctx, request{method: http.MethodDelete, path: g.attempt, retry: retryIdempotent, noToken: true}, nil)
 	return err
 }
 
@@ -72,37 +109,49 @@ func (c *Client) OperationTokenCancel(ctx context.Context) error {
 // half-finished generation is left behind. It refuses to touch a generation
 // someone else started (ErrGenerationInProgress).
 func (c *Client) GenerateDROperationToken(ctx context.Context, shares []string) (string, error) {
+	return c.generate(ctx, drOperationTokenGeneration, shares)
+}
+
+// GenerateRootToken is GenerateDROperationToken for a root token
+// (sys/generate-root/), as `vault operator generate-root` makes one: the
+// way to a first token on a performance secondary, whose tokens enabling
+// wiped, with its primary's key shares.
+func (c *Client) GenerateRootToken(ctx context.Context, shares []string) (string, error) {
+	return c.generate(ctx, rootTokenGeneration, shares)
+}
+
+func (c *Client) generate(ctx context.Context, g generation, shares []string) (string, error) {
 	if len(shares) == 0 {
-		return "", errors.New("generate DR operation token: no key shares given")
+		return "", fmt.Errorf("%s: no key shares given", g.what)
 	}
-	st, err := c.OperationTokenStatus(ctx)
+	st, err := c.generationStatus(ctx, g)
 	if err != nil {
-		return "", fmt.Errorf("generate DR operation token: read status: %w", err)
+		return "", fmt.Errorf("%s: read status: %w", g.what, err)
 	}
 	if st.Started {
-		return "", fmt.Errorf("generate DR operation token: %w (progress %d of %d)", ErrGenerationInProgress, st.Progress, st.Required)
+		return "", fmt.Errorf("%s: %w (progress %d of %d)", g.what, ErrGenerationInProgress, st.Progress, st.Required)
 	}
-	st, err = c.OperationTokenAttempt(ctx, "", "")
+	st, err = c.generationAttempt(ctx, g, "", "")
 	if err != nil {
-		return "", fmt.Errorf("generate DR operation token: start attempt: %w", err)
+		return "", fmt.Errorf("%s: start attempt: %w", g.what, err)
 	}
 	cancel := func() {
 		// The caller's context may be the one that ended.
 		cctx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer done()
-		_ = c.OperationTokenCancel(cctx)
+		_ = c.generationCancel(cctx, g)
 	}
 	otp := st.OTP
 	if otp == "" {
 		cancel()
-		return "", errors.New("generate DR operation token: the server did not return a one-time password for an attempt started without otp or pgp_key (servers older than Vault 1.10 need an OTP from the client)")
+		return "", fmt.Errorf("%s: the server did not return a one-time password for an attempt started without otp or pgp_key (servers older than Vault 1.10 need an OTP from the client)", g.what)
 	}
 	nonce := st.Nonce
 	for i, share := range shares {
-		st, err = c.OperationTokenUpdate(ctx, share, nonce)
+		st, err = c.generationUpdate(ctx, g, share, nonce)
 		if err != nil {
 			cancel()
-			return "", fmt.Errorf("generate DR operation token: key share %d of %d: %w", i+1, len(shares), err)
+			return "", fmt.Errorf("%s: key share %d of %d: %w", g.what, i+1, len(shares), err)
 		}
 		if st.Complete {
 			break
@@ -110,11 +159,11 @@ func (c *Client) GenerateDROperationToken(ctx context.Context, shares []string) 
 	}
 	if !st.Complete || st.EncodedToken == "" {
 		cancel()
-		return "", fmt.Errorf("generate DR operation token: %d key share(s) given, %d accepted, %d required", len(shares), st.Progress, st.Required)
+		return "", fmt.Errorf("%s: %d key share(s) given, %d accepted, %d required", g.what, len(shares), st.Progress, st.Required)
 	}
 	token, err := roottoken.DecodeToken(st.EncodedToken, otp, len(otp))
 	if err != nil {
-		return "", fmt.Errorf("generate DR operation token: decode the encoded token with the OTP: %w", err)
+		return "", fmt.Errorf("%s: decode the encoded token with the OTP: %w", g.what, err)
 	}
 	return token, nil
 }

@@ -168,27 +168,15 @@ func (w *wireDRStatus) status() *DRStatus {
 
 // DRStatus reads GET sys/replication/dr/status (no token needed).
 func (c *Client) DRStatus(ctx context.Context) (*DRStatus, error) {
-	env, err := c.logical(ctx, request{method: http.MethodGet, path: "sys/replication/dr/status", retry: retryIdempotent, noToken: true})
-	if err != nil {
-		return nil, err
-	}
-	var w wireDRStatus
-	if len(env.Data) == 0 || string(env.Data) == "null" {
-		return nil, fmt.Errorf("GET sys/replication/dr/status: the answer has no data")
-	}
-	if err := json.Unmarshal(env.Data, &w); err != nil {
-		return nil, fmt.Errorf("GET sys/replication/dr/status: decode: %w", err)
-	}
-	if w.Mode == "" {
-		return nil, fmt.Errorf("GET sys/replication/dr/status: the answer has no mode")
-	}
-	return w.status(), nil
+	return c.Replication(KindDR).Status(ctx)
 }
 
-// ReplicationStatus is sys/replication/status: the DR status and the
-// performance replication mode.
+// ReplicationStatus is sys/replication/status: the status of both
+// families.
 type ReplicationStatus struct {
-	DR              *DRStatus
+	DR          *DRStatus
+	Performance *DRStatus
+	// PerformanceMode is Performance.Mode.
 	PerformanceMode string
 }
 
@@ -200,14 +188,12 @@ func (c *Client) ReplicationStatus(ctx context.Context) (*ReplicationStatus, err
 	}
 	var w struct {
 		DR          wireDRStatus `json:"dr"`
-		Performance struct {
-			Mode string `json:"mode"`
-		} `json:"performance"`
+		Performance wireDRStatus `json:"performance"`
 	}
 	if err := json.Unmarshal(env.Data, &w); err != nil {
 		return nil, fmt.Errorf("GET sys/replication/status: decode: %w", err)
 	}
-	return &ReplicationStatus{DR: w.DR.status(), PerformanceMode: w.Performance.Mode}, nil
+	return &ReplicationStatus{DR: w.DR.status(), Performance: w.Performance.status(), PerformanceMode: w.Performance.Mode}, nil
 }
 
 // HealthOptions are sys/health's query parameters; zero values leave the

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"testing"
@@ -177,3 +178,81 @@ func stateAttr(s *terraform.State, name, attr string) (string, error) {
 	}
 	return v, nil
 }
+
+// --- performance replication ----------------------------------------------
+
+func (c *testCluster) perfStatus() *client.DRStatus {
+	c.t.Helper()
+	st, err := c.anon.Replication(client.KindPerformance).Status(context.Background())
+	if err != nil {
+		c.t.Fatalf("performance status of %s: %v", c.addr(), err)
+	}
+	return st
+}
+
+func (c *testCluster) enablePerfPrimary() string {
+	c.t.Helper()
+	if _, err := c.root.Replication(client.KindPerformance).EnablePrimary(context.Background(), ""); err != nil {
+		c.t.Fatalf("enable performance primary on %s: %v", c.addr(), err)
+	}
+	return c.perfStatus().ClusterID
+}
+
+func (c *testCluster) perfSecondaryToken(id string) string {
+	c.t.Helper()
+	tok, _, err := c.root.Replication(client.KindPerformance).SecondaryToken(context.Background(), id, "", "")
+	if err != nil {
+		c.t.Fatalf("performance secondary-token %s on %s: %v", id, c.addr(), err)
+	}
+	return tok
+}
+
+// perfFollow makes c a performance secondary of p under id, waits until it
+// has caught up and returns c's own root token, generated from p's key
+// share: enabling wiped c's tokens, "root" included.
+func (c *testCluster) perfFollow(p *testCluster, id string) string {
+	c.t.Helper()
+	if _, err := c.root.Replication(client.KindPerformance).EnableSecondary(context.Background(), client.Activation{Token: p.perfSecondaryToken(id)}); err != nil {
+		c.t.Fatalf("enable performance secondary %s: %v", c.addr(), err)
+	}
+	waitPerfCaughtUp(c.t, p, c)
+	return c.ownRoot(p)
+}
+
+// ownRoot generates a root token on c, a performance secondary of p, with
+// p's key share, as `vault operator generate-root` does.
+func (c *testCluster) ownRoot(p *testCluster) string {
+	c.t.Helper()
+	tok, err := c.anon.GenerateRootToken(context.Background(), []string{p.unsealKey})
+	if err != nil {
+		c.t.Fatalf("generate a root token on %s with its primary's share: %v", c.addr(), err)
+	}
+	return tok
+}
+
+// waitPerfCaughtUp waits until s streams WALs at p's last WAL index.
+func waitPerfCaughtUp(t *testing.T, p, s *testCluster) {
+	t.Helper()
+	eventually(t, s.addr()+" caught up with performance primary "+p.addr(), 30*time.Second, func() (bool, string) {
+		ps, ss := p.perfStatus(), s.perfStatus()
+		return ss.Mode == client.ModeSecondary && ss.State == client.StateStreamWALs && ss.LastRemoteWAL >= ps.LastWAL,
+			fmt.Sprintf("secondary %s/%s at %d, primary at %d", ss.Mode, ss.State, ss.LastRemoteWAL, ps.LastWAL)
+	})
+}
+
+// readV reads a secret's "v" on c over HTTP with token; "" when absent.
+func (c *testCluster) readV(token, path string) (string, error) {
+	s, err := c.newClient(token).Read(context.Background(), path)
+	if err != nil || s == nil {
+		return "", err
+	}
+	v, _ := s.Data["v"].(string)
+	return v, nil
+}
+
+// lazyString is a configuration variable whose value is read when the
+// step runs, not when the test case is built: a token made by an earlier
+// step's check (a performance secondary's own root token).
+type lazyString struct{ v *string }
+
+func (l lazyString) MarshalJSON() ([]byte, error) { return json.Marshal(*l.v) }

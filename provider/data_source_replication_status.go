@@ -23,6 +23,7 @@ type replicationStatusModel struct {
 	DRMode          types.String `tfsdk:"dr_mode"`
 	PerformanceMode types.String `tfsdk:"performance_mode"`
 	DR              types.Object `tfsdk:"dr"`
+	Performance     types.Object `tfsdk:"performance"`
 }
 
 func (d *replicationStatusDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -31,16 +32,19 @@ func (d *replicationStatusDataSource) Metadata(_ context.Context, req datasource
 
 func (d *replicationStatusDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Reads `GET sys/replication/status` (no token needed): the DR replication status and the performance " +
-			"replication mode of the provider's cluster. Use `vaultrepl_dr_status` when only DR matters.",
+		MarkdownDescription: "Reads `GET sys/replication/status` (no token needed): the DR and the performance replication status " +
+			"of the provider's cluster. Use `vaultrepl_dr_status` or `vaultrepl_performance_status` when only one family matters.",
 		Attributes: map[string]schema.Attribute{
 			"dr_mode": schema.StringAttribute{Computed: true,
 				MarkdownDescription: "DR replication mode: `primary`, `secondary`, `bootstrapping` or `disabled` (the same as `dr.mode`)."},
 			"performance_mode": schema.StringAttribute{Computed: true,
-				MarkdownDescription: "Performance replication mode; `disabled` on vaultrepl-server, which implements DR replication only."},
+				MarkdownDescription: "Performance replication mode: `primary`, `secondary`, `bootstrapping` or `disabled` (the same as `performance.mode`)."},
 			"dr": schema.SingleNestedAttribute{Computed: true,
 				MarkdownDescription: "The DR status, with the same fields as the `vaultrepl_dr_status` data source.",
-				Attributes:          drStatusAttributes()},
+				Attributes:          statusAttributes(drKind)},
+			"performance": schema.SingleNestedAttribute{Computed: true,
+				MarkdownDescription: "The performance replication status, with the same fields as the `vaultrepl_performance_status` data source.",
+				Attributes:          statusAttributes(performanceKind)},
 		},
 	}
 }
@@ -66,6 +70,11 @@ func (d *replicationStatusDataSource) Read(ctx context.Context, _ datasource.Rea
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	m := replicationStatusModel{DRMode: types.StringValue(st.DR.Mode), PerformanceMode: optString(st.PerformanceMode), DR: dr}
+	perf, diags := types.ObjectValueFrom(ctx, drStatusAttrTypes(), newDRStatusModel(st.Performance))
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	m := replicationStatusModel{DRMode: types.StringValue(st.DR.Mode), PerformanceMode: optString(st.PerformanceMode), DR: dr, Performance: perf}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

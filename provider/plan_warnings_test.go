@@ -83,7 +83,7 @@ func TestSecondaryPlanWarnings(t *testing.T) {
 }
 
 func TestPrimaryPlanWarnings(t *testing.T) {
-	r := &drPrimaryResource{}
+	r := &primaryResource{kind: drKind}
 	state := map[string]tftypes.Value{"primary_cluster_addr": str("a:8201"), "cluster_id": str("set-1"), "destroy_action": str("disable")}
 	moved := map[string]tftypes.Value{"primary_cluster_addr": str("b:8201"), "cluster_id": str("set-1"), "destroy_action": str("disable")}
 	if got := modifyPlanWarnings(t, r, state, moved); !strings.Contains(got, "New DR Set") {
@@ -102,7 +102,7 @@ func TestPrimaryPlanWarnings(t *testing.T) {
 }
 
 func TestSecondaryTokenPlanWarnings(t *testing.T) {
-	r := &drSecondaryTokenResource{}
+	r := &secondaryTokenResource{kind: drKind}
 	state := map[string]tftypes.Value{"secondary_id": str("b"), "ttl": str("30m"), "token": str("x")}
 	ttl := map[string]tftypes.Value{"secondary_id": str("b"), "ttl": str("1h"), "token": str("x")}
 	if got := modifyPlanWarnings(t, r, state, ttl); got != "" {

@@ -123,8 +123,8 @@ func (p *vaultreplProvider) Metadata(_ context.Context, _ provider.MetadataReque
 // Schema defines the provider block.
 func (p *vaultreplProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		Description: "The vaultrepl provider manages Disaster Recovery (DR) replication of vaultrepl-server clusters — and of Vault Enterprise " +
-			"clusters, since it speaks only Vault's documented API: primaries, secondary activation tokens, secondaries and promotions. " +
+		Description: "The vaultrepl provider manages Disaster Recovery (DR) and performance replication of vaultrepl-server clusters — and of Vault Enterprise " +
+			"clusters, since it speaks only Vault's documented API: primaries, secondary activation tokens, secondaries, paths filters and promotions. " +
 			"One provider block (or alias) talks to one cluster. " +
 			"Every argument is optional and falls back to the environment variable the Vault CLI uses, so an existing Vault environment works unchanged. " +
 			"Configuring the provider does not contact the server; the first resource or data source that needs it does.",
@@ -211,6 +211,11 @@ func (p *vaultreplProvider) Resources(_ context.Context) []func() resource.Resou
 		NewDRSecondaryTokenResource,
 		NewDRSecondaryResource,
 		NewDRPromotionResource,
+		NewPerformancePrimaryResource,
+		NewPerformanceSecondaryTokenResource,
+		NewPerformanceSecondaryResource,
+		NewPerformancePathsFilterResource,
+		NewPerformancePromotionResource,
 	}
 }
 
@@ -220,6 +225,7 @@ func (p *vaultreplProvider) EphemeralResources(_ context.Context) []func() ephem
 	return []func() ephemeral.EphemeralResource{
 		NewDRSecondaryTokenEphemeralResource,
 		NewDROperationTokenEphemeralResource,
+		NewPerformanceSecondaryTokenEphemeralResource,
 	}
 }
 
@@ -229,6 +235,7 @@ func (p *vaultreplProvider) DataSources(_ context.Context) []func() datasource.D
 		NewDRStatusDataSource,
 		NewReplicationStatusDataSource,
 		NewDRFailoverHistoryDataSource,
+		NewPerformanceStatusDataSource,
 	}
 }
 

@@ -70,14 +70,14 @@ func TestProviderSchemaValid(t *testing.T) {
 		t.Errorf("metadata = %+v", meta)
 	}
 	p := New("test")()
-	if n := len(p.Resources(ctx)); n != 4 {
-		t.Errorf("%d resources, want 4", n)
+	if n := len(p.Resources(ctx)); n != 9 {
+		t.Errorf("%d resources, want 9", n)
 	}
-	if n := len(p.DataSources(ctx)); n != 3 {
-		t.Errorf("%d data sources, want 3", n)
+	if n := len(p.DataSources(ctx)); n != 4 {
+		t.Errorf("%d data sources, want 4", n)
 	}
-	if pe, ok := p.(provider.ProviderWithEphemeralResources); !ok || len(pe.EphemeralResources(ctx)) != 2 {
-		t.Errorf("ephemeral resources: want 2 (implements: %t)", ok)
+	if pe, ok := p.(provider.ProviderWithEphemeralResources); !ok || len(pe.EphemeralResources(ctx)) != 3 {
+		t.Errorf("ephemeral resources: want 3 (implements: %t)", ok)
 	}
 }
 

@@ -197,7 +197,9 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 	}
 
 	tflog.Info(ctx, "promoting DR secondary", map[string]any{"cluster_id": st.ClusterID, "force": plan.Force.ValueBool()})
-	err = r.promote(ctx, c, opToken, plan)
+	err = promoteRetrying(ctx, func(ctx context.Context) (client.Warnings, error) {
+		return c.Promote(ctx, opToken, plan.PrimaryClusterAddr.ValueString(), plan.Force.ValueBool())
+	})
 	if err != nil {
 		if generated {
 			// Promotion revokes operation tokens; a failed one leaves ours valid.
@@ -247,18 +249,19 @@ func (r *drPromotionResource) Create(ctx context.Context, req resource.CreateReq
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// promote calls promote once, and again while the cluster answers the
-// documented 503 "behind" (never for any other failure), for at most
-// promoteCatchUpGrace and never past ctx's deadline (the create timeout), so
-// that a refusal ends with the server's answer, not a context error.
-func (r *drPromotionResource) promote(ctx context.Context, c *client.Client, opToken string, plan drPromotionModel) error {
+// promoteRetrying calls promote once, and again while the cluster
+// answers the documented 503 "behind" (never for any other failure), for
+// at most promoteCatchUpGrace and never past ctx's deadline (the create
+// timeout), so that a refusal ends with the server's answer, not a context
+// error. Both families' promotions use it.
+func promoteRetrying(ctx context.Context, promote func(context.Context) (client.Warnings, error)) error {
 	deadline := time.Now().Add(promoteCatchUpGrace)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	wait := pollInitial
 	for {
-		warnings, err := c.Promote(ctx, opToken, plan.PrimaryClusterAddr.ValueString(), plan.Force.ValueBool())
+		warnings, err := promote(ctx)
 		if err == nil {
 			logWarnings(ctx, warnings)
 			return nil

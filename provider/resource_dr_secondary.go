@@ -51,11 +51,8 @@ type drSecondaryModel struct {
 	TokenWO            types.String   `tfsdk:"token_wo"`
 	TokenWOVersion     types.Int64    `tfsdk:"token_wo_version"`
 	DROperationTokenWO types.String   `tfsdk:"dr_operation_token_wo"`
-	ClusterID          types.String   `tfsdk:"cluster_id"`
-	SecondaryID        types.String   `tfsdk:"secondary_id"`
-	State              types.String   `tfsdk:"state"`
-	PrimaryClusterAddr types.String   `tfsdk:"primary_cluster_addr"`
 	Timeouts           timeouts.Value `tfsdk:"timeouts"`
+	secondaryStatus
 }
 
 func (r *drSecondaryResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -142,29 +139,10 @@ func (r *drSecondaryResource) Schema(ctx context.Context, _ resource.SchemaReque
 				Sensitive: true,
 				WriteOnly: true,
 			},
-			"cluster_id": schema.StringAttribute{
-				MarkdownDescription: "Id of the DR set the cluster belongs to (the primary's `cluster_id`).",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"secondary_id": schema.StringAttribute{
-				MarkdownDescription: "Id the primary admitted this secondary under. The import id.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"state": schema.StringAttribute{
-				MarkdownDescription: "Replication state at the last refresh: `connecting`, `merkle-diff`, `merkle-sync`, `stream-wals` (caught up and streaming) or `idle`.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"primary_cluster_addr": schema.StringAttribute{
-				MarkdownDescription: "Cluster address of the primary the secondary follows, at the last refresh.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
 			"timeouts": createTimeoutAttribute(ctx, "the secondary to reach `stream-wals` with the primary's merkle root", defaultSecondaryCreateTimeout.String()),
 		},
 	}
+	secondaryStatusAttributes(drKind, resp.Schema.Attributes)
 }
 
 // tokenRequiresReplace replaces on a token change, except when the prior
@@ -313,12 +291,10 @@ func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateReq
 
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	final, last, err := r.waitInSync(waitCtx, c, plan, creds.token)
+	final, last, err := waitCaughtUp(waitCtx, c, drKind, plan.PrimaryAPIAddr.ValueString(), creds.token)
+	plan.secondaryStatus = unknownStatus()
 	if final != nil {
 		plan.setStatus(final)
-	} else {
-		plan.ClusterID, plan.SecondaryID, plan.State, plan.PrimaryClusterAddr =
-			types.StringNull(), types.StringNull(), types.StringValue(""), types.StringNull()
 	}
 	// Saved even on timeout: the cluster WAS enabled. Terraform then marks it
 	// tainted, and the error says how to avoid a wiping replacement.
@@ -333,62 +309,11 @@ func (r *drSecondaryResource) Create(ctx context.Context, req resource.CreateReq
 	}
 }
 
-// waitInSync polls both clusters until the secondary streams WALs and its
-// merkle root equals the primary's. The primary's status needs no token;
-// its address is primary_api_addr, else the token's addr claim, else what
-// the secondary reports in primaries[].
-func (r *drSecondaryResource) waitInSync(ctx context.Context, c *client.Client, plan drSecondaryModel, token string) (*client.DRStatus, string, error) {
-	primaryAddr := plan.PrimaryAPIAddr.ValueString()
-	if primaryAddr == "" {
-		if claims, err := client.ParseActivationToken(token); err == nil {
-			primaryAddr = claims.Addr
-		}
-	}
-	var primary *client.Client
-	var final *client.DRStatus
-	last, err := poll(ctx, "waiting for the DR secondary to catch up", func(ctx context.Context) (bool, string, error) {
-		st, err := c.DRStatus(ctx)
-		if err != nil {
-			return false, "secondary status: " + errorText(err), nil
-		}
-		final = st
-		addr := primaryAddr
-		if addr == "" && len(st.Primaries) > 0 {
-			addr = st.Primaries[0].APIAddress
-		}
-		if addr == "" {
-			return false, fmt.Sprintf("secondary mode %s state %s; primary API address not known yet", st.Mode, st.State), nil
-		}
-		if primary == nil || primary.Address() != addr {
-			if primary, err = c.WithAddress(addr); err != nil {
-				return false, "", fmt.Errorf("primary API address %q: %w", addr, err)
-			}
-		}
-		ps, err := primary.DRStatus(ctx)
-		if err != nil {
-			return false, fmt.Sprintf("secondary mode %s state %s; primary status at %s: %s", st.Mode, st.State, addr, errorText(err)), nil
-		}
-		lag := int64(ps.LastWAL) - int64(st.LastRemoteWAL)
-		observed := fmt.Sprintf("secondary mode %s state %s connection %s last_remote_wal %d merkle_root %s; primary last_wal %d merkle_root %s (lag %d WAL entries)",
-			st.Mode, st.State, st.ConnectionState, st.LastRemoteWAL, short(st.MerkleRoot), ps.LastWAL, short(ps.MerkleRoot), lag)
-		done := st.Mode == client.ModeSecondary && st.State == client.StateStreamWALs && ps.MerkleRoot != "" && st.MerkleRoot == ps.MerkleRoot
-		return done, observed, nil
-	})
-	return final, last, err
-}
-
 func short(root string) string {
 	if len(root) > 12 {
 		return root[:12]
 	}
 	return root
-}
-
-func (m *drSecondaryModel) setStatus(st *client.DRStatus) {
-	m.ClusterID = types.StringValue(st.ClusterID)
-	m.SecondaryID = types.StringValue(st.SecondaryID)
-	m.State = types.StringValue(st.State)
-	m.PrimaryClusterAddr = types.StringValue(st.PrimaryClusterAddr)
 }
 
 func (r *drSecondaryResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -434,7 +359,7 @@ func (r *drSecondaryResource) Update(ctx context.Context, req resource.UpdateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	plan.ClusterID, plan.SecondaryID, plan.State, plan.PrimaryClusterAddr = state.ClusterID, state.SecondaryID, state.State, state.PrimaryClusterAddr
+	plan.secondaryStatus = state.secondaryStatus
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -468,22 +393,7 @@ func (r *drSecondaryResource) Delete(ctx context.Context, req resource.DeleteReq
 }
 
 func (r *drSecondaryResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	ctx = withMasking(ctx)
-	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
-	if st == nil {
-		return
-	}
-	if !st.IsSecondary() || st.SecondaryID != req.ID {
-		resp.Diagnostics.AddError("Cannot Import DR Secondary",
-			fmt.Sprintf("The cluster at %s is not a DR secondary with secondary id %q (mode %q, secondary id %q). "+
-				"Import with the secondary_id shown by sys/replication/dr/status on the provider's cluster.", c.Address(), req.ID, st.Mode, st.SecondaryID))
-		return
-	}
-	for attr, v := range map[string]string{
-		"cluster_id": st.ClusterID, "secondary_id": st.SecondaryID, "state": st.State, "primary_cluster_addr": st.PrimaryClusterAddr,
-	} {
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(attr), types.StringValue(v))...)
-	}
+	importSecondary(ctx, drKind, r.data, req, resp)
 }
 
 // noActivationTokenDetail says what to do when neither token nor token_wo

@@ -63,10 +63,14 @@ func TestSchemas(t *testing.T) {
 		"vaultrepl_dr_secondary.dr_operation_token_wo": true,
 		"vaultrepl_dr_promotion.dr_operation_token_wo": true,
 		"vaultrepl_dr_promotion.key_shares_wo":         true,
+		"vaultrepl_performance_secondary_token.token":  true,
+		"vaultrepl_performance_secondary.token":        true,
+		"vaultrepl_performance_secondary.token_wo":     true,
 		// Ephemeral resources: never stored, sensitive all the same.
-		"vaultrepl_dr_secondary_token(ephemeral).token":      true,
-		"vaultrepl_dr_operation_token(ephemeral).token":      true,
-		"vaultrepl_dr_operation_token(ephemeral).key_shares": true,
+		"vaultrepl_dr_secondary_token(ephemeral).token":          true,
+		"vaultrepl_performance_secondary_token(ephemeral).token": true,
+		"vaultrepl_dr_operation_token(ephemeral).token":          true,
+		"vaultrepl_dr_operation_token(ephemeral).key_shares":     true,
 	}
 	seenSensitive := map[string]bool{}
 	check := func(typ string, desc string, diagsErr bool) {

@@ -96,12 +96,14 @@ func (r *Recorder) Exchanges() []Exchange {
 }
 
 // ActivationTokens returns every activation token the server minted through
-// the recorder (sys/replication/dr/primary/secondary-token answers):
+// the recorder (sys/replication/{dr,performance}/primary/secondary-token
+// answers):
 // wrap_info.token, or data.token when it was encrypted to a public key.
 func (r *Recorder) ActivationTokens() []string {
 	var out []string
 	for _, e := range r.Exchanges() {
-		if e.Status != http.StatusOK || !strings.HasSuffix(e.Path, "/sys/replication/dr/primary/secondary-token") {
+		if e.Status != http.StatusOK || (!strings.HasSuffix(e.Path, "/sys/replication/dr/primary/secondary-token") &&
+			!strings.HasSuffix(e.Path, "/sys/replication/performance/primary/secondary-token")) {
 			continue
 		}
 		var env struct {

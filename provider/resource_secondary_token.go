@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -18,20 +17,31 @@ import (
 )
 
 var (
-	_ resource.Resource                = (*drSecondaryTokenResource)(nil)
-	_ resource.ResourceWithConfigure   = (*drSecondaryTokenResource)(nil)
-	_ resource.ResourceWithImportState = (*drSecondaryTokenResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*drSecondaryTokenResource)(nil)
+	_ resource.Resource                = (*secondaryTokenResource)(nil)
+	_ resource.ResourceWithConfigure   = (*secondaryTokenResource)(nil)
+	_ resource.ResourceWithImportState = (*secondaryTokenResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*secondaryTokenResource)(nil)
 )
 
 const defaultTokenTTL = "30m"
 
 // NewDRSecondaryTokenResource is the constructor of vaultrepl_dr_secondary_token.
-func NewDRSecondaryTokenResource() resource.Resource { return &drSecondaryTokenResource{} }
+func NewDRSecondaryTokenResource() resource.Resource { return &secondaryTokenResource{kind: drKind} }
 
-type drSecondaryTokenResource struct{ data *providerData }
+// NewPerformanceSecondaryTokenResource is the constructor of
+// vaultrepl_performance_secondary_token.
+func NewPerformanceSecondaryTokenResource() resource.Resource {
+	return &secondaryTokenResource{kind: performanceKind}
+}
 
-type drSecondaryTokenModel struct {
+// secondaryTokenResource is vaultrepl_dr_secondary_token and
+// vaultrepl_performance_secondary_token.
+type secondaryTokenResource struct {
+	data *providerData
+	kind *replKind
+}
+
+type secondaryTokenModel struct {
 	SecondaryID        types.String `tfsdk:"secondary_id"`
 	TTL                types.String `tfsdk:"ttl"`
 	SecondaryPublicKey types.String `tfsdk:"secondary_public_key"`
@@ -39,13 +49,13 @@ type drSecondaryTokenModel struct {
 	ClusterID          types.String `tfsdk:"cluster_id"`
 }
 
-func (r *drSecondaryTokenResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_dr_secondary_token"
+func (r *secondaryTokenResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = r.kind.typeName(req.ProviderTypeName, "secondary_token")
 }
 
-func (r *drSecondaryTokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *secondaryTokenResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Admits a DR secondary on the provider's cluster, which must be a DR primary: mints the activation token " +
+		MarkdownDescription: r.kind.words("Admits a DR secondary on the provider's cluster, which must be a DR primary: mints the activation token " +
 			"for `secondary_id` (`sys/replication/dr/primary/secondary-token`). Feed `token` to `vaultrepl_dr_secondary` on the secondary cluster.\n\n" +
 			"Whether the resource exists is read from the primary's `known_secondaries`, not from the token: a token that was " +
 			"consumed by its secondary still exists, so a plan never mints a new one by itself. If the secondary is revoked outside " +
@@ -53,11 +63,11 @@ func (r *drSecondaryTokenResource) Schema(_ context.Context, _ resource.SchemaRe
 			"Destroying it revokes the secondary (`revoke-secondary`): its stream is closed and its certificate refused.\n\n" +
 			"The token is stored in the state. With Terraform 1.11 or later, the ephemeral resource of the same name with " +
 			"`vaultrepl_dr_secondary`'s `token_wo` keeps it out of the state; to move to it, forget this resource with a `removed` " +
-			"block (`lifecycle { destroy = false }`), since destroying it would revoke the secondary.",
+			"block (`lifecycle { destroy = false }`), since destroying it would revoke the secondary."),
 		Attributes: map[string]schema.Attribute{
 			"secondary_id": schema.StringAttribute{
-				MarkdownDescription: "Id of the secondary to admit, unique among the primary's live secondaries (" + secondaryIDRule + "). " +
-					"Changing it revokes the old secondary and mints a token for the new id. The import id.",
+				MarkdownDescription: r.kind.words("Id of the secondary to admit, unique among the primary's live secondaries (" + secondaryIDRule + "). " +
+					"Changing it revokes the old secondary and mints a token for the new id. The import id."),
 				Required: true,
 				Validators: []validator.String{
 					stringvalidator.RegexMatches(secondaryIDPattern, "must be "+secondaryIDRule),
@@ -65,28 +75,28 @@ func (r *drSecondaryTokenResource) Schema(_ context.Context, _ resource.SchemaRe
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"ttl": schema.StringAttribute{
-				MarkdownDescription: "How long the activation token can be used, as a duration (`30m`, `24h`, `7d`) or a number of seconds. " +
-					"Defaults to `" + defaultTokenTTL + "`. It only matters when the token is minted: changing it later is stored without minting a new token.",
+				MarkdownDescription: r.kind.words("How long the activation token can be used, as a duration (`30m`, `24h`, `7d`) or a number of seconds. " +
+					"Defaults to `" + defaultTokenTTL + "`. It only matters when the token is minted: changing it later is stored without minting a new token."),
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(defaultTokenTTL),
 				Validators: []validator.String{durationValidator{}},
 			},
 			"secondary_public_key": schema.StringAttribute{
-				MarkdownDescription: "Public key from the secondary's `sys/replication/dr/secondary/generate-public-key`. When set, the token is the " +
+				MarkdownDescription: r.kind.words("Public key from the secondary's `sys/replication/dr/secondary/generate-public-key`. When set, the token is the " +
 					"activation bundle encrypted to that key instead of a response-wrapping token, so enabling the secondary needs no call " +
-					"to the primary's API. Changing it revokes the secondary and mints a new token.",
+					"to the primary's API. Changing it revokes the secondary and mints a new token."),
 				Optional:      true,
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"token": schema.StringAttribute{
-				MarkdownDescription: "The activation token (sensitive; single use). Null after an import, since a minted token cannot be read back.",
+				MarkdownDescription: r.kind.words("The activation token (sensitive; single use). Null after an import, since a minted token cannot be read back."),
 				Computed:            true,
 				Sensitive:           true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"cluster_id": schema.StringAttribute{
-				MarkdownDescription: "Id of the DR set the secondary is admitted to.",
+				MarkdownDescription: r.kind.words("Id of the DR set the secondary is admitted to."),
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
@@ -94,35 +104,35 @@ func (r *drSecondaryTokenResource) Schema(_ context.Context, _ resource.SchemaRe
 	}
 }
 
-func (r *drSecondaryTokenResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *secondaryTokenResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-func (r *drSecondaryTokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+func (r *secondaryTokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.State.Raw.IsNull() {
 		return
 	}
-	var state drSecondaryTokenModel
+	var state secondaryTokenModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	revokes := req.Plan.Raw.IsNull()
 	if !revokes {
-		var plan drSecondaryTokenModel
+		var plan secondaryTokenModel
 		resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 		revokes = !plan.SecondaryID.Equal(state.SecondaryID) || !plan.SecondaryPublicKey.Equal(state.SecondaryPublicKey)
 	}
 	if revokes {
-		resp.Diagnostics.AddWarning("Secondary Will Be Revoked",
-			fmt.Sprintf("This plan destroys vaultrepl_dr_secondary_token for secondary %q, which revokes it on the primary: "+
+		resp.Diagnostics.AddWarning(r.kind.summary("Secondary Will Be Revoked"),
+			r.kind.sayf("This plan destroys vaultrepl_dr_secondary_token for secondary %q, which revokes it on the primary: "+
 				"if that secondary is running, its replication stream is closed and it cannot reconnect until it is admitted again.",
 				state.SecondaryID.ValueString()))
 	}
 }
 
-func (r *drSecondaryTokenResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan drSecondaryTokenModel
+func (r *secondaryTokenResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan secondaryTokenModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -133,32 +143,32 @@ func (r *drSecondaryTokenResource) Create(ctx context.Context, req resource.Crea
 		return
 	}
 	id := plan.SecondaryID.ValueString()
-	st, err := c.DRStatus(ctx)
+	st, err := r.kind.status(ctx, c)
 	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+		r.kind.readStatusError(&resp.Diagnostics, c.Address(), err)
 		return
 	}
 	if st.Mode != client.ModePrimary {
-		resp.Diagnostics.AddError("Cluster Is Not A DR Primary",
-			fmt.Sprintf("The cluster at %s is not a DR primary (mode %q), so it cannot admit secondary %q.\n\n"+
+		resp.Diagnostics.AddError(r.kind.summary("Cluster Is Not A DR Primary"),
+			r.kind.sayf("The cluster at %s is not a DR primary (mode %q), so it cannot admit secondary %q.\n\n"+
 				"Enable it with vaultrepl_dr_primary and make this resource depend on it (for example through cluster_id), "+
 				"or point the provider at the primary.", c.Address(), st.Mode, id))
 		return
 	}
 	if st.HasKnownSecondary(id) {
-		resp.Diagnostics.AddError("Secondary Already Admitted",
-			fmt.Sprintf("The primary at %s already knows a secondary %q (DR set %s). Its activation token cannot be read back.\n\n"+
+		resp.Diagnostics.AddError(r.kind.summary("Secondary Already Admitted"),
+			r.kind.sayf("The primary at %s already knows a secondary %q (DR set %s). Its activation token cannot be read back.\n\n"+
 				"Import it (terraform import <address of this resource> %s) to manage it without a token, "+
 				"revoke it first to mint a new token, or choose another secondary_id.", c.Address(), id, st.ClusterID, id))
 		return
 	}
 
-	tflog.Info(ctx, "minting DR secondary activation token", map[string]any{"secondary_id": id, "ttl": plan.TTL.ValueString(),
+	tflog.Info(ctx, r.kind.words("minting DR secondary activation token"), map[string]any{"secondary_id": id, "ttl": plan.TTL.ValueString(),
 		"encrypted": !plan.SecondaryPublicKey.IsNull()})
-	token, wrapped, err := c.SecondaryToken(ctx, id, plan.TTL.ValueString(), plan.SecondaryPublicKey.ValueString())
+	token, wrapped, err := c.Replication(r.kind.client).SecondaryToken(ctx, id, plan.TTL.ValueString(), plan.SecondaryPublicKey.ValueString())
 	if err != nil {
-		apiError(&resp.Diagnostics, "Cannot Mint Activation Token", fmt.Sprintf("mint an activation token for secondary %q", id), c.Address(),
-			"The provider's token needs sudo on sys/replication/dr/primary/secondary-token.", err)
+		apiError(&resp.Diagnostics, r.kind.summary("Cannot Mint Activation Token"), r.kind.sayf("mint an activation token for secondary %q", id), c.Address(),
+			r.kind.words("The provider's token needs sudo on sys/replication/dr/primary/secondary-token."), err)
 		return
 	}
 	ctx = withMasking(ctx, token)
@@ -168,21 +178,21 @@ func (r *drSecondaryTokenResource) Create(ctx context.Context, req resource.Crea
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-func (r *drSecondaryTokenResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state drSecondaryTokenModel
+func (r *secondaryTokenResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state secondaryTokenModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	ctx = withMasking(ctx, state.Token.ValueString())
-	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	c, st := r.kind.clientAndStatus(ctx, r.data, &resp.Diagnostics)
 	if st == nil {
 		return
 	}
 	id := state.SecondaryID.ValueString()
 	if st.Mode != client.ModePrimary || !st.HasKnownSecondary(id) {
-		resp.Diagnostics.AddWarning("DR Secondary No Longer Admitted",
-			fmt.Sprintf("The cluster at %s no longer lists secondary %q in known_secondaries (mode %q): it was revoked, or DR replication "+
+		resp.Diagnostics.AddWarning(r.kind.summary("DR Secondary No Longer Admitted"),
+			r.kind.sayf("The cluster at %s no longer lists secondary %q in known_secondaries (mode %q): it was revoked, or DR replication "+
 				"was disabled or re-created, outside Terraform. The resource was removed from state, so the plan shows a new activation token "+
 				"being minted; a secondary that used the old one must be enabled again with the new token.", c.Address(), id, st.Mode))
 		resp.State.RemoveResource(ctx)
@@ -195,9 +205,9 @@ func (r *drSecondaryTokenResource) Read(ctx context.Context, req resource.ReadRe
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-func (r *drSecondaryTokenResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+func (r *secondaryTokenResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	// Only ttl can change in place: it is stored, no token is minted.
-	var plan, state drSecondaryTokenModel
+	var plan, state secondaryTokenModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
@@ -207,8 +217,8 @@ func (r *drSecondaryTokenResource) Update(ctx context.Context, req resource.Upda
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-func (r *drSecondaryTokenResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state drSecondaryTokenModel
+func (r *secondaryTokenResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state secondaryTokenModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -219,36 +229,36 @@ func (r *drSecondaryTokenResource) Delete(ctx context.Context, req resource.Dele
 		return
 	}
 	id := state.SecondaryID.ValueString()
-	st, err := c.DRStatus(ctx)
+	st, err := r.kind.status(ctx, c)
 	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+		r.kind.readStatusError(&resp.Diagnostics, c.Address(), err)
 		return
 	}
 	if st.Mode != client.ModePrimary || !st.HasKnownSecondary(id) {
 		tflog.Info(ctx, "secondary already gone from known_secondaries", map[string]any{"secondary_id": id, "mode": st.Mode})
 		return
 	}
-	warnings, err := c.RevokeSecondary(ctx, id)
+	warnings, err := c.Replication(r.kind.client).RevokeSecondary(ctx, id)
 	if err != nil {
-		apiError(&resp.Diagnostics, "Cannot Revoke DR Secondary", fmt.Sprintf("revoke secondary %q", id), c.Address(), "", err)
+		apiError(&resp.Diagnostics, r.kind.summary("Cannot Revoke DR Secondary"), r.kind.sayf("revoke secondary %q", id), c.Address(), "", err)
 		return
 	}
 	logWarnings(ctx, warnings)
 }
 
-func (r *drSecondaryTokenResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *secondaryTokenResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	ctx = withMasking(ctx)
-	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	c, st := r.kind.clientAndStatus(ctx, r.data, &resp.Diagnostics)
 	if st == nil {
 		return
 	}
 	if st.Mode != client.ModePrimary || !st.HasKnownSecondary(req.ID) {
-		resp.Diagnostics.AddError("Cannot Import DR Secondary Token",
-			fmt.Sprintf("The cluster at %s has no secondary %q in known_secondaries (mode %q, known secondaries %v). "+
+		resp.Diagnostics.AddError(r.kind.summary("Cannot Import DR Secondary Token"),
+			r.kind.sayf("The cluster at %s has no secondary %q in known_secondaries (mode %q, known secondaries %v). "+
 				"Import with the id of an admitted secondary, on the provider pointed at its primary.", c.Address(), req.ID, st.Mode, st.KnownSecondaries))
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &drSecondaryTokenModel{
+	resp.Diagnostics.Append(resp.State.Set(ctx, &secondaryTokenModel{
 		SecondaryID:        types.StringValue(req.ID),
 		TTL:                types.StringValue(defaultTokenTTL),
 		SecondaryPublicKey: types.StringNull(),

@@ -20,10 +20,10 @@ import (
 )
 
 var (
-	_ resource.Resource                = (*drPrimaryResource)(nil)
-	_ resource.ResourceWithConfigure   = (*drPrimaryResource)(nil)
-	_ resource.ResourceWithImportState = (*drPrimaryResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*drPrimaryResource)(nil)
+	_ resource.Resource                = (*primaryResource)(nil)
+	_ resource.ResourceWithConfigure   = (*primaryResource)(nil)
+	_ resource.ResourceWithImportState = (*primaryResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*primaryResource)(nil)
 )
 
 // What destroying a vaultrepl_dr_primary does, listed once: the validator,
@@ -57,32 +57,43 @@ func destroyActionsMarkdown() string {
 }
 
 // NewDRPrimaryResource is the constructor of vaultrepl_dr_primary.
-func NewDRPrimaryResource() resource.Resource { return &drPrimaryResource{} }
+func NewDRPrimaryResource() resource.Resource { return &primaryResource{kind: drKind} }
 
-type drPrimaryResource struct{ data *providerData }
+// NewPerformancePrimaryResource is the constructor of
+// vaultrepl_performance_primary.
+func NewPerformancePrimaryResource() resource.Resource {
+	return &primaryResource{kind: performanceKind}
+}
 
-type drPrimaryModel struct {
+// primaryResource is vaultrepl_dr_primary and vaultrepl_performance_primary:
+// the same calls under the family's path prefix.
+type primaryResource struct {
+	data *providerData
+	kind *replKind
+}
+
+type primaryModel struct {
 	PrimaryClusterAddr types.String `tfsdk:"primary_cluster_addr"`
 	DestroyAction      types.String `tfsdk:"destroy_action"`
 	ClusterID          types.String `tfsdk:"cluster_id"`
 }
 
-func (r *drPrimaryResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_dr_primary"
+func (r *primaryResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = r.kind.typeName(req.ProviderTypeName, "primary")
 }
 
-func (r *drPrimaryResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *primaryResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Enables DR replication as a **primary** on the provider's cluster (`sys/replication/dr/primary/enable`), " +
+		MarkdownDescription: r.kind.words("Enables DR replication as a **primary** on the provider's cluster (`sys/replication/dr/primary/enable`), " +
 			"creating a new DR set with its own `cluster_id`. Secondaries join it with activation tokens from " +
 			"`vaultrepl_dr_secondary_token`.\n\n" +
 			"If the cluster stops being a primary outside Terraform, the next refresh removes this resource from state " +
-			"(with a warning), so the plan shows it being created again.",
+			"(with a warning), so the plan shows it being created again."),
 		Attributes: map[string]schema.Attribute{
 			"primary_cluster_addr": schema.StringAttribute{
-				MarkdownDescription: "Cluster address (host:port or https://host:port of the cluster port) that secondaries connect to. " +
+				MarkdownDescription: r.kind.words("Cluster address (host:port or https://host:port of the cluster port) that secondaries connect to. " +
 					"Defaults to the cluster's own advertised cluster address. Changing it replaces the resource: " +
-					"replication is disabled and enabled again, which creates a **new DR set** (new `cluster_id`) and cuts off every secondary.",
+					"replication is disabled and enabled again, which creates a **new DR set** (new `cluster_id`) and cuts off every secondary."),
 				Optional:   true,
 				Computed:   true,
 				Validators: []validator.String{clusterAddrValidator{}},
@@ -92,15 +103,15 @@ func (r *drPrimaryResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 				},
 			},
 			"destroy_action": schema.StringAttribute{
-				MarkdownDescription: "What destroying this resource does to the cluster. One of: " + destroyActionsMarkdown() +
-					". Defaults to `" + destroyDisable + "`. Can be changed in place before a destroy.",
+				MarkdownDescription: r.kind.words("What destroying this resource does to the cluster. One of: " + destroyActionsMarkdown() +
+					". Defaults to `" + destroyDisable + "`. Can be changed in place before a destroy."),
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(destroyDisable),
 				Validators: []validator.String{stringvalidator.OneOf(destroyActions()...)},
 			},
 			"cluster_id": schema.StringAttribute{
-				MarkdownDescription: "Id of the DR set this primary leads (`cluster_id` in the DR status). The import id.",
+				MarkdownDescription: r.kind.words("Id of the DR set this primary leads (`cluster_id` in the DR status). The import id."),
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
@@ -108,15 +119,15 @@ func (r *drPrimaryResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 	}
 }
 
-func (r *drPrimaryResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *primaryResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-func (r *drPrimaryResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+func (r *primaryResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.State.Raw.IsNull() {
 		return
 	}
-	var state drPrimaryModel
+	var state primaryModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -124,52 +135,52 @@ func (r *drPrimaryResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if req.Plan.Raw.IsNull() {
 		switch state.DestroyAction.ValueString() {
 		case destroyDisable:
-			resp.Diagnostics.AddWarning("Destroying Disables DR Replication",
-				fmt.Sprintf("Destroying this vaultrepl_dr_primary disables DR replication on the primary of DR set %s: "+
+			resp.Diagnostics.AddWarning(r.kind.summary("Destroying Disables DR Replication"),
+				r.kind.sayf("Destroying this vaultrepl_dr_primary disables DR replication on the primary of DR set %s: "+
 					"its secondaries are cut off. Set destroy_action = %q to keep replication running, or %q for a planned failover.",
 					state.ClusterID.ValueString(), destroyLeave, destroyDemote))
 		case destroyDemote:
-			resp.Diagnostics.AddWarning("Destroying Demotes The DR Primary",
-				fmt.Sprintf("Destroying this vaultrepl_dr_primary demotes the primary of DR set %s to a secondary: it refuses writes from then on.",
+			resp.Diagnostics.AddWarning(r.kind.summary("Destroying Demotes The DR Primary"),
+				r.kind.sayf("Destroying this vaultrepl_dr_primary demotes the primary of DR set %s to a secondary: it refuses writes from then on.",
 					state.ClusterID.ValueString()))
 		}
 		return
 	}
-	var plan drPrimaryModel
+	var plan primaryModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	if !plan.PrimaryClusterAddr.IsUnknown() && !plan.PrimaryClusterAddr.Equal(state.PrimaryClusterAddr) {
-		resp.Diagnostics.AddAttributeWarning(path.Root("primary_cluster_addr"), "Replacing The DR Primary Creates A New DR Set",
-			fmt.Sprintf("primary_cluster_addr changes from %s to %s, which replaces vaultrepl_dr_primary: DR replication is disabled and enabled again. "+
+		resp.Diagnostics.AddAttributeWarning(path.Root("primary_cluster_addr"), r.kind.summary("Replacing The DR Primary Creates A New DR Set"),
+			r.kind.sayf("primary_cluster_addr changes from %s to %s, which replaces vaultrepl_dr_primary: DR replication is disabled and enabled again. "+
 				"The cluster gets a new cluster_id, and every secondary of DR set %s is cut off and needs a new activation token "+
 				"(enabling a secondary wipes its replicated data).",
 				state.PrimaryClusterAddr, plan.PrimaryClusterAddr, state.ClusterID.ValueString()))
 	}
 }
 
-func (r *drPrimaryResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan drPrimaryModel
+func (r *primaryResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan primaryModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	ctx = withMasking(ctx)
-	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	c, st := r.kind.clientAndStatus(ctx, r.data, &resp.Diagnostics)
 	if st == nil {
 		return
 	}
 	switch {
 	case st.Mode == client.ModePrimary:
-		resp.Diagnostics.AddError("DR Primary Already Enabled",
-			fmt.Sprintf("The cluster at %s is already a DR primary (cluster id %s), enabled outside this resource.\n\n"+
+		resp.Diagnostics.AddError(r.kind.summary("DR Primary Already Enabled"),
+			r.kind.sayf("The cluster at %s is already a DR primary (cluster id %s), enabled outside this resource.\n\n"+
 				"To manage it with Terraform, import it: terraform import <address of this vaultrepl_dr_primary> %s. "+
 				"To start a new DR set instead, disable replication on it first.", c.Address(), st.ClusterID, st.ClusterID))
 		return
 	case st.IsSecondary():
-		resp.Diagnostics.AddError("Cluster Is A DR Secondary",
-			fmt.Sprintf("The cluster at %s is a DR secondary (mode %s, DR set %s), so it cannot be enabled as a primary.\n\n"+
+		resp.Diagnostics.AddError(r.kind.summary("Cluster Is A DR Secondary"),
+			r.kind.sayf("The cluster at %s is a DR secondary (mode %s, DR set %s), so it cannot be enabled as a primary.\n\n"+
 				"To make it the primary of its DR set, promote it with vaultrepl_dr_promotion. To start a new DR set with it, "+
 				"disable replication on it first (destroying its vaultrepl_dr_secondary does that). Check also that the provider's "+
 				"address points at the cluster you meant.", c.Address(), st.Mode, st.ClusterID))
@@ -177,55 +188,55 @@ func (r *drPrimaryResource) Create(ctx context.Context, req resource.CreateReque
 	}
 
 	addr := plan.PrimaryClusterAddr.ValueString()
-	tflog.Info(ctx, "enabling DR primary", map[string]any{"address": c.Address(), "primary_cluster_addr": addr})
-	warnings, err := c.EnablePrimary(ctx, addr)
+	tflog.Info(ctx, r.kind.words("enabling DR primary"), map[string]any{"address": c.Address(), "primary_cluster_addr": addr})
+	warnings, err := c.Replication(r.kind.client).EnablePrimary(ctx, addr)
 	if err != nil {
-		apiError(&resp.Diagnostics, "Cannot Enable DR Primary", "enable DR replication as a primary", c.Address(),
+		apiError(&resp.Diagnostics, r.kind.summary("Cannot Enable DR Primary"), r.kind.words("enable DR replication as a primary"), c.Address(),
 			"Check the server's message below; primary_cluster_addr must be a reachable host:port of the cluster port.", err)
 		return
 	}
 	logWarnings(ctx, warnings)
 
-	st, err = c.DRStatus(ctx)
+	st, err = r.kind.status(ctx, c)
 	if err != nil {
-		readStatusError(&resp.Diagnostics, c.Address(), err)
+		r.kind.readStatusError(&resp.Diagnostics, c.Address(), err)
 		return
 	}
 	if st.Mode != client.ModePrimary {
-		resp.Diagnostics.AddError("DR Primary Not Enabled",
-			fmt.Sprintf("The cluster at %s accepted primary/enable but reports mode %q. Check the server's logs.", c.Address(), st.Mode))
+		resp.Diagnostics.AddError(r.kind.summary("DR Primary Not Enabled"),
+			r.kind.sayf("The cluster at %s accepted primary/enable but reports mode %q. Check the server's logs.", c.Address(), st.Mode))
 		return
 	}
 	plan.ClusterID = types.StringValue(st.ClusterID)
 	if plan.PrimaryClusterAddr.IsUnknown() || plan.PrimaryClusterAddr.IsNull() {
 		plan.PrimaryClusterAddr = types.StringValue(st.PrimaryClusterAddr)
 	}
-	tflog.Info(ctx, "DR primary enabled", map[string]any{"cluster_id": st.ClusterID})
+	tflog.Info(ctx, r.kind.words("DR primary enabled"), map[string]any{"cluster_id": st.ClusterID})
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-func (r *drPrimaryResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state drPrimaryModel
+func (r *primaryResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state primaryModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	ctx = withMasking(ctx)
-	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	c, st := r.kind.clientAndStatus(ctx, r.data, &resp.Diagnostics)
 	if st == nil {
 		return
 	}
 	if st.Mode != client.ModePrimary {
-		resp.Diagnostics.AddWarning("DR Primary No Longer Enabled",
-			fmt.Sprintf("The cluster at %s is no longer a DR primary (mode is now %q; it was DR set %s). This changed outside Terraform. "+
+		resp.Diagnostics.AddWarning(r.kind.summary("DR Primary No Longer Enabled"),
+			r.kind.sayf("The cluster at %s is no longer a DR primary (mode is now %q; it was DR set %s). This changed outside Terraform. "+
 				"The resource was removed from state, so the plan shows it being created again, which makes a new DR set with a new cluster_id.",
 				c.Address(), st.Mode, state.ClusterID.ValueString()))
 		resp.State.RemoveResource(ctx)
 		return
 	}
 	if !state.ClusterID.IsNull() && state.ClusterID.ValueString() != st.ClusterID {
-		resp.Diagnostics.AddWarning("DR Primary Has A New Cluster Id",
-			fmt.Sprintf("The cluster at %s is a DR primary of DR set %s, not %s: replication was disabled and enabled again outside Terraform. "+
+		resp.Diagnostics.AddWarning(r.kind.summary("DR Primary Has A New Cluster Id"),
+			r.kind.sayf("The cluster at %s is a DR primary of DR set %s, not %s: replication was disabled and enabled again outside Terraform. "+
 				"Secondaries of the old DR set are cut off and need new activation tokens.", c.Address(), st.ClusterID, state.ClusterID.ValueString()))
 	}
 	state.ClusterID = types.StringValue(st.ClusterID)
@@ -248,9 +259,9 @@ func sameClusterAddr(a, b string) bool {
 	return norm(a) == norm(b)
 }
 
-func (r *drPrimaryResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+func (r *primaryResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	// Only destroy_action can change in place; it is stored, nothing is called.
-	var plan, state drPrimaryModel
+	var plan, state primaryModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
@@ -263,8 +274,8 @@ func (r *drPrimaryResource) Update(ctx context.Context, req resource.UpdateReque
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-func (r *drPrimaryResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state drPrimaryModel
+func (r *primaryResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state primaryModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -272,15 +283,15 @@ func (r *drPrimaryResource) Delete(ctx context.Context, req resource.DeleteReque
 	ctx = withMasking(ctx)
 	action := state.DestroyAction.ValueString()
 	if action == destroyLeave {
-		tflog.Info(ctx, "destroy_action is leave: DR primary left enabled", map[string]any{"cluster_id": state.ClusterID.ValueString()})
+		tflog.Info(ctx, r.kind.words("destroy_action is leave: DR primary left enabled"), map[string]any{"cluster_id": state.ClusterID.ValueString()})
 		return
 	}
-	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	c, st := r.kind.clientAndStatus(ctx, r.data, &resp.Diagnostics)
 	if st == nil {
 		return
 	}
 	if st.Mode != client.ModePrimary || st.ClusterID != state.ClusterID.ValueString() {
-		tflog.Info(ctx, "cluster is no longer the DR primary in state: nothing to do", map[string]any{
+		tflog.Info(ctx, r.kind.words("cluster is no longer the DR primary in state: nothing to do"), map[string]any{
 			"mode": st.Mode, "cluster_id": st.ClusterID, "state_cluster_id": state.ClusterID.ValueString(),
 		})
 		return
@@ -291,30 +302,30 @@ func (r *drPrimaryResource) Delete(ctx context.Context, req resource.DeleteReque
 	)
 	switch action {
 	case destroyDemote:
-		warnings, err = c.DemotePrimary(ctx)
+		warnings, err = c.Replication(r.kind.client).DemotePrimary(ctx)
 	default:
-		warnings, err = c.DisablePrimary(ctx)
+		warnings, err = c.Replication(r.kind.client).DisablePrimary(ctx)
 	}
 	if err != nil {
-		apiError(&resp.Diagnostics, "Cannot Destroy DR Primary", action+" the DR primary", c.Address(), "", err)
+		apiError(&resp.Diagnostics, r.kind.summary("Cannot Destroy DR Primary"), r.kind.words(action+" the DR primary"), c.Address(), "", err)
 		return
 	}
 	logWarnings(ctx, warnings)
 }
 
-func (r *drPrimaryResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *primaryResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	ctx = withMasking(ctx)
-	c, st := clientAndStatus(ctx, r.data, &resp.Diagnostics)
+	c, st := r.kind.clientAndStatus(ctx, r.data, &resp.Diagnostics)
 	if st == nil {
 		return
 	}
 	if st.Mode != client.ModePrimary || st.ClusterID != req.ID {
-		resp.Diagnostics.AddError("Cannot Import DR Primary",
-			fmt.Sprintf("The cluster at %s is not a DR primary with cluster id %q (mode %q, cluster id %q). "+
+		resp.Diagnostics.AddError(r.kind.summary("Cannot Import DR Primary"),
+			r.kind.sayf("The cluster at %s is not a DR primary with cluster id %q (mode %q, cluster id %q). "+
 				"Import with the cluster_id shown by sys/replication/dr/status on the provider's cluster.", c.Address(), req.ID, st.Mode, st.ClusterID))
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &drPrimaryModel{
+	resp.Diagnostics.Append(resp.State.Set(ctx, &primaryModel{
 		ClusterID:          types.StringValue(st.ClusterID),
 		PrimaryClusterAddr: types.StringValue(st.PrimaryClusterAddr),
 		DestroyAction:      types.StringValue(destroyDisable),

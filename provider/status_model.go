@@ -8,9 +8,10 @@ import (
 	"github.com/vaultrepl/terraform-provider-vaultrepl/client"
 )
 
-// The DR status fields of API.md §4, shared by vaultrepl_dr_status (top
-// level) and vaultrepl_replication_status (under `dr`). Fields that do not
-// apply to the cluster's mode are null.
+// The status fields of API.md §4, the same for both families, shared by
+// vaultrepl_dr_status and vaultrepl_performance_status (top level) and
+// vaultrepl_replication_status (under `dr` and `performance`). Fields that
+// do not apply to the cluster's mode are null.
 
 type drStatusModel struct {
 	Mode                     types.String `tfsdk:"mode"`
@@ -58,9 +59,9 @@ func peerAttributes(nodeID bool) map[string]schema.Attribute {
 	return a
 }
 
-// drStatusAttributes is the schema of the status fields.
-func drStatusAttributes() map[string]schema.Attribute {
-	return map[string]schema.Attribute{
+// statusAttributes is the schema of the status fields, in k's words.
+func statusAttributes(k *replKind) map[string]schema.Attribute {
+	attrs := map[string]schema.Attribute{
 		"mode": schema.StringAttribute{Computed: true,
 			MarkdownDescription: "DR replication mode: `primary`, `secondary`, `bootstrapping` (a secondary during its first sync) or `disabled`."},
 		"cluster_id": schema.StringAttribute{Computed: true,
@@ -92,6 +93,17 @@ func drStatusAttributes() map[string]schema.Attribute {
 		"connection_state": schema.StringAttribute{Computed: true,
 			MarkdownDescription: "Secondary only: `ready`, `connecting`, `transient_failure` or `idle`."},
 	}
+	for name, a := range attrs {
+		switch a := a.(type) {
+		case schema.StringAttribute:
+			a.MarkdownDescription = k.words(a.MarkdownDescription)
+			attrs[name] = a
+		case schema.Int64Attribute:
+			a.MarkdownDescription = k.words(a.MarkdownDescription)
+			attrs[name] = a
+		}
+	}
+	return attrs
 }
 
 func drStatusAttrTypes() map[string]attr.Type {
