@@ -311,9 +311,12 @@ func waitSInSync(t *testing.T, p, s *haCluster, pNode int, clusterID string) {
 	})
 }
 
-// killActiveUnderLoad SIGKILLs P's active node pActive while a writer
-// spreads writes over P's live nodes, waits for a standby of P to take over
-// and acknowledge 50 more writes, then for S to converge with the new
+// loadWriters write concurrently to P while its active node is killed.
+const loadWriters = 4
+
+// killActiveUnderLoad SIGKILLs P's active node pActive while loadWriters
+// writers spread writes over P's live nodes, waits for a standby of P to take over
+// and acknowledge 100 more writes, then for S to converge with the new
 // active node; no node of S may log a merkle sync after the kill (S's
 // active node resumed the stream from its WAL index).
 func killActiveUnderLoad(t *testing.T, p, s *haCluster, pActive int, clusterID string, acked *ackedSecrets) {
@@ -323,27 +326,29 @@ func killActiveUnderLoad(t *testing.T, p, s *haCluster, pActive int, clusterID s
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(5 * time.Millisecond) // fast failures must not use up the attempts
-		defer tick.Stop()
-		for i := 0; i < 20000 && ctx.Err() == nil; i++ {
-			<-tick.C
-			n := i % len(p.nodes)
-			if int32(n) == killed.Load() { //nolint:gosec // three nodes
-				continue
+	for w := range loadWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(5 * time.Millisecond) // fast failures must not use up the attempts
+			defer tick.Stop()
+			for i := 0; i < 5000 && ctx.Err() == nil; i++ {
+				<-tick.C
+				n := (i + w) % len(p.nodes)
+				if int32(n) == killed.Load() { //nolint:gosec // three nodes
+					continue
+				}
+				path, val := fmt.Sprintf("secret/ha/load-%d-%d", w, i), fmt.Sprintf("load value %d/%d", w, i)
+				code, _, err := haCall(p.nodes[n].Addr, http.MethodPut, path, p.root, fmt.Sprintf(`{"v":%q}`, val))
+				if err == nil && code == http.StatusNoContent {
+					acked.add(path, val)
+				}
 			}
-			path, val := fmt.Sprintf("secret/ha/load-%d", i), fmt.Sprintf("load value %d", i)
-			code, _, err := haCall(p.nodes[n].Addr, http.MethodPut, path, p.root, fmt.Sprintf(`{"v":%q}`, val))
-			if err == nil && code == http.StatusNoContent {
-				acked.add(path, val)
-			}
-		}
-	}()
+		}()
+	}
 	atStart := acked.len()
 	eventually(t, "load under way", 30*time.Second, func() (bool, string) {
-		return acked.len() >= atStart+50, fmt.Sprintf("%d writes acknowledged", acked.len()-atStart)
+		return acked.len() >= atStart+100, fmt.Sprintf("%d writes acknowledged", acked.len()-atStart)
 	})
 	before := make([]int, len(s.nodes))
 	for i, n := range s.nodes {
@@ -356,8 +361,8 @@ func killActiveUnderLoad(t *testing.T, p, s *haCluster, pActive int, clusterID s
 	next := activeAmong(t, p, pActive)
 	t.Logf("P's active node %d SIGKILLed during load (%d writes acknowledged): node %d active after %s",
 		pActive, atKill-atStart, next, time.Since(start).Round(time.Millisecond))
-	eventually(t, "50 writes acknowledged after the takeover", 30*time.Second, func() (bool, string) {
-		return acked.len() >= atKill+50, fmt.Sprintf("%d acknowledged since the kill", acked.len()-atKill)
+	eventually(t, "100 writes acknowledged after the takeover", 30*time.Second, func() (bool, string) {
+		return acked.len() >= atKill+100, fmt.Sprintf("%d acknowledged since the kill", acked.len()-atKill)
 	})
 	stop()
 	wg.Wait()

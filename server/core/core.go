@@ -120,7 +120,7 @@ func New(ctx context.Context, store *storage.Store, opts Options) (*Core, error)
 		return repl.Mode() != replication.ModeSecondary && !perfSecondary()
 	})
 	tokens := auth.New(split, opts.Now, opts.Random)
-	sealer.SetKeyholder(keyholder{bar: bar, repl: repl, perf: perf, auth: tokens})
+	sealer.SetKeyholder(keyholder{bar: bar, repl: repl, perf: perf, auth: tokens, own: own, log: opts.Logger})
 	return &Core{
 		Store:   store,
 		Barrier: bar,

@@ -2,15 +2,21 @@ package drtest
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 )
+
+// inconsistentForwardHeader is Vault's X-Vault-Inconsistent value that
+// asks for forwarding rather than waiting.
+const inconsistentForwardHeader = "forward-active-node"
 
 // indexRead reads path on c with token carrying X-Vault-Index (and
 // X-Vault-Inconsistent when set), without the client's retries of 412.
@@ -185,6 +191,27 @@ func TestPerformanceDynamicFilter(t *testing.T) {
 	if v, err := readV(b, bRoot, "kv-d/x"); err != nil || v != "" {
 		t.Fatalf("kv-d/x reached B under the allow filter: %q %v", v, err)
 	}
+	// Nor can B reach what its view leaves out through the primary: writes,
+	// and reads forwarded for consistency, into kv-d/ (filtered) and
+	// a-local/ (A's local mount) answer 404 as B would without the mount.
+	a.write(a.root, "a-local/k", map[string]any{"v": "only-a"})
+	_, perfID, _, _ := a.perfStatus()
+	future := base64.RawURLEncoding.EncodeToString([]byte("vr1:" + perfID + ":999999999"))
+	for _, path := range []string{"kv-d/x", "a-local/k", "kv-d"} {
+		code, body := ctlCall(t, b, http.MethodPut, "/v1/"+path, bRoot, `{"v":"from-b"}`)
+		wantAPIError(t, "write on B into "+path, code, body, http.StatusNotFound, "no handler")
+		code, body, _ = indexRead(t, b, path, bRoot, future, inconsistentForwardHeader)
+		wantAPIError(t, "forwarded read on B of "+path, code, body, http.StatusNotFound, "no handler")
+	}
+	if code, body, _ := indexRead(t, b, "secret/marker", bRoot, future, inconsistentForwardHeader); code != http.StatusOK || !strings.Contains(body, `"m"`) {
+		t.Fatalf("forwarded read of a replicated mount: %d %s", code, body)
+	}
+	if v := readSecretV(t, a, a.root, "kv-d/x"); v != "off-b" {
+		t.Fatalf("kv-d/x on A is %q after B's refused write", v)
+	}
+	if v := readSecretV(t, a, a.root, "a-local/k"); v != "only-a" {
+		t.Fatalf("a-local/k on A is %q after B's refused write", v)
+	}
 
 	// A filter may name an id before its token; one with neither is a 404.
 	setFilterFor := func(id string) {
@@ -200,6 +227,8 @@ func TestPerformanceDynamicFilter(t *testing.T) {
 	if code != http.StatusNotFound {
 		t.Fatalf("unknown id answered %d %s, want 404", code, body)
 	}
+	code, body = a.raw(http.MethodGet, "/v1/"+dyn+"bad%20id", a.root, "")
+	wantAPIError(t, "dynamic filter of an invalid id", code, body, http.StatusBadRequest, "not valid")
 	code, body = a.raw(http.MethodGet, "/v1/"+dyn+"b", "", "")
 	wantAPIError(t, "dynamic filter without a token", code, body, http.StatusForbidden, "permission denied")
 	code, _ = a.raw(http.MethodGet, "/v1/sys/replication/dr/primary/dynamic-filter/b", a.root, "")

@@ -87,6 +87,10 @@ func TestPerformancePrimaryDRFailover(t *testing.T) {
 		v, err := readV(ps, psRoot, "secret/after")
 		return err == nil && v == "new", fmt.Sprint(v, err)
 	})
+	eventually(t, "PS's status names DRP as its primary", 10*time.Second, func() (bool, string) {
+		st, err := ps.client("").Sys().ReplicationPerformanceStatusWithContext(context.Background())
+		return err == nil && st.PrimaryClusterAddr == drpAddr, fmt.Sprint(st, err)
+	})
 	ps.write(psRoot, "secret/ps-after", map[string]any{"v": "fwd"})
 	acked["secret/ps-after"] = "fwd"
 	if v := readSecretV(t, drp, p.root, "secret/ps-after"); v != "fwd" {
@@ -185,9 +189,13 @@ func TestPerformanceSecondaryDRFailover(t *testing.T) {
 	ps.write(psRoot, "ps-local/k", map[string]any{"v": "only-on-ps"})
 	p.write(p.root, "secret/before", map[string]any{"v": "1"})
 	ps.write(childTok, "secret/from-ps", map[string]any{"v": "fwd"}) // forwarded to P
-	eventually(t, "PS reads secret/before", 30*time.Second, func() (bool, string) {
+	// The forwarded write reaches PS through the stream from P like any
+	// other: wait for it too before DRPS copies PS (on PostgreSQL the
+	// apply often lands after secret/before was read).
+	eventually(t, "PS reads secret/before and its forwarded secret/from-ps", 30*time.Second, func() (bool, string) {
 		v, err := readV(ps, psRoot, "secret/before")
-		return err == nil && v == "1", fmt.Sprint(v, err)
+		f, ferr := readV(ps, psRoot, "secret/from-ps")
+		return err == nil && v == "1" && ferr == nil && f == "fwd", fmt.Sprint(v, err, f, ferr)
 	})
 	waitInSync(t, ps, drps)
 	waitCarried(t, ps, drps)
@@ -268,6 +276,13 @@ func TestPerformanceSecondaryPromote(t *testing.T) {
 	wantAPIError(t, "promote a performance primary", code, body, 400, "only a secondary can be promoted")
 	code, body = ctlCall(t, ps, "PUT", "/v1/sys/replication/performance/secondary/promote", "", `{}`)
 	wantAPIError(t, "promote without a token", code, body, 403, "permission denied")
+	code, body = ctlCall(t, ps, "PUT", "/v1/sys/replication/performance/secondary/promote", psRoot, `{"force":"maybe"}`)
+	wantAPIError(t, "promote with a force that is no bool", code, body, 400, "force")
+	code, body = ctlCall(t, ps, "PUT", "/v1/sys/replication/performance/secondary/promote", psRoot, `{"primary_cluster_addr":"no port here"}`)
+	wantAPIError(t, "promote with an unusable primary_cluster_addr", code, body, 400, "primary_cluster_addr")
+	if mode, _, _, _ := ps.perfFull(); mode != "secondary" {
+		t.Fatalf("a refused promotion changed PS's mode to %q", mode)
+	}
 
 	if _, err := p.rootClient().Logical().Write("sys/replication/performance/primary/demote", nil); err != nil {
 		t.Fatalf("demote P: %v", err)

@@ -128,5 +128,47 @@ func (m *Manager) quietPeer() {
 	}
 }
 
+// followedPrimary records the addresses a performance primary advertises
+// when they are not those this secondary stored (it followed the set's
+// primary to a promoted DR secondary): status then names the primary it
+// follows, and its own DR secondaries receive the new addresses. The old
+// address stays a known one, to try on a failback.
+func (m *Manager) followedPrimary(ctx context.Context, st *state, clusterAddr, apiAddr string) {
+	if m.kind != KindPerformance || clusterAddr == "" || clusterAddr == st.PrimaryClusterAddr {
+		return
+	}
+	if _, err := dialAddress(clusterAddr); err != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st.Mode != ModeSecondary {
+		return
+	}
+	next := m.st.clone()
+	if old := next.PrimaryClusterAddr; old != "" && !slices.Contains(next.KnownPrimaryClusterAddrs, old) {
+		next.KnownPrimaryClusterAddrs = append(next.KnownPrimaryClusterAddrs, old)
+	}
+	if !slices.Contains(next.KnownPrimaryClusterAddrs, clusterAddr) {
+		next.KnownPrimaryClusterAddrs = append(next.KnownPrimaryClusterAddrs, clusterAddr)
+	}
+	next.PrimaryClusterAddr = clusterAddr
+	if apiAddr != "" {
+		next.PrimaryAPIAddr = apiAddr
+	}
+	op, err := m.stateOp(ctx, next)
+	if err == nil {
+		_, err = m.store.Write(ctx, op)
+	}
+	if err != nil {
+		m.log.Warn("could not record the performance primary's new address", "error", err)
+		return
+	}
+	m.st = next
+	st.PrimaryClusterAddr, st.PrimaryAPIAddr = next.PrimaryClusterAddr, next.PrimaryAPIAddr
+	st.KnownPrimaryClusterAddrs = slices.Clone(next.KnownPrimaryClusterAddrs)
+	m.log.Info("following the performance primary at a new address", "primary_cluster_addr", clusterAddr)
+}
+
 // ownClusterAddr is the cluster address this secondary reports.
 func (m *Manager) ownClusterAddr() string { return m.opts.ClusterAddr }

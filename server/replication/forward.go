@@ -162,6 +162,19 @@ func (m *Manager) serveForward(w http.ResponseWriter, r *http.Request, id string
 		http.Error(w, "this primary does not run forwarded requests", http.StatusServiceUnavailable)
 		return
 	}
+	excluded, err := m.forwardExcluded(r.Context(), id, strings.TrimPrefix(req.Path, "/v1/"))
+	if err != nil {
+		m.log.Warn("forwarded request refused", "secondary_id", id, "error", err)
+		http.Error(w, "cannot check the forwarded request against the secondary's view", http.StatusServiceUnavailable)
+		return
+	}
+	if excluded {
+		// The secondary has no such mount (it is local here, or its paths
+		// filter leaves it out): answer as it would, without the data.
+		body, _ := json.Marshal(map[string][]string{"errors": {fmt.Sprintf("no handler for route %q. route entry not found.", strings.TrimPrefix(req.Path, "/v1/"))}})
+		writeJSON(w, ForwardResponse{Status: http.StatusNotFound, ContentType: "application/json", Body: body, Index: m.IndexHeader()})
+		return
+	}
 	ctx := context.WithValue(r.Context(), forwardedKey{}, id)
 	target := req.Path
 	if req.Query != "" {
@@ -181,6 +194,26 @@ func (m *Manager) serveForward(w http.ResponseWriter, r *http.Request, id string
 		Body:        rec.body.Bytes(),
 		Index:       m.IndexHeader(),
 	})
+}
+
+// forwardExcluded says whether path lies in a mount secondary id does not
+// receive (a local mount of this cluster, or one its paths filter leaves
+// out): a request forwarded there, read or write, must not reach the data.
+func (m *Manager) forwardExcluded(ctx context.Context, id, path string) (bool, error) {
+	if m.opts.Mounts == nil {
+		return false, nil
+	}
+	table, err := m.opts.Mounts(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read the mount table: %w", err)
+	}
+	var best MountRef
+	for _, mt := range table {
+		if strings.HasPrefix(path+"/", mt.Path) && len(mt.Path) > len(best.Path) {
+			best = mt
+		}
+	}
+	return best.Path != "" && (best.Local || m.snapshot().PathsFilters[id].excludesMount(best.Path)), nil
 }
 
 // recorder keeps the API's answer to a forwarded request.

@@ -32,14 +32,14 @@ type perfView struct {
 // A view bucket is recomputed when the store's own hash of that bucket
 // (which moves with every change to any of its keys, excluded or not, and
 // with wipes and merkle syncs, which the WAL does not show) differs from
-// the one it was computed against.
+// the hash of the entries the view bucket was computed from.
 type secondaryView struct {
 	mu sync.Mutex // one update at a time
 	// sig names the excluded prefixes the hashes were made with: a new
 	// filter or mount table that excludes other keys starts over.
 	sig string
-	// store[b] is the store's hash of bucket b when view[b] was read from
-	// a quiet store; nil when view[b] must be read again.
+	// store[b] is the hash of all the entries (excluded ones too) view[b]
+	// was computed from, as the store hashes a bucket; nil: not read yet.
 	store [][]byte
 	view  [][]byte
 }
@@ -162,6 +162,7 @@ func (m *Manager) refreshView(ctx context.Context, id string, pos storage.Positi
 		}
 	}
 	excluded := excludesPrefixes(prefixes)
+	quiet = true
 	for first := 0; first < len(dirty); first += viewBatch {
 		batch := dirty[first:min(first+viewBatch, len(dirty))]
 		got, err := m.store.BucketEntries(ctx, batch)
@@ -169,23 +170,18 @@ func (m *Manager) refreshView(ctx context.Context, id string, pos storage.Positi
 			return nil, false, 0, err
 		}
 		for _, b := range batch {
+			// The store's hash of exactly what was read, so that the pair
+			// agrees whatever was committed meanwhile: a bucket read newer
+			// than before[b] is not read again once the store's hash
+			// catches up, and one the store moves on from is.
+			v.store[b] = storage.BucketHash(got[b])
 			v.view[b] = storage.BucketHash(keptKVs(got[b], excluded))
-			v.store[b] = nil
+			if !bytes.Equal(v.store[b], before[b]) {
+				quiet = false
+			}
 		}
 	}
-	// A bucket whose store hash moved while it was read may hold a newer
-	// state than before[b]: it is read again next time. (The store commits
-	// to the database before it moves its hashes, so a bucket read in
-	// between is stamped with the old hash and read again once it moves.)
-	after := m.store.BucketHashes()
-	quiet = m.store.Position().LastWAL == pos.LastWAL
-	for _, b := range dirty {
-		if bytes.Equal(before[b], after[b]) {
-			v.store[b] = before[b]
-		} else {
-			quiet = false
-		}
-	}
+	quiet = quiet && m.store.Position().LastWAL == pos.LastWAL
 	hashes = make([][]byte, len(v.view))
 	for b, h := range v.view {
 		hashes[b] = slices.Clone(h)

@@ -64,6 +64,12 @@ type frame struct {
 	// addresses of its nodes, for the secondary to try when the active
 	// node goes away (ha.go).
 	ClusterAddrs []string `json:"cluster_addrs,omitempty"`
+	// PrimaryClusterAddr and PrimaryAPIAddr, in a performance primary's
+	// start frame, are the addresses it advertises now (an extension): a
+	// secondary that followed the set's primary to another cluster (a
+	// promoted DR secondary: following.go) records them.
+	PrimaryClusterAddr string `json:"primary_cluster_addr,omitempty"`
+	PrimaryAPIAddr     string `json:"primary_api_addr,omitempty"`
 }
 
 type heartbeatRequest struct {
@@ -293,6 +299,9 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 	advertised := m.advertisedAddrs(ctx)
 	start := frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: m.viewRoot(ctx, id, pos), Reason: reason,
 		LastWALTime: m.lastWALTime(ctx, pos.LastWAL), ClusterAddrs: advertised}
+	if m.kind == KindPerformance {
+		start.PrimaryClusterAddr, start.PrimaryAPIAddr = m.snapshot().PrimaryClusterAddr, m.opts.APIAddr
+	}
 	if err := send(start); err != nil || mode != "stream" {
 		if mode == "sync" {
 			m.log.Info("secondary needs a merkle sync", "secondary_id", id, "reason", reason)

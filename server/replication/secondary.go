@@ -342,6 +342,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		return true, nil
 	}
 	m.learnPrimaryAddrs(ctx, st, start.ClusterAddrs)
+	m.followedPrimary(ctx, st, start.PrimaryClusterAddr, start.PrimaryAPIAddr)
 	rt.setAddr(c.base)
 	rt.set(stateStreamWALs, "ready")
 	m.markBootstrapped(ctx)

@@ -23,7 +23,7 @@ func TestRunWritesReport(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.json")
 	profile := filepath.Join(t.TempDir(), "server.pprof")
 	var stdout, stderr bytes.Buffer
-	args := []string{"-duration", "200ms", "-bootstrap-keys", "2000", "-out", out,
+	args := []string{"-duration", "200ms", "-bootstrap-keys", "2000", "-perf-keys", "2000", "-out", out,
 		"-server-bin", builder.Binary(t), "-vault-bin", "", "-server-cpuprofile", profile}
 	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
