@@ -226,12 +226,8 @@ func expectPerformance(t *testing.T, phase string, l *ledger, perfID string, pri
 			switch {
 			case sst.Mode != client.ModeSecondary || sst.ClusterID != perfID || sst.SecondaryID != id:
 				return false, fmt.Sprintf("%s: performance mode %s set %s id %s, want secondary %s of %s", s, sst.Mode, sst.ClusterID, sst.SecondaryID, id, perfID)
-			case sst.PrimaryClusterAddr != pst.PrimaryClusterAddr && !slices.Contains(sst.KnownPrimaryClusterAddrs, pst.PrimaryClusterAddr):
-				// A secondary that followed a promoted DR secondary keeps
-				// the address it was enabled with in primary_cluster_addr;
-				// the one it follows is among the known ones (and the
-				// primary sees it connected, below).
-				return false, fmt.Sprintf("%s knows %s and %v, not %s (%s)", s, sst.PrimaryClusterAddr, sst.KnownPrimaryClusterAddrs, primary, pst.PrimaryClusterAddr)
+			case sst.PrimaryClusterAddr != pst.PrimaryClusterAddr:
+				return false, fmt.Sprintf("%s follows %s, want %s (%s)", s, sst.PrimaryClusterAddr, primary, pst.PrimaryClusterAddr)
 			case sst.State != client.StateStreamWALs || sst.LastRemoteWAL < pst.LastWAL:
 				return false, fmt.Sprintf("%s: state %s at %d; primary at %d", s, sst.State, sst.LastRemoteWAL, pst.LastWAL)
 			}
