@@ -55,9 +55,3 @@ func errorText(err error) string {
 	}
 	return err.Error()
 }
-
-// readStatusError reports a failed DR status read.
-func readStatusError(diags *diag.Diagnostics, addr string, err error) {
-	apiError(diags, "Cannot Read DR Replication Status", "read sys/replication/dr/status", addr,
-		"Check that the cluster is running and unsealed.", err)
-}

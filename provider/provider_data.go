@@ -169,14 +169,5 @@ func clientFor(ctx context.Context, d *providerData, diags *diag.Diagnostics) *c
 // clientAndStatus returns the provider's client and the cluster's DR status.
 // On failure both are nil and diags says why (unreachable, sealed, ...).
 func clientAndStatus(ctx context.Context, data *providerData, diags *diag.Diagnostics) (*client.Client, *client.DRStatus) {
-	c := clientFor(ctx, data, diags)
-	if c == nil {
-		return nil, nil
-	}
-	st, err := c.DRStatus(ctx)
-	if err != nil {
-		readStatusError(diags, c.Address(), err)
-		return nil, nil
-	}
-	return c, st
+	return drKind.clientAndStatus(ctx, data, diags)
 }

@@ -1,9 +1,7 @@
 package provider
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"regexp"
 	"testing"
 
@@ -77,12 +75,6 @@ func TestAccPerformancePromotion_promotes(t *testing.T) {
 	p, s := startCluster(t), startCluster(t)
 	perfID := p.enablePerfPrimary()
 	sRoot := s.perfFollow(p, "s")
-	// The server must have the endpoint: a malformed call is refused by a
-	// route that exists (400) and answers 404/405 where there is none.
-	_, err := s.newClient(sRoot).Write(context.Background(), "sys/replication/performance/secondary/promote", map[string]any{"force": "not-a-bool"})
-	if code := client.StatusCode(err); code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
-		t.Skipf("the server has no sys/replication/performance/secondary/promote yet (answered %d): waiting for performance promotion on the server (branch perf-topology)", code)
-	}
 	res := "vaultrepl_performance_promotion.p"
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

@@ -105,15 +105,12 @@ func TestAccPerformanceTopology(t *testing.T) {
 	expectPerformance(t, "step 2", l, perfID, p, map[string]*cluster{"ps": psAsOwn})
 	check(dir2)
 
-	if awaitingServer != "" {
-		t.Skip(awaitingServer)
-	}
-
 	// Step 3: P is lost.
 	l.write(p, "before-p-loss", 3)
 	l.write(psAsOwn, "forwarded-before-p-loss", 1)
 	expectTopology(t, "before the loss of P", l, pDRID, p, map[string]*cluster{"p-dr": pdr})
 	expectPerformance(t, "before the loss of P", l, perfID, p, map[string]*cluster{"ps": psAsOwn})
+	readyForLoss(t, p, pdr, ps)
 	p.kill()
 	tf.apply(t, dir3, map[string]any{"p_dr_address": via(1), "token": rootToken, "unseal_keys": keys})
 	dirs = append(dirs, dir3)
@@ -131,6 +128,7 @@ func TestAccPerformanceTopology(t *testing.T) {
 
 	// Step 4: PS is lost.
 	expectTopology(t, "before the loss of PS", nil, psDRID, ps, map[string]*cluster{"ps-dr": psdr})
+	readyForLoss(t, ps, psdr, nil)
 	ps.kill()
 	tf.apply(t, dir4, map[string]any{"ps_dr_address": via(3), "token": psRoot, "unseal_keys": keys})
 	dirs = append(dirs, dir4)
@@ -149,13 +147,6 @@ func TestAccPerformanceTopology(t *testing.T) {
 	check(dir4)
 }
 
-// awaitingServer, when set, names the server behaviour steps 3 and 4 wait
-// for (issue 15, branch perf-topology); until main has it they cannot pass.
-var awaitingServer = "steps 3 and 4 wait for the server (issue 15, branch perf-topology): a DR secondary of a performance primary " +
-	"carrying its performance state and, on DR promotion, becoming the performance primary of the same set with the " +
-	"performance secondaries following it; a promoted DR secondary of a performance secondary reconnecting to the " +
-	"performance primary with the stored secondary token and keeping the performance secondary's own tokens"
-
 // as is c seen with token instead of "root": a performance secondary has
 // tokens of its own.
 func (c *cluster) as(token string) *cluster {
@@ -171,6 +162,42 @@ func (c *cluster) perfStatus() *client.DRStatus {
 		c.t.Fatalf("performance status of %s: %v", c, err)
 	}
 	return st
+}
+
+// readyForLoss waits until DR secondary drs holds what its primary has
+// beside the WAL (the performance role and the cluster's own tokens and
+// local mounts: carried_keys_digest equal on both) and, when perfSecondary
+// is given, until that performance secondary knows drs's cluster address
+// (primary advertises its DR secondaries), so that it follows drs once drs
+// is promoted.
+func readyForLoss(t *testing.T, primary, drs, perfSecondary *cluster) {
+	t.Helper()
+	eventually(t, drs.name+" holds "+primary.name+"'s carried keys", 30*time.Second, func() (bool, string) {
+		pd, sd := primary.drStatusField("carried_keys_digest"), drs.drStatusField("carried_keys_digest")
+		return pd != "" && pd == sd, fmt.Sprintf("primary %q, DR secondary %q", pd, sd)
+	})
+	if perfSecondary == nil {
+		return
+	}
+	want := "https://" + drs.srv.Cluster
+	eventually(t, perfSecondary.name+" knows "+drs.name+"'s cluster address", 30*time.Second, func() (bool, string) {
+		known := perfSecondary.perfStatus().KnownPrimaryClusterAddrs
+		return slices.Contains(known, want), fmt.Sprintf("%v, want %s", known, want)
+	})
+}
+
+// drStatusField is one field of c's sys/replication/dr/status, "" when
+// absent.
+func (c *cluster) drStatusField(name string) string {
+	c.t.Helper()
+	s, err := c.anon.Read(context.Background(), "sys/replication/dr/status")
+	if err != nil || s == nil {
+		c.t.Fatalf("DR status of %s: %v", c, err)
+	}
+	if v, ok := s.Data[name]; ok && v != nil {
+		return fmt.Sprint(v)
+	}
+	return ""
 }
 
 // expectPerformance waits until primary is the performance primary of set
