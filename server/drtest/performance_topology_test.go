@@ -76,6 +76,10 @@ func TestPerformancePrimaryDRFailover(t *testing.T) {
 	waitCarried(t, p, drp)
 
 	p.srv.Kill()
+	// Until DRP is promoted PS has no primary to forward to: a 503 in
+	// Vault's error form, and nothing lands anywhere.
+	code, body := ctlCall(t, ps, "PUT", "/v1/secret/while-lost", psRoot, `{"v":"x"}`)
+	wantAPIError(t, "forwarded write while P is lost", code, body, 503, "could not be reached")
 	promote(t, drp, p.keys)
 	if mode, id, _, _ := drp.perfFull(); mode != "primary" || id != perfID {
 		t.Fatalf("promoted DRP's performance status: mode %q id %q, want primary %q", mode, id, perfID)
@@ -107,6 +111,9 @@ func TestPerformancePrimaryDRFailover(t *testing.T) {
 	}
 	if mode, id, state, _ := ps.perfFull(); mode != "secondary" || id != perfID || state != "stream-wals" {
 		t.Fatalf("PS's performance status after the failover: %s %s %s", mode, id, state)
+	}
+	if v, err := readV(ps, psRoot, "secret/while-lost"); err != nil || v != "" {
+		t.Fatalf("the refused write reads %q %v on PS", v, err)
 	}
 
 	// Failback. The old P comes back believing it is both primaries;

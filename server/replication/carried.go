@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -40,6 +41,12 @@ const (
 	maxCarriedBytes = 64 << 20
 	// carriedWalkBatch is how many keys one step of the walk reads.
 	carriedWalkBatch = 512
+	// A set of more than carriedSmallSet keys is scanned for heartbeats at
+	// most every carriedScanEvery: on a performance secondary every applied
+	// WAL batch may have moved them (the store's watches cannot tell), and
+	// each scan reads every one of its tokens.
+	carriedSmallSet  = 1000
+	carriedScanEvery = 5 * time.Second
 )
 
 // carriedEntry is one carried key with its stored (encrypted) value.
@@ -61,6 +68,8 @@ type carriedCache struct {
 	at     uint64
 	valid  bool
 	digest string
+	keys   int       // how many keys the digest names
+	when   time.Time // when it was computed
 	// held is a DR secondary's digest of its copy ("" until known).
 	held atomic.Pointer[string]
 }
@@ -150,13 +159,18 @@ func carriedDigest(entries []carriedEntry) string {
 }
 
 // carriedDigestNow is this primary's digest, recomputed only when a
-// carried key may have changed.
-func (m *Manager) carriedDigestNow(ctx context.Context) string {
+// carried key may have changed (and, for a large set, at most every
+// carriedScanEvery unless fresh: status asks for a fresh one, so that a
+// secondary showing the same digest holds every key written before).
+func (m *Manager) carriedDigestNow(ctx context.Context, fresh bool) string {
 	c := &m.carried
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	at := c.gen()
 	if c.valid && c.at == at {
+		return c.digest
+	}
+	if c.valid && !fresh && c.keys > carriedSmallSet && time.Since(c.when) < carriedScanEvery {
 		return c.digest
 	}
 	entries, err := m.readCarried(ctx)
@@ -165,6 +179,7 @@ func (m *Manager) carriedDigestNow(ctx context.Context) string {
 		return ""
 	}
 	c.digest, c.at, c.valid = carriedDigest(entries), at, true
+	c.keys, c.when = len(entries), time.Now()
 	return c.digest
 }
 

@@ -425,7 +425,7 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 	last := m.store.Position().LastWAL
 	ans := heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last), RecvAt: stamp}
 	if m.kind == KindDR {
-		ans.CarriedDigest = m.carriedDigestNow(r.Context())
+		ans.CarriedDigest = m.carriedDigestNow(r.Context(), false)
 	}
 	ans.SentAt = m.now().UnixNano()
 	writeJSON(w, ans)

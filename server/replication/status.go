@@ -27,7 +27,7 @@ func (m *Manager) Status() map[string]any {
 		// extension, carried.go): a primary's digest of its own, a
 		// secondary's of the copy it holds ("" before the first).
 		if st.Mode == ModePrimary {
-			out["carried_keys_digest"] = m.carriedDigestNow(context.Background())
+			out["carried_keys_digest"] = m.carriedDigestNow(context.Background(), true)
 		} else {
 			out["carried_keys_digest"] = m.heldCarriedDigest(context.Background())
 		}
