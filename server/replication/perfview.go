@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -42,6 +43,12 @@ type secondaryView struct {
 	// was computed from, as the store hashes a bucket; nil: not read yet.
 	store [][]byte
 	view  [][]byte
+	// root is the view's root at WAL index rootWAL, computed while the
+	// store stood there ("" until one was).
+	root    string
+	rootWAL uint64
+	// refreshing is set while a background refresh runs.
+	refreshing atomic.Bool
 }
 
 // get returns secondary id's view, created empty.
@@ -150,7 +157,7 @@ func (m *Manager) refreshView(ctx context.Context, id string, pos storage.Positi
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.view == nil || v.sig != sig || all {
-		v.sig = sig
+		v.sig, v.root = sig, ""
 		v.view = make([][]byte, storage.NumBuckets)
 		v.store = make([][]byte, storage.NumBuckets)
 	}
@@ -190,21 +197,45 @@ func (m *Manager) refreshView(ctx context.Context, id string, pos storage.Positi
 }
 
 // viewRoot is the root a frame carries for secondary id at pos, or "" when
-// it cannot be had consistently now (the store moved while the view was
-// read, or it could not be read): the secondary then skips the check.
-func (m *Manager) viewRoot(ctx context.Context, id string, pos storage.Position) string {
+// none is known for pos (the secondary then skips the check). The view is
+// brought up to date in the background, one refresh per secondary at a
+// time, so the stream never waits for it: the root of a quiet store is
+// ready by the next heartbeat, and under writes there is no quiet root to
+// send anyway.
+func (m *Manager) viewRoot(_ context.Context, id string, pos storage.Position) string {
 	if m.kind != KindPerformance {
 		return pos.MerkleRoot
 	}
-	hashes, quiet, _, err := m.refreshView(ctx, id, pos, false)
+	v := m.view.get(id)
+	if !v.refreshing.Swap(true) {
+		go m.refreshRoot(id, v)
+	}
+	v.mu.Lock()
+	root, at := v.root, v.rootWAL
+	v.mu.Unlock()
+	if root == "" || at != pos.LastWAL {
+		return ""
+	}
+	return root
+}
+
+// refreshRoot refreshes secondary id's view and keeps its root when the
+// store was quiet meanwhile. It ends with the Manager (stopCtx).
+func (m *Manager) refreshRoot(id string, v *secondaryView) {
+	defer v.refreshing.Store(false)
+	pos := m.store.Position()
+	hashes, quiet, _, err := m.refreshView(m.stopCtx, id, pos, false)
 	if err != nil {
 		// Sealed primaries cannot read the mount table: said once a
 		// heartbeat, so only at debug level.
 		m.log.Debug("merkle root of a secondary's view", "secondary_id", id, "error", err)
-		return ""
+		return
 	}
 	if !quiet {
-		return ""
+		return
 	}
-	return storage.MerkleRoot(hashes)
+	root := storage.MerkleRoot(hashes)
+	v.mu.Lock()
+	v.root, v.rootWAL = root, pos.LastWAL
+	v.mu.Unlock()
 }
