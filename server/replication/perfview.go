@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/server/storage"
 )
@@ -42,6 +43,20 @@ type secondaryView struct {
 	// was computed from, as the store hashes a bucket; nil: not read yet.
 	store [][]byte
 	view  [][]byte
+	// root is the view's root at a WAL index, computed while the store
+	// stood there (nil until one was). Not under mu, which a refresh holds
+	// while it reads: a heartbeat never waits for one.
+	root atomic.Pointer[rootAt]
+	// seen is the WAL index of the last heartbeat; refreshing is set while
+	// a background refresh runs.
+	seen       atomic.Uint64
+	refreshing atomic.Bool
+}
+
+// rootAt is a view's root and the WAL index it is the root at.
+type rootAt struct {
+	wal  uint64
+	root string
 }
 
 // get returns secondary id's view, created empty.
@@ -151,6 +166,7 @@ func (m *Manager) refreshView(ctx context.Context, id string, pos storage.Positi
 	defer v.mu.Unlock()
 	if v.view == nil || v.sig != sig || all {
 		v.sig = sig
+		v.root.Store(nil)
 		v.view = make([][]byte, storage.NumBuckets)
 		v.store = make([][]byte, storage.NumBuckets)
 	}
@@ -190,21 +206,44 @@ func (m *Manager) refreshView(ctx context.Context, id string, pos storage.Positi
 }
 
 // viewRoot is the root a frame carries for secondary id at pos, or "" when
-// it cannot be had consistently now (the store moved while the view was
-// read, or it could not be read): the secondary then skips the check.
-func (m *Manager) viewRoot(ctx context.Context, id string, pos storage.Position) string {
+// none is known for pos (the secondary then skips the check). The view is
+// brought up to date in the background, at most one refresh per secondary
+// at a time, so the stream never waits for it; and only once the store
+// stood still since the last heartbeat: while writes flow there is no
+// quiet root to send, and a refresh after them reads each bucket they
+// changed once. The root of a store that stops at pos is sent from the
+// second heartbeat after.
+func (m *Manager) viewRoot(_ context.Context, id string, pos storage.Position) string {
 	if m.kind != KindPerformance {
 		return pos.MerkleRoot
 	}
-	hashes, quiet, _, err := m.refreshView(ctx, id, pos, false)
+	v := m.view.get(id)
+	still := v.seen.Swap(pos.LastWAL) == pos.LastWAL
+	if r := v.root.Load(); r != nil && r.wal == pos.LastWAL {
+		return r.root
+	}
+	if still && !v.refreshing.Swap(true) {
+		go m.refreshRoot(id, v)
+	}
+	return ""
+}
+
+// refreshRoot refreshes secondary id's view and keeps its root when the
+// store was quiet meanwhile. It ends with the Manager (stopCtx).
+func (m *Manager) refreshRoot(id string, v *secondaryView) {
+	defer v.refreshing.Store(false)
+	if m.view.get(id) != v {
+		return // forgotten (a new filter): the next heartbeat starts afresh
+	}
+	pos := m.store.Position()
+	hashes, quiet, _, err := m.refreshView(m.stopCtx, id, pos, false)
 	if err != nil {
 		// Sealed primaries cannot read the mount table: said once a
 		// heartbeat, so only at debug level.
 		m.log.Debug("merkle root of a secondary's view", "secondary_id", id, "error", err)
-		return ""
+		return
 	}
-	if !quiet {
-		return ""
+	if quiet {
+		v.root.Store(&rootAt{wal: pos.LastWAL, root: storage.MerkleRoot(hashes)})
 	}
-	return storage.MerkleRoot(hashes)
 }

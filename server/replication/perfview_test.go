@@ -112,3 +112,56 @@ func mustView(t *testing.T, m *Manager, s *storage.Store) [][]byte {
 	}
 	return h
 }
+
+// TestPerformanceViewRootInBackground: a heartbeat never waits for the
+// view; the root of a quiet store is there by a later heartbeat at the
+// same position, equals the view read afresh, and is not offered for
+// another position.
+func TestPerformanceViewRootInBackground(t *testing.T) {
+	ctx := context.Background()
+	s, err := storage.Open(ctx, filepath.Join(t.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(ctx, s, nil, Options{Kind: KindPerformance, HeartbeatInterval: time.Hour, TokenPrefixes: []string{"auth/token/id/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		_ = s.Close()
+	})
+	rootAt := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := m.viewRoot(ctx, "ps", s.Position())
+			if got == want {
+				return
+			}
+			if got != "" {
+				t.Fatalf("viewRoot = %s, want %s", got, want)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no root after 10s, want %s", want)
+			}
+			time.Sleep(5 * time.Millisecond) // polling the background refresh, bounded above
+		}
+	}
+	for round := range 3 {
+		if _, err := s.Write(ctx, storage.Op{Key: fmt.Sprintf("logical/secret/r%d", round), Value: []byte("v")},
+			storage.Op{Key: fmt.Sprintf("auth/token/id/r%d", round), Value: []byte("t")}); err != nil {
+			t.Fatal(err)
+		}
+		fresh, _, _, err := m.refreshView(ctx, "fresh", s.Position(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rootAt(storage.MerkleRoot(fresh))
+		stale := s.Position()
+		stale.LastWAL--
+		if got := m.viewRoot(ctx, "ps", stale); got != "" {
+			t.Fatalf("round %d: a root offered for another position: %s", round, got)
+		}
+	}
+}
