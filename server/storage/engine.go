@@ -13,8 +13,9 @@ type engine interface {
 	// that need not wait for durable storage (see writeRequest.relaxed).
 	begin(ctx context.Context, relaxed bool) (engineTx, error)
 
-	// metaValue reads a position counter (0 when never written).
-	metaValue(ctx context.Context, name string) (uint64, error)
+	// metaValue reads a position counter; found is false (and the value
+	// 0) when it was never written.
+	metaValue(ctx context.Context, name string) (value uint64, found bool, err error)
 	// eachBucket calls fn for every stored merkle bucket hash.
 	eachBucket(ctx context.Context, fn func(bucket int, hash []byte) error) error
 

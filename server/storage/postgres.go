@@ -96,12 +96,12 @@ type pgEngine struct {
 
 // pgSQL is every statement with the prefix filled in, built once.
 type pgSQL struct {
-	getKV, getLocal, upsertKV, deleteKV, putLocal, deleteLocal  string
-	appendWAL, setBucket, setMeta, metaValue, buckets           string
-	firstKey, firstKeyEnd, firstLocal, firstLocalEnd            string
-	walSince, walSizes, walEpochAt, oldestWAL, walIndexBefore   string
-	bucketEntries, clearBucket, dropWAL, trimWAL, scanKV, fence string
-	wipe                                                        []string
+	getKV, getKVs, getLocal, upsertKV, deleteKV, putLocal, deleteLocal string
+	appendWAL, setBucket, setMeta, metaValue, buckets                  string
+	firstKey, firstKeyEnd, firstLocal, firstLocalEnd                   string
+	walSince, walSizes, walEpochAt, oldestWAL, walIndexBefore          string
+	bucketEntries, clearBucket, dropWAL, trimWAL, scanKV, fence        string
+	wipe                                                               []string
 }
 
 func newPgSQL(p string) pgSQL {
@@ -109,6 +109,7 @@ func newPgSQL(p string) pgSQL {
 	q := func(s string) string { return r.Replace(s) }
 	return pgSQL{
 		getKV:          q(`SELECT value FROM {p}kv WHERE key = $1`),
+		getKVs:         q(`SELECT key, value FROM {p}kv WHERE key = ANY($1)`),
 		getLocal:       q(`SELECT value FROM {p}local WHERE key = $1`),
 		upsertKV:       q(`INSERT INTO {p}kv(key, value, bucket) VALUES($1, $2, $3) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
 		deleteKV:       q(`DELETE FROM {p}kv WHERE key = $1`),
@@ -248,16 +249,16 @@ func (e *pgEngine) begin(ctx context.Context, relaxed bool) (engineTx, error) {
 	return &pgTx{e: e, tx: tx, fence: fence}, nil
 }
 
-func (e *pgEngine) metaValue(ctx context.Context, name string) (uint64, error) {
+func (e *pgEngine) metaValue(ctx context.Context, name string) (uint64, bool, error) {
 	var v int64
 	err := e.pool.QueryRow(ctx, e.sql.metaValue, name).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", name, err)
+		return 0, false, fmt.Errorf("read %s: %w", name, err)
 	}
-	return uint64(v), nil
+	return uint64(v), true, nil
 }
 
 func (e *pgEngine) eachBucket(ctx context.Context, fn func(int, []byte) error) error {
@@ -470,6 +471,32 @@ func (t *pgTx) getKV(ctx context.Context, key string) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	return nonNil(v), err == nil, err
+}
+
+// getKVs reads a batch's previous values in one round trip, which also
+// carries whatever is queued.
+func (t *pgTx) getKVs(ctx context.Context, keys []string) (map[string][]byte, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	args := make([][]byte, len(keys))
+	for i, k := range keys {
+		args[i] = []byte(k)
+	}
+	rows, err := t.tx.Query(ctx, t.e.sql.getKVs, args)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string][]byte, len(keys))
+	for rows.Next() {
+		var key, value []byte
+		if err := rows.Scan(&key, &value); err != nil {
+			return nil, err
+		}
+		out[string(key)] = nonNil(value)
+	}
+	return out, rows.Err()
 }
 
 func (t *pgTx) putKV(ctx context.Context, key string, value []byte, bucket int) error {

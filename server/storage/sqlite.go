@@ -193,18 +193,18 @@ func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error
 	return t, nil
 }
 
-func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, error) {
+func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, bool, error) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	var v int64
 	err := e.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", name, err)
+		return 0, false, fmt.Errorf("read %s: %w", name, err)
 	}
-	return uint64(v), nil
+	return uint64(v), true, nil
 }
 
 func (e *sqliteEngine) eachBucket(ctx context.Context, fn func(int, []byte) error) error {
