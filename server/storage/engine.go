@@ -61,6 +61,10 @@ type engineTx interface {
 	// setWALValue replaces the value a WAL entry keeps as history.
 	setWALValue(ctx context.Context, index uint64, value []byte) error
 
+	// flush sends whatever the transaction queued (rows.go), so that a
+	// failure shows here, in the request that queued it.
+	flush(ctx context.Context) error
+
 	// savepoint, release and rollbackTo manage the one savepoint a
 	// function request runs in.
 	savepoint(ctx context.Context) error

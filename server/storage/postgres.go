@@ -111,11 +111,11 @@ func newPgSQL(p string) pgSQL {
 		getKV:          q(`SELECT value FROM {p}kv WHERE key = $1`),
 		getKVs:         q(`SELECT key, value FROM {p}kv WHERE key = ANY($1)`),
 		getLocal:       q(`SELECT value FROM {p}local WHERE key = $1`),
-		upsertKV:       q(`INSERT INTO {p}kv(key, value, bucket) VALUES($1, $2, $3) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+		upsertKV:       q(`INSERT INTO {p}kv(key, value, bucket) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::int[]) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
 		deleteKV:       q(`DELETE FROM {p}kv WHERE key = $1`),
 		putLocal:       q(`INSERT INTO {p}local(key, value) VALUES($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
 		deleteLocal:    q(`DELETE FROM {p}local WHERE key = $1`),
-		appendWAL:      q(`INSERT INTO {p}wal(idx, epoch, op, key, value, created_at) VALUES($1, $2, $3, $4, $5, $6)`),
+		appendWAL:      q(`INSERT INTO {p}wal(idx, epoch, op, key, value, created_at) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bytea[], $5::bytea[], $6::bigint[])`),
 		setBucket:      q(`INSERT INTO {p}merkle(bucket, hash) VALUES($1, $2) ON CONFLICT(bucket) DO UPDATE SET hash = excluded.hash`),
 		setMeta:        q(`INSERT INTO {p}meta(name, value) VALUES($1, $2) ON CONFLICT(name) DO UPDATE SET value = excluded.value`),
 		metaValue:      q(`SELECT value FROM {p}meta WHERE name = $1`),
@@ -415,18 +415,49 @@ type pgTx struct {
 	tx      pgx.Tx
 	fence   int64
 	pending pgx.Batch
+	rows    pendingRows // upserts and WAL rows not yet in pending (rows.go)
 }
 
 // exec queues a statement whose only result is success or failure.
 func (t *pgTx) exec(_ context.Context, q string, args ...any) error {
+	t.queueRows()
 	t.pending.Queue(q, args...)
 	return nil
+}
+
+// queueRows turns the pending upserts and WAL rows into one statement per
+// table at the end of the queue.
+func (t *pgTx) queueRows() {
+	if t.rows.empty() {
+		return
+	}
+	if kv := t.rows.lastPerKey(); len(kv) > 0 {
+		keys, values, buckets := make([][]byte, len(kv)), make([][]byte, len(kv)), make([]int32, len(kv))
+		for i, r := range kv {
+			keys[i], values[i], buckets[i] = []byte(r.key), nonNil(r.value), int32(r.bucket) //nolint:gosec // bucket < NumBuckets
+		}
+		t.pending.Queue(t.e.sql.upsertKV, keys, values, buckets)
+	}
+	if n := len(t.rows.wal); n > 0 {
+		idx, epochs, ops, keys, values, created := make([]int64, n), make([]int64, n), make([]int16, n), make([][]byte, n), make([][]byte, n), make([]int64, n)
+		for i, e := range t.rows.wal {
+			idx[i], epochs[i], ops[i], keys[i], created[i] = int64(e.Index), int64(e.Epoch), walPut, []byte(e.Key), e.CreatedAt //nolint:gosec // indexes stay far below 2^63
+			if e.Delete {
+				ops[i] = walDelete
+			} else {
+				values[i] = nonNil(e.Value)
+			}
+		}
+		t.pending.Queue(t.e.sql.appendWAL, idx, epochs, ops, keys, values, created)
+	}
+	t.rows.reset()
 }
 
 // sendWith sends the queued statements followed by q (when not "") in one
 // round trip and returns q's row; the first failing statement's error is
 // returned instead.
 func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) error {
+	t.queueRows()
 	queued := t.pending.Len()
 	if q != "" {
 		t.pending.Queue(q, args...)
@@ -499,8 +530,9 @@ func (t *pgTx) getKVs(ctx context.Context, keys []string) (map[string][]byte, er
 	return out, rows.Err()
 }
 
-func (t *pgTx) putKV(ctx context.Context, key string, value []byte, bucket int) error {
-	return t.exec(ctx, t.e.sql.upsertKV, []byte(key), nonNil(value), int32(bucket)) //nolint:gosec // bucket < NumBuckets
+func (t *pgTx) putKV(_ context.Context, key string, value []byte, bucket int) error {
+	t.rows.kv = append(t.rows.kv, kvRow{key: key, value: value, bucket: bucket})
+	return nil
 }
 
 func (t *pgTx) deleteKV(ctx context.Context, key string) error {
@@ -515,13 +547,9 @@ func (t *pgTx) deleteLocal(ctx context.Context, key string) error {
 	return t.exec(ctx, t.e.sql.deleteLocal, []byte(key))
 }
 
-func (t *pgTx) appendWAL(ctx context.Context, e WALEntry) error {
-	code := int16(walPut)
-	value := nonNil(e.Value)
-	if e.Delete {
-		code, value = walDelete, nil
-	}
-	return t.exec(ctx, t.e.sql.appendWAL, int64(e.Index), int64(e.Epoch), code, []byte(e.Key), value, e.CreatedAt) //nolint:gosec // indexes stay far below 2^63
+func (t *pgTx) appendWAL(_ context.Context, e WALEntry) error {
+	t.rows.wal = append(t.rows.wal, e)
+	return nil
 }
 
 func (t *pgTx) setBucket(ctx context.Context, bucket int, hash []byte) error {
@@ -538,6 +566,7 @@ func (t *pgTx) release(ctx context.Context) error   { return t.execNow(ctx, `REL
 // rollbackTo drops what is queued: it is undone anyway.
 func (t *pgTx) rollbackTo(ctx context.Context) error {
 	t.pending = pgx.Batch{}
+	t.rows.reset()
 	_, err := t.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT w`)
 	return err
 }
@@ -613,6 +642,7 @@ func (t *pgTx) commit(ctx context.Context) error {
 
 func (t *pgTx) rollback(ctx context.Context) error {
 	t.pending = pgx.Batch{}
+	t.rows.reset()
 	return t.tx.Rollback(ctx)
 }
 

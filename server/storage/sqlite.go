@@ -559,3 +559,10 @@ func (t *sqliteTx) setWALValue(ctx context.Context, index uint64, value []byte) 
 	_, err := t.e.wconn.ExecContext(ctx, `UPDATE wal SET value = ? WHERE idx = ?`, value, int64(index))
 	return err
 }
+
+// flush has nothing to send: SQLite runs each statement when it is issued.
+// (Queuing a batch's rows into multi-row statements, as PostgreSQL does,
+// cost SQLite more CPU per write than one prepared statement per row:
+// BenchmarkCommitBatch16, NORMAL, 4 interleaved rounds, 22.7-28.1 vs
+// 28.9-33.5 cpu-us/write.)
+func (t *sqliteTx) flush(context.Context) error { return nil }

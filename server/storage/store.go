@@ -437,7 +437,8 @@ type priorValue struct {
 }
 
 // prefetcher is an engine transaction that reads many keys' values in one
-// round trip (PostgreSQL; SQLite's reads are calls, not round trips).
+// round trip (PostgreSQL). SQLite's reads are calls, not round trips: it
+// reads key by key (one SELECT ... IN over a batch's keys cost it more CPU).
 type prefetcher interface {
 	getKVs(ctx context.Context, keys []string) (map[string][]byte, error)
 }
@@ -519,6 +520,11 @@ func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, err
 		return fail(err)
 	}
 	lastIdx, err := w.applyOps(ctx, req.ops)
+	if err == nil {
+		// What the request queued fails here, where it can be undone, not
+		// in the release or a later request.
+		err = w.tx.flush(ctx)
+	}
 	if err != nil {
 		return fail(err)
 	}
