@@ -32,6 +32,9 @@ type engine interface {
 	walSizes(ctx context.Context, after uint64, limit int) ([]int64, error)
 	walEpochAt(ctx context.Context, index uint64) (uint64, bool, error)
 	oldestWAL(ctx context.Context) (uint64, error)
+	// newestWAL is the index and epoch of the newest WAL entry, false when
+	// the WAL is empty.
+	newestWAL(ctx context.Context) (index, epoch uint64, found bool, err error)
 	walIndexBefore(ctx context.Context, unixNano int64) (uint64, error)
 	bucketEntries(ctx context.Context, buckets []int) (map[int][]KV, error)
 

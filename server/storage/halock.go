@@ -162,7 +162,7 @@ func (s *Store) reload(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.epoch, s.last, s.lastEpoch, s.merkle = fresh.epoch, fresh.last, fresh.lastEpoch, fresh.merkle
-	s.saved = fresh.saved
+	s.saved, s.metaRows = fresh.saved, fresh.metaRows
 	// Other nodes wrote since this one last did: the in-memory WAL tail
 	// and every cache above the store are stale.
 	s.recent.clear()

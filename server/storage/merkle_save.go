@@ -96,7 +96,7 @@ func (sv *merkleSaved) committed(w *batchWriter) {
 // clean restart recomputes nothing. A node that may not write (an HA
 // standby) leaves them to whichever node writes next.
 func (s *Store) closeMerkle() {
-	if s.saved.known && len(s.saved.dirty) == 0 && s.saved.upTo == s.last {
+	if s.saved.known && len(s.saved.dirty) == 0 && s.saved.upTo == s.last && s.metaRows == [3]uint64{s.last, s.epoch, s.lastEpoch} {
 		return
 	}
 	ctx := context.Background()
@@ -107,8 +107,9 @@ func (s *Store) closeMerkle() {
 		}
 		return
 	}
-	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, next: s.last + 1, saved: &s.saved, bulk: true}
-	if err := w.saveMerkle(ctx); err != nil {
+	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, next: s.last + 1, epoch: s.epoch, lastEpoch: s.lastEpoch,
+		stored: s.metaRows, saved: &s.saved, bulk: true}
+	if err := w.finish(ctx); err != nil {
 		_ = tx.rollback(ctx)
 		s.log.Warn("merkle index not written at close; the next open recomputes it", "err", err)
 		return
@@ -120,6 +121,7 @@ func (s *Store) closeMerkle() {
 		return
 	}
 	s.saved.committed(w)
+	s.metaRows = [3]uint64{w.next - 1, w.epoch, w.lastEpoch}
 }
 
 // catchUpMerkle reads merkle_wal and recomputes, from the data, the

@@ -100,6 +100,7 @@ type pgSQL struct {
 	appendWAL, setBucket, setMeta, metaValue, buckets                  string
 	firstKey, firstKeyEnd, firstLocal, firstLocalEnd                   string
 	walSince, walSizes, walEpochAt, oldestWAL, walIndexBefore          string
+	newestWAL                                                          string
 	bucketEntries, clearBucket, dropWAL, trimWAL, scanKV, fence        string
 	wipe                                                               []string
 }
@@ -128,6 +129,7 @@ func newPgSQL(p string) pgSQL {
 		walSizes:       q(`SELECT octet_length(key) + coalesce(octet_length(value), 0) FROM {p}wal WHERE idx > $1 ORDER BY idx LIMIT $2`),
 		walEpochAt:     q(`SELECT epoch FROM {p}wal WHERE idx = $1`),
 		oldestWAL:      q(`SELECT coalesce(min(idx), 0) FROM {p}wal`),
+		newestWAL:      q(`SELECT idx, epoch FROM {p}wal ORDER BY idx DESC LIMIT 1`),
 		walIndexBefore: q(`SELECT coalesce(max(idx), 0) FROM {p}wal WHERE created_at < $1`),
 		bucketEntries:  q(`SELECT bucket, key, value FROM {p}kv WHERE bucket = ANY($1) ORDER BY bucket, key`),
 		clearBucket:    q(`DELETE FROM {p}kv WHERE bucket = $1`),
@@ -368,6 +370,18 @@ func (e *pgEngine) walEpochAt(ctx context.Context, index uint64) (uint64, bool, 
 		return 0, false, err
 	}
 	return uint64(epoch), true, nil
+}
+
+func (e *pgEngine) newestWAL(ctx context.Context) (uint64, uint64, bool, error) {
+	var idx, epoch int64
+	err := e.pool.QueryRow(ctx, e.sql.newestWAL).Scan(&idx, &epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("read newest WAL entry: %w", err)
+	}
+	return uint64(idx), uint64(epoch), true, nil //nolint:gosec // indexes are never negative
 }
 
 func (e *pgEngine) oldestWAL(ctx context.Context) (uint64, error) {

@@ -312,6 +312,18 @@ func (e *sqliteEngine) walEpochAt(ctx context.Context, index uint64) (uint64, bo
 	return uint64(epoch), true, nil
 }
 
+func (e *sqliteEngine) newestWAL(ctx context.Context) (uint64, uint64, bool, error) {
+	var idx, epoch int64
+	err := e.readers.QueryRowContext(ctx, `SELECT idx, epoch FROM wal ORDER BY idx DESC LIMIT 1`).Scan(&idx, &epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("read newest WAL entry: %w", err)
+	}
+	return uint64(idx), uint64(epoch), true, nil
+}
+
 func (e *sqliteEngine) oldestWAL(ctx context.Context) (uint64, error) {
 	var idx sql.NullInt64
 	err := e.readers.QueryRowContext(ctx, `SELECT MIN(idx) FROM wal`).Scan(&idx)

@@ -110,6 +110,10 @@ type Store struct {
 	recent    recentWAL     // newest committed entries (walring.go)
 
 	saved merkleSaved // what the stored merkle table holds (merkle_save.go); commit loop only
+	// metaRows is what the meta rows last_wal, epoch and last_epoch hold
+	// (they move with the merkle table, not with every commit); commit
+	// loop only.
+	metaRows [3]uint64
 }
 
 type writeRequest struct {
@@ -187,6 +191,16 @@ func (s *Store) load(ctx context.Context) error {
 	}
 	if s.lastEpoch, err = s.metaValue(ctx, "last_epoch"); err != nil {
 		return err
+	}
+	s.metaRows = [3]uint64{s.last, s.epoch, s.lastEpoch}
+	// A plain commit does not write the meta rows (see finish): its WAL
+	// rows say how far the position moved.
+	newest, newestEpoch, found, err := s.db.newestWAL(ctx)
+	if err != nil {
+		return err
+	}
+	if found && newest > s.last {
+		s.last, s.lastEpoch = newest, newestEpoch
 	}
 	s.notify = make(chan struct{})
 	s.merkle = newMerkleIndex()
@@ -307,7 +321,7 @@ func (s *Store) commit(batch []*writeRequest) {
 	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
 	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano(),
-		stored: [3]uint64{last, epoch, lastEpoch}, saved: &s.saved, bulk: hasFn(batch)}
+		stored: s.metaRows, saved: &s.saved, bulk: hasFn(batch)}
 	if err := w.prefetch(ctx, batch); err != nil {
 		_ = tx.rollback(ctx)
 		fail(fmt.Errorf("read previous values of %d writes: %w", len(batch), err))
@@ -334,6 +348,9 @@ func (s *Store) commit(batch []*writeRequest) {
 		return
 	}
 	s.saved.committed(w)
+	if w.wroteMeta {
+		s.metaRows = [3]uint64{w.next - 1, w.epoch, w.lastEpoch}
+	}
 	s.bumpWatches(batch)
 	s.mu.Lock()
 	advanced := w.next-1 != s.last
@@ -416,7 +433,8 @@ type batchWriter struct {
 	appended  []WALEntry // this transaction's entries, for Store.recent
 	tooLarge  bool       // an entry was too large for Store.recent
 	// stored is what the meta rows held when the batch began (last_wal,
-	// epoch, last_epoch): finish writes only the rows that changed.
+	// epoch, last_epoch): finish writes only the rows that changed, and
+	// only when the batch writes the merkle table or is a bulk change.
 	stored [3]uint64
 	// saved is the stored merkle table's state; bulk says the batch has
 	// function requests, which change the keyspace without (only) WAL
@@ -424,6 +442,7 @@ type batchWriter struct {
 	saved     *merkleSaved
 	bulk      bool
 	wroteTree bool // finish wrote the merkle table and merkle_wal
+	wroteMeta bool // finish brought the meta rows up to date
 	// prior holds the current value of every key the batch writes, read
 	// in one query up front by an engine where each read is a round trip
 	// (prefetcher); nil otherwise, and setKey reads each key itself.
@@ -629,6 +648,14 @@ func (w *batchWriter) finish(ctx context.Context) error {
 	if err := w.saveMerkle(ctx); err != nil {
 		return err
 	}
+	if !w.wroteTree && !w.bulk {
+		// A plain batch's position is in its WAL rows (load reads the
+		// newest), so it leaves the meta rows, one more page per commit,
+		// to the next merkle save. Bulk changes (which may drop or
+		// renumber WAL rows) write them.
+		return nil
+	}
+	w.wroteMeta = true
 	for i, v := range [3]uint64{w.next - 1, w.epoch, w.lastEpoch} {
 		if v == w.stored[i] {
 			continue // the row already holds it (most batches move last_wal only)
