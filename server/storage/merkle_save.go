@@ -14,8 +14,8 @@ import (
 // (merkleIndex); writing it to the merkle table with every commit cost a
 // random page of that table per write (a fifth of the pages a commit
 // dirtied on SQLite, one statement per write on both engines). Instead the
-// table is written with a commit every merkleSaveInterval (or once
-// merkleSaveBuckets buckets are pending), by every bulk change (wipe, merkle
+// table is written with a commit every merkleSaveInterval (at most
+// NumBuckets upserts, however many writes changed them), by every bulk change (wipe, merkle
 // sync, WAL trim, ...: they change keys without, or beside, WAL entries),
 // and at Close. The meta row merkle_wal says which WAL index the stored
 // table is current to, written in the same transaction as the buckets.
@@ -27,7 +27,6 @@ import (
 // untouched: the table is an index of the keyspace, not part of it.
 const (
 	merkleSaveInterval = time.Second
-	merkleSaveBuckets  = 1024
 	// maxCatchUpEntries bounds the WAL read after a crash; beyond it (or
 	// with entries missing) every bucket is recomputed from the data.
 	maxCatchUpEntries = 100000
@@ -51,8 +50,7 @@ type merkleSaved struct {
 // written, and merkle_wal, when it is their turn.
 func (w *batchWriter) saveMerkle(ctx context.Context) error {
 	sv := w.saved
-	due := w.bulk || w.reset || !sv.known ||
-		len(sv.dirty)+len(w.changed) >= merkleSaveBuckets || time.Since(sv.at) >= sv.every
+	due := w.bulk || w.reset || !sv.known || time.Since(sv.at) >= sv.every
 	if !due {
 		return nil
 	}
