@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
 // BenchmarkGroupCommit is concurrent single-key writes sharing commits
@@ -86,10 +88,24 @@ func cpuTime(b *testing.B) time.Duration {
 // cpu-us/write is getrusage user+system over the run:
 //
 //	go test ./server/storage/ -run '^$' -bench CommitBatch16 -benchtime 400x
+//
+// The postgresql case runs on the test binary's throwaway server (fsync
+// off): ns/op is then mostly round trips and the backend's statements.
 func BenchmarkCommitBatch16(b *testing.B) {
-	for _, mode := range []SyncMode{SyncFull, SyncNormal} {
-		b.Run(mode.String(), func(b *testing.B) {
-			s, err := Open(context.Background(), filepath.Join(b.TempDir(), "cluster.db"), Options{Sync: mode})
+	open := func(b *testing.B, mode SyncMode) (*Store, error) {
+		return Open(context.Background(), filepath.Join(b.TempDir(), "cluster.db"), Options{Sync: mode})
+	}
+	benchCommitBatch16(b, "FULL", SyncFull, open)
+	benchCommitBatch16(b, "NORMAL", SyncNormal, open)
+	benchCommitBatch16(b, "postgresql", SyncFull, func(b *testing.B, mode SyncMode) (*Store, error) {
+		return OpenPostgres(context.Background(), PostgresConfig{ConnURL: testserver.PostgresURL(b)}, Options{Sync: mode})
+	})
+}
+
+func benchCommitBatch16(b *testing.B, name string, mode SyncMode, open func(*testing.B, SyncMode) (*Store, error)) {
+	{
+		b.Run(name, func(b *testing.B) {
+			s, err := open(b, mode)
 			if err != nil {
 				b.Fatal(err)
 			}

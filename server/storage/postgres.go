@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -236,19 +237,20 @@ func (e *pgEngine) begin(ctx context.Context, relaxed bool) (engineTx, error) {
 	if e.ha && fence == 0 {
 		return nil, ErrFenced
 	}
-	tx, err := e.pool.Begin(ctx)
+	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// BEGIN waits in the queue: it travels with the batch's first read
+	// (the previous values), and COMMIT with its last writes.
+	t := &pgTx{e: e, conn: conn, fence: fence}
+	t.pending.Queue(`BEGIN`)
 	if relaxed || e.sync == SyncNormal {
 		// The commit does not wait for the WAL flush: a crash of the
 		// database may lose it, never half of it.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			_ = tx.Rollback(ctx)
-			return nil, err
-		}
+		t.pending.Queue(`SET LOCAL synchronous_commit = off`)
 	}
-	return &pgTx{e: e, tx: tx, fence: fence}, nil
+	return t, nil
 }
 
 func (e *pgEngine) metaValue(ctx context.Context, name string) (uint64, bool, error) {
@@ -426,7 +428,9 @@ func (e *pgEngine) bucketEntries(ctx context.Context, buckets []int) (map[int][]
 // per write instead of three, plus one for the commit.
 type pgTx struct {
 	e       *pgEngine
-	tx      pgx.Tx
+	conn    *pgxpool.Conn // released when the transaction ends
+	sent    bool          // BEGIN went out: ending needs a ROLLBACK or COMMIT
+	ended   bool
 	fence   int64
 	pending pgx.Batch
 	rows    pendingRows // upserts and WAL rows not yet in pending (rows.go)
@@ -467,10 +471,13 @@ func (t *pgTx) queueRows() {
 	t.rows.reset()
 }
 
-// sendWith sends the queued statements followed by q (when not "") in one
-// round trip and returns q's row; the first failing statement's error is
-// returned instead.
-func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) error {
+// send sends the queued statements followed by q (when not "") in one
+// round trip; read, when q is set, consumes q's results. The first failing
+// statement's error is returned instead.
+func (t *pgTx) send(ctx context.Context, q string, args []any, read func(pgx.BatchResults) error) error {
+	if t.ended {
+		return errors.New("postgresql transaction already ended")
+	}
 	t.queueRows()
 	queued := t.pending.Len()
 	if q != "" {
@@ -483,7 +490,8 @@ func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) 
 	// whole and start a new one.
 	b := t.pending
 	t.pending = pgx.Batch{}
-	br := t.tx.SendBatch(ctx, &b)
+	t.sent = true
+	br := t.conn.SendBatch(ctx, &b)
 	var err error
 	for range queued {
 		if _, err = br.Exec(); err != nil {
@@ -491,9 +499,40 @@ func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) 
 		}
 	}
 	if err == nil && q != "" {
-		err = br.QueryRow().Scan(scan...)
+		err = read(br)
 	}
 	return errors.Join(err, br.Close())
+}
+
+// sendWith is send for a q that returns one row, scanned into scan.
+func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) error {
+	return t.send(ctx, q, args, func(br pgx.BatchResults) error { return br.QueryRow().Scan(scan...) })
+}
+
+// end rolls back what was sent unless committed, and gives the connection
+// back to the pool (which drops one left inside a transaction).
+func (t *pgTx) end(ctx context.Context, rollback bool) error {
+	if t.ended {
+		return errors.New("postgresql transaction already ended")
+	}
+	t.ended = true
+	t.pending = pgx.Batch{}
+	t.rows.reset()
+	var err error
+	if rollback && t.sent {
+		_, err = t.conn.Exec(ctx, `ROLLBACK`)
+	}
+	t.conn.Release()
+	return err
+}
+
+// committed checks COMMIT's tag: on a transaction that an earlier error
+// aborted, PostgreSQL answers COMMIT with ROLLBACK, not with an error.
+func committed(tag pgconn.CommandTag, err error) error {
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("postgresql rolled the transaction back (%s)", tag.String())
+	}
+	return err
 }
 
 // flush sends the queued statements.
@@ -505,7 +544,7 @@ func (t *pgTx) execNow(ctx context.Context, q string) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
-	_, err := t.tx.Exec(ctx, q)
+	_, err := t.conn.Exec(ctx, q)
 	return err
 }
 
@@ -519,29 +558,29 @@ func (t *pgTx) getKV(ctx context.Context, key string) ([]byte, bool, error) {
 }
 
 // getKVs reads a batch's previous values in one round trip, which also
-// carries whatever is queued.
+// carries whatever is queued (at the start of a batch, its BEGIN).
 func (t *pgTx) getKVs(ctx context.Context, keys []string) (map[string][]byte, error) {
-	if err := t.flush(ctx); err != nil {
-		return nil, err
-	}
 	args := make([][]byte, len(keys))
 	for i, k := range keys {
 		args[i] = []byte(k)
 	}
-	rows, err := t.tx.Query(ctx, t.e.sql.getKVs, args)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := make(map[string][]byte, len(keys))
-	for rows.Next() {
-		var key, value []byte
-		if err := rows.Scan(&key, &value); err != nil {
-			return nil, err
+	err := t.send(ctx, t.e.sql.getKVs, []any{args}, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
 		}
-		out[string(key)] = nonNil(value)
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		for rows.Next() {
+			var key, value []byte
+			if err := rows.Scan(&key, &value); err != nil {
+				return err
+			}
+			out[string(key)] = nonNil(value)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 func (t *pgTx) putKV(_ context.Context, key string, value []byte, bucket int) error {
@@ -581,7 +620,7 @@ func (t *pgTx) release(ctx context.Context) error   { return t.execNow(ctx, `REL
 func (t *pgTx) rollbackTo(ctx context.Context) error {
 	t.pending = pgx.Batch{}
 	t.rows.reset()
-	_, err := t.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT w`)
+	_, err := t.conn.Exec(ctx, `ROLLBACK TO SAVEPOINT w`)
 	return err
 }
 
@@ -604,7 +643,7 @@ func (t *pgTx) trimWAL(ctx context.Context, upTo uint64) (int64, error) {
 	if err := t.flush(ctx); err != nil {
 		return 0, err
 	}
-	tag, err := t.tx.Exec(ctx, t.e.sql.trimWAL, int64(upTo)) //nolint:gosec // indexes stay far below 2^63
+	tag, err := t.conn.Exec(ctx, t.e.sql.trimWAL, int64(upTo)) //nolint:gosec // indexes stay far below 2^63
 	if err != nil {
 		return 0, err
 	}
@@ -615,7 +654,7 @@ func (t *pgTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
-	rows, err := t.tx.Query(ctx, t.e.sql.scanKV)
+	rows, err := t.conn.Query(ctx, t.e.sql.scanKV)
 	if err != nil {
 		return err
 	}
@@ -633,31 +672,30 @@ func (t *pgTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
 // commit checks the fencing token (when this node runs under an HA lock)
 // in the same transaction, then commits: a node that lost the lock fails
 // here and nothing of the batch is written.
+//
+// Without HA, COMMIT travels with the last queued writes: one round trip.
+// With HA it waits for the fence's answer.
 func (t *pgTx) commit(ctx context.Context) error {
 	if !t.e.ha {
-		if err := t.flush(ctx); err != nil {
-			_ = t.tx.Rollback(ctx)
-			return err
-		}
-	} else {
-		var one int
-		err := t.sendWith(ctx, t.e.sql.fence, []any{t.fence}, &one)
-		if errors.Is(err, pgx.ErrNoRows) {
-			_ = t.tx.Rollback(ctx)
-			return ErrFenced
-		}
-		if err != nil {
-			_ = t.tx.Rollback(ctx)
-			return fmt.Errorf("check HA lock: %w", err)
-		}
+		err := t.send(ctx, `COMMIT`, nil, func(br pgx.BatchResults) error { return committed(br.Exec()) })
+		return errors.Join(err, t.end(ctx, err != nil))
 	}
-	return t.tx.Commit(ctx)
+	var one int
+	err := t.sendWith(ctx, t.e.sql.fence, []any{t.fence}, &one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_ = t.end(ctx, true)
+		return ErrFenced
+	}
+	if err != nil {
+		_ = t.end(ctx, true)
+		return fmt.Errorf("check HA lock: %w", err)
+	}
+	err = committed(t.conn.Exec(ctx, `COMMIT`))
+	return errors.Join(err, t.end(ctx, err != nil))
 }
 
 func (t *pgTx) rollback(ctx context.Context) error {
-	t.pending = pgx.Batch{}
-	t.rows.reset()
-	return t.tx.Rollback(ctx)
+	return t.end(ctx, true)
 }
 
 func (e *pgEngine) keysAfter(ctx context.Context, local bool, after string, limit int) ([]string, error) {
