@@ -13,8 +13,9 @@ type engine interface {
 	// that need not wait for durable storage (see writeRequest.relaxed).
 	begin(ctx context.Context, relaxed bool) (engineTx, error)
 
-	// metaValue reads a position counter (0 when never written).
-	metaValue(ctx context.Context, name string) (uint64, error)
+	// metaValue reads a position counter; found is false (and the value
+	// 0) when it was never written.
+	metaValue(ctx context.Context, name string) (value uint64, found bool, err error)
 	// eachBucket calls fn for every stored merkle bucket hash.
 	eachBucket(ctx context.Context, fn func(bucket int, hash []byte) error) error
 
@@ -31,6 +32,9 @@ type engine interface {
 	walSizes(ctx context.Context, after uint64, limit int) ([]int64, error)
 	walEpochAt(ctx context.Context, index uint64) (uint64, bool, error)
 	oldestWAL(ctx context.Context) (uint64, error)
+	// newestWAL is the index and epoch of the newest WAL entry, false when
+	// the WAL is empty.
+	newestWAL(ctx context.Context) (index, epoch uint64, found bool, err error)
 	walIndexBefore(ctx context.Context, unixNano int64) (uint64, error)
 	bucketEntries(ctx context.Context, buckets []int) (map[int][]KV, error)
 
@@ -59,6 +63,10 @@ type engineTx interface {
 	setMeta(ctx context.Context, name string, value uint64) error
 	// setWALValue replaces the value a WAL entry keeps as history.
 	setWALValue(ctx context.Context, index uint64, value []byte) error
+
+	// flush sends whatever the transaction queued (rows.go), so that a
+	// failure shows here, in the request that queued it.
+	flush(ctx context.Context) error
 
 	// savepoint, release and rollbackTo manage the one savepoint a
 	// function request runs in.

@@ -156,12 +156,13 @@ func (s *Store) Deactivate() {
 
 // reload re-reads the position and merkle index from the database.
 func (s *Store) reload(ctx context.Context) error {
-	fresh := &Store{db: s.db}
+	fresh := &Store{db: s.db, log: s.log}
 	if err := fresh.load(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.epoch, s.last, s.lastEpoch, s.merkle = fresh.epoch, fresh.last, fresh.lastEpoch, fresh.merkle
+	s.saved, s.metaRows = fresh.saved, fresh.metaRows
 	// Other nodes wrote since this one last did: the in-memory WAL tail
 	// and every cache above the store are stale.
 	s.recent.clear()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -96,12 +97,13 @@ type pgEngine struct {
 
 // pgSQL is every statement with the prefix filled in, built once.
 type pgSQL struct {
-	getKV, getLocal, upsertKV, deleteKV, putLocal, deleteLocal  string
-	appendWAL, setBucket, setMeta, metaValue, buckets           string
-	firstKey, firstKeyEnd, firstLocal, firstLocalEnd            string
-	walSince, walSizes, walEpochAt, oldestWAL, walIndexBefore   string
-	bucketEntries, clearBucket, dropWAL, trimWAL, scanKV, fence string
-	wipe                                                        []string
+	getKV, getKVs, getLocal, upsertKV, deleteKV, putLocal, deleteLocal string
+	appendWAL, setBucket, setMeta, metaValue, buckets                  string
+	firstKey, firstKeyEnd, firstLocal, firstLocalEnd                   string
+	walSince, walSizes, walEpochAt, oldestWAL, walIndexBefore          string
+	newestWAL                                                          string
+	bucketEntries, clearBucket, dropWAL, trimWAL, scanKV, fence        string
+	wipe                                                               []string
 }
 
 func newPgSQL(p string) pgSQL {
@@ -109,12 +111,13 @@ func newPgSQL(p string) pgSQL {
 	q := func(s string) string { return r.Replace(s) }
 	return pgSQL{
 		getKV:          q(`SELECT value FROM {p}kv WHERE key = $1`),
+		getKVs:         q(`SELECT key, value FROM {p}kv WHERE key = ANY($1)`),
 		getLocal:       q(`SELECT value FROM {p}local WHERE key = $1`),
-		upsertKV:       q(`INSERT INTO {p}kv(key, value, bucket) VALUES($1, $2, $3) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+		upsertKV:       q(`INSERT INTO {p}kv(key, value, bucket) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::int[]) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
 		deleteKV:       q(`DELETE FROM {p}kv WHERE key = $1`),
 		putLocal:       q(`INSERT INTO {p}local(key, value) VALUES($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
 		deleteLocal:    q(`DELETE FROM {p}local WHERE key = $1`),
-		appendWAL:      q(`INSERT INTO {p}wal(idx, epoch, op, key, value, created_at) VALUES($1, $2, $3, $4, $5, $6)`),
+		appendWAL:      q(`INSERT INTO {p}wal(idx, epoch, op, key, value, created_at) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bytea[], $5::bytea[], $6::bigint[])`),
 		setBucket:      q(`INSERT INTO {p}merkle(bucket, hash) VALUES($1, $2) ON CONFLICT(bucket) DO UPDATE SET hash = excluded.hash`),
 		setMeta:        q(`INSERT INTO {p}meta(name, value) VALUES($1, $2) ON CONFLICT(name) DO UPDATE SET value = excluded.value`),
 		metaValue:      q(`SELECT value FROM {p}meta WHERE name = $1`),
@@ -127,6 +130,7 @@ func newPgSQL(p string) pgSQL {
 		walSizes:       q(`SELECT octet_length(key) + coalesce(octet_length(value), 0) FROM {p}wal WHERE idx > $1 ORDER BY idx LIMIT $2`),
 		walEpochAt:     q(`SELECT epoch FROM {p}wal WHERE idx = $1`),
 		oldestWAL:      q(`SELECT coalesce(min(idx), 0) FROM {p}wal`),
+		newestWAL:      q(`SELECT idx, epoch FROM {p}wal ORDER BY idx DESC LIMIT 1`),
 		walIndexBefore: q(`SELECT coalesce(max(idx), 0) FROM {p}wal WHERE created_at < $1`),
 		bucketEntries:  q(`SELECT bucket, key, value FROM {p}kv WHERE bucket = ANY($1) ORDER BY bucket, key`),
 		clearBucket:    q(`DELETE FROM {p}kv WHERE bucket = $1`),
@@ -233,31 +237,32 @@ func (e *pgEngine) begin(ctx context.Context, relaxed bool) (engineTx, error) {
 	if e.ha && fence == 0 {
 		return nil, ErrFenced
 	}
-	tx, err := e.pool.Begin(ctx)
+	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// BEGIN waits in the queue: it travels with the batch's first read
+	// (the previous values), and COMMIT with its last writes.
+	t := &pgTx{e: e, conn: conn, fence: fence}
+	t.pending.Queue(`BEGIN`)
 	if relaxed || e.sync == SyncNormal {
 		// The commit does not wait for the WAL flush: a crash of the
 		// database may lose it, never half of it.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			_ = tx.Rollback(ctx)
-			return nil, err
-		}
+		t.pending.Queue(`SET LOCAL synchronous_commit = off`)
 	}
-	return &pgTx{e: e, tx: tx, fence: fence}, nil
+	return t, nil
 }
 
-func (e *pgEngine) metaValue(ctx context.Context, name string) (uint64, error) {
+func (e *pgEngine) metaValue(ctx context.Context, name string) (uint64, bool, error) {
 	var v int64
 	err := e.pool.QueryRow(ctx, e.sql.metaValue, name).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", name, err)
+		return 0, false, fmt.Errorf("read %s: %w", name, err)
 	}
-	return uint64(v), nil
+	return uint64(v), true, nil
 }
 
 func (e *pgEngine) eachBucket(ctx context.Context, fn func(int, []byte) error) error {
@@ -369,6 +374,18 @@ func (e *pgEngine) walEpochAt(ctx context.Context, index uint64) (uint64, bool, 
 	return uint64(epoch), true, nil
 }
 
+func (e *pgEngine) newestWAL(ctx context.Context) (uint64, uint64, bool, error) {
+	var idx, epoch int64
+	err := e.pool.QueryRow(ctx, e.sql.newestWAL).Scan(&idx, &epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("read newest WAL entry: %w", err)
+	}
+	return uint64(idx), uint64(epoch), true, nil //nolint:gosec // indexes are never negative
+}
+
 func (e *pgEngine) oldestWAL(ctx context.Context) (uint64, error) {
 	var idx int64
 	err := e.pool.QueryRow(ctx, e.sql.oldestWAL).Scan(&idx)
@@ -411,21 +428,57 @@ func (e *pgEngine) bucketEntries(ctx context.Context, buckets []int) (map[int][]
 // per write instead of three, plus one for the commit.
 type pgTx struct {
 	e       *pgEngine
-	tx      pgx.Tx
+	conn    *pgxpool.Conn // released when the transaction ends
+	sent    bool          // BEGIN went out: ending needs a ROLLBACK or COMMIT
+	ended   bool
 	fence   int64
 	pending pgx.Batch
+	rows    pendingRows // upserts and WAL rows not yet in pending (rows.go)
 }
 
 // exec queues a statement whose only result is success or failure.
 func (t *pgTx) exec(_ context.Context, q string, args ...any) error {
+	t.queueRows()
 	t.pending.Queue(q, args...)
 	return nil
 }
 
-// sendWith sends the queued statements followed by q (when not "") in one
-// round trip and returns q's row; the first failing statement's error is
-// returned instead.
-func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) error {
+// queueRows turns the pending upserts and WAL rows into one statement per
+// table at the end of the queue.
+func (t *pgTx) queueRows() {
+	if t.rows.empty() {
+		return
+	}
+	if kv := t.rows.lastPerKey(); len(kv) > 0 {
+		keys, values, buckets := make([][]byte, len(kv)), make([][]byte, len(kv)), make([]int32, len(kv))
+		for i, r := range kv {
+			keys[i], values[i], buckets[i] = []byte(r.key), nonNil(r.value), int32(r.bucket) //nolint:gosec // bucket < NumBuckets
+		}
+		t.pending.Queue(t.e.sql.upsertKV, keys, values, buckets)
+	}
+	if n := len(t.rows.wal); n > 0 {
+		idx, epochs, ops, keys, values, created := make([]int64, n), make([]int64, n), make([]int16, n), make([][]byte, n), make([][]byte, n), make([]int64, n)
+		for i, e := range t.rows.wal {
+			idx[i], epochs[i], ops[i], keys[i], created[i] = int64(e.Index), int64(e.Epoch), walPut, []byte(e.Key), e.CreatedAt //nolint:gosec // indexes stay far below 2^63
+			if e.Delete {
+				ops[i] = walDelete
+			} else {
+				values[i] = nonNil(e.Value)
+			}
+		}
+		t.pending.Queue(t.e.sql.appendWAL, idx, epochs, ops, keys, values, created)
+	}
+	t.rows.reset()
+}
+
+// send sends the queued statements followed by q (when not "") in one
+// round trip; read, when q is set, consumes q's results. The first failing
+// statement's error is returned instead.
+func (t *pgTx) send(ctx context.Context, q string, args []any, read func(pgx.BatchResults) error) error {
+	if t.ended {
+		return errors.New("postgresql transaction already ended")
+	}
+	t.queueRows()
 	queued := t.pending.Len()
 	if q != "" {
 		t.pending.Queue(q, args...)
@@ -437,7 +490,8 @@ func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) 
 	// whole and start a new one.
 	b := t.pending
 	t.pending = pgx.Batch{}
-	br := t.tx.SendBatch(ctx, &b)
+	t.sent = true
+	br := t.conn.SendBatch(ctx, &b)
 	var err error
 	for range queued {
 		if _, err = br.Exec(); err != nil {
@@ -445,9 +499,40 @@ func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) 
 		}
 	}
 	if err == nil && q != "" {
-		err = br.QueryRow().Scan(scan...)
+		err = read(br)
 	}
 	return errors.Join(err, br.Close())
+}
+
+// sendWith is send for a q that returns one row, scanned into scan.
+func (t *pgTx) sendWith(ctx context.Context, q string, args []any, scan ...any) error {
+	return t.send(ctx, q, args, func(br pgx.BatchResults) error { return br.QueryRow().Scan(scan...) })
+}
+
+// end rolls back what was sent unless committed, and gives the connection
+// back to the pool (which drops one left inside a transaction).
+func (t *pgTx) end(ctx context.Context, rollback bool) error {
+	if t.ended {
+		return errors.New("postgresql transaction already ended")
+	}
+	t.ended = true
+	t.pending = pgx.Batch{}
+	t.rows.reset()
+	var err error
+	if rollback && t.sent {
+		_, err = t.conn.Exec(ctx, `ROLLBACK`)
+	}
+	t.conn.Release()
+	return err
+}
+
+// committed checks COMMIT's tag: on a transaction that an earlier error
+// aborted, PostgreSQL answers COMMIT with ROLLBACK, not with an error.
+func committed(tag pgconn.CommandTag, err error) error {
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("postgresql rolled the transaction back (%s)", tag.String())
+	}
+	return err
 }
 
 // flush sends the queued statements.
@@ -459,7 +544,7 @@ func (t *pgTx) execNow(ctx context.Context, q string) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
-	_, err := t.tx.Exec(ctx, q)
+	_, err := t.conn.Exec(ctx, q)
 	return err
 }
 
@@ -472,8 +557,35 @@ func (t *pgTx) getKV(ctx context.Context, key string) ([]byte, bool, error) {
 	return nonNil(v), err == nil, err
 }
 
-func (t *pgTx) putKV(ctx context.Context, key string, value []byte, bucket int) error {
-	return t.exec(ctx, t.e.sql.upsertKV, []byte(key), nonNil(value), int32(bucket)) //nolint:gosec // bucket < NumBuckets
+// getKVs reads a batch's previous values in one round trip, which also
+// carries whatever is queued (at the start of a batch, its BEGIN).
+func (t *pgTx) getKVs(ctx context.Context, keys []string) (map[string][]byte, error) {
+	args := make([][]byte, len(keys))
+	for i, k := range keys {
+		args[i] = []byte(k)
+	}
+	out := make(map[string][]byte, len(keys))
+	err := t.send(ctx, t.e.sql.getKVs, []any{args}, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var key, value []byte
+			if err := rows.Scan(&key, &value); err != nil {
+				return err
+			}
+			out[string(key)] = nonNil(value)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+func (t *pgTx) putKV(_ context.Context, key string, value []byte, bucket int) error {
+	t.rows.kv = append(t.rows.kv, kvRow{key: key, value: value, bucket: bucket})
+	return nil
 }
 
 func (t *pgTx) deleteKV(ctx context.Context, key string) error {
@@ -488,13 +600,9 @@ func (t *pgTx) deleteLocal(ctx context.Context, key string) error {
 	return t.exec(ctx, t.e.sql.deleteLocal, []byte(key))
 }
 
-func (t *pgTx) appendWAL(ctx context.Context, e WALEntry) error {
-	code := int16(walPut)
-	value := nonNil(e.Value)
-	if e.Delete {
-		code, value = walDelete, nil
-	}
-	return t.exec(ctx, t.e.sql.appendWAL, int64(e.Index), int64(e.Epoch), code, []byte(e.Key), value, e.CreatedAt) //nolint:gosec // indexes stay far below 2^63
+func (t *pgTx) appendWAL(_ context.Context, e WALEntry) error {
+	t.rows.wal = append(t.rows.wal, e)
+	return nil
 }
 
 func (t *pgTx) setBucket(ctx context.Context, bucket int, hash []byte) error {
@@ -511,7 +619,8 @@ func (t *pgTx) release(ctx context.Context) error   { return t.execNow(ctx, `REL
 // rollbackTo drops what is queued: it is undone anyway.
 func (t *pgTx) rollbackTo(ctx context.Context) error {
 	t.pending = pgx.Batch{}
-	_, err := t.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT w`)
+	t.rows.reset()
+	_, err := t.conn.Exec(ctx, `ROLLBACK TO SAVEPOINT w`)
 	return err
 }
 
@@ -534,7 +643,7 @@ func (t *pgTx) trimWAL(ctx context.Context, upTo uint64) (int64, error) {
 	if err := t.flush(ctx); err != nil {
 		return 0, err
 	}
-	tag, err := t.tx.Exec(ctx, t.e.sql.trimWAL, int64(upTo)) //nolint:gosec // indexes stay far below 2^63
+	tag, err := t.conn.Exec(ctx, t.e.sql.trimWAL, int64(upTo)) //nolint:gosec // indexes stay far below 2^63
 	if err != nil {
 		return 0, err
 	}
@@ -545,7 +654,7 @@ func (t *pgTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
-	rows, err := t.tx.Query(ctx, t.e.sql.scanKV)
+	rows, err := t.conn.Query(ctx, t.e.sql.scanKV)
 	if err != nil {
 		return err
 	}
@@ -563,30 +672,30 @@ func (t *pgTx) scanKV(ctx context.Context, fn func(string, []byte)) error {
 // commit checks the fencing token (when this node runs under an HA lock)
 // in the same transaction, then commits: a node that lost the lock fails
 // here and nothing of the batch is written.
+//
+// Without HA, COMMIT travels with the last queued writes: one round trip.
+// With HA it waits for the fence's answer.
 func (t *pgTx) commit(ctx context.Context) error {
 	if !t.e.ha {
-		if err := t.flush(ctx); err != nil {
-			_ = t.tx.Rollback(ctx)
-			return err
-		}
-	} else {
-		var one int
-		err := t.sendWith(ctx, t.e.sql.fence, []any{t.fence}, &one)
-		if errors.Is(err, pgx.ErrNoRows) {
-			_ = t.tx.Rollback(ctx)
-			return ErrFenced
-		}
-		if err != nil {
-			_ = t.tx.Rollback(ctx)
-			return fmt.Errorf("check HA lock: %w", err)
-		}
+		err := t.send(ctx, `COMMIT`, nil, func(br pgx.BatchResults) error { return committed(br.Exec()) })
+		return errors.Join(err, t.end(ctx, err != nil))
 	}
-	return t.tx.Commit(ctx)
+	var one int
+	err := t.sendWith(ctx, t.e.sql.fence, []any{t.fence}, &one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_ = t.end(ctx, true)
+		return ErrFenced
+	}
+	if err != nil {
+		_ = t.end(ctx, true)
+		return fmt.Errorf("check HA lock: %w", err)
+	}
+	err = committed(t.conn.Exec(ctx, `COMMIT`))
+	return errors.Join(err, t.end(ctx, err != nil))
 }
 
 func (t *pgTx) rollback(ctx context.Context) error {
-	t.pending = pgx.Batch{}
-	return t.tx.Rollback(ctx)
+	return t.end(ctx, true)
 }
 
 func (e *pgEngine) keysAfter(ctx context.Context, local bool, after string, limit int) ([]string, error) {

@@ -193,18 +193,18 @@ func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error
 	return t, nil
 }
 
-func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, error) {
+func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, bool, error) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	var v int64
 	err := e.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", name, err)
+		return 0, false, fmt.Errorf("read %s: %w", name, err)
 	}
-	return uint64(v), nil
+	return uint64(v), true, nil
 }
 
 func (e *sqliteEngine) eachBucket(ctx context.Context, fn func(int, []byte) error) error {
@@ -310,6 +310,18 @@ func (e *sqliteEngine) walEpochAt(ctx context.Context, index uint64) (uint64, bo
 		return 0, false, err
 	}
 	return uint64(epoch), true, nil
+}
+
+func (e *sqliteEngine) newestWAL(ctx context.Context) (uint64, uint64, bool, error) {
+	var idx, epoch int64
+	err := e.readers.QueryRowContext(ctx, `SELECT idx, epoch FROM wal ORDER BY idx DESC LIMIT 1`).Scan(&idx, &epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("read newest WAL entry: %w", err)
+	}
+	return uint64(idx), uint64(epoch), true, nil
 }
 
 func (e *sqliteEngine) oldestWAL(ctx context.Context) (uint64, error) {
@@ -559,3 +571,10 @@ func (t *sqliteTx) setWALValue(ctx context.Context, index uint64, value []byte) 
 	_, err := t.e.wconn.ExecContext(ctx, `UPDATE wal SET value = ? WHERE idx = ?`, value, int64(index))
 	return err
 }
+
+// flush has nothing to send: SQLite runs each statement when it is issued.
+// (Queuing a batch's rows into multi-row statements, as PostgreSQL does,
+// cost SQLite more CPU per write than one prepared statement per row:
+// BenchmarkCommitBatch16, NORMAL, 4 interleaved rounds, 22.7-28.1 vs
+// 28.9-33.5 cpu-us/write.)
+func (t *sqliteTx) flush(context.Context) error { return nil }

@@ -108,6 +108,12 @@ type Store struct {
 	merkle    *merkleIndex
 	notify    chan struct{} // closed when the position moves
 	recent    recentWAL     // newest committed entries (walring.go)
+
+	saved merkleSaved // what the stored merkle table holds (merkle_save.go); commit loop only
+	// metaRows is what the meta rows last_wal, epoch and last_epoch hold
+	// (they move with the merkle table, not with every commit); commit
+	// loop only.
+	metaRows [3]uint64
 }
 
 type writeRequest struct {
@@ -186,16 +192,27 @@ func (s *Store) load(ctx context.Context) error {
 	if s.lastEpoch, err = s.metaValue(ctx, "last_epoch"); err != nil {
 		return err
 	}
+	s.metaRows = [3]uint64{s.last, s.epoch, s.lastEpoch}
+	// A plain commit does not write the meta rows (see finish): its WAL
+	// rows say how far the position moved.
+	newest, newestEpoch, found, err := s.db.newestWAL(ctx)
+	if err != nil {
+		return err
+	}
+	if found && newest > s.last {
+		s.last, s.lastEpoch = newest, newestEpoch
+	}
 	s.notify = make(chan struct{})
 	s.merkle = newMerkleIndex()
 	if err := s.db.eachBucket(ctx, s.merkle.setBucket); err != nil {
 		return fmt.Errorf("load merkle index: %w", err)
 	}
-	return nil
+	return s.catchUpMerkle(ctx)
 }
 
 func (s *Store) metaValue(ctx context.Context, name string) (uint64, error) {
-	return s.db.metaValue(ctx, name)
+	v, _, err := s.db.metaValue(ctx, name)
+	return v, err
 }
 
 // Close finishes the writes already submitted, refuses new ones and closes
@@ -263,6 +280,7 @@ func (s *Store) commitLoop() {
 				case req := <-s.requests:
 					s.commit([]*writeRequest{req})
 				default:
+					s.closeMerkle()
 					return
 				}
 			}
@@ -303,7 +321,12 @@ func (s *Store) commit(batch []*writeRequest) {
 	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
 	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano(),
-		stored: [3]uint64{last, epoch, lastEpoch}}
+		stored: s.metaRows, saved: &s.saved, bulk: hasFn(batch)}
+	if err := w.prefetch(ctx, batch); err != nil {
+		_ = tx.rollback(ctx)
+		fail(fmt.Errorf("read previous values of %d writes: %w", len(batch), err))
+		return
+	}
 	for i, req := range batch {
 		idx, err := w.apply(ctx, req)
 		if err != nil && req.fn == nil {
@@ -323,6 +346,10 @@ func (s *Store) commit(batch []*writeRequest) {
 	if err := tx.commit(ctx); err != nil {
 		fail(fmt.Errorf("commit %d writes: %w", len(batch), err))
 		return
+	}
+	s.saved.committed(w)
+	if w.wroteMeta {
+		s.metaRows = [3]uint64{w.next - 1, w.epoch, w.lastEpoch}
 	}
 	s.bumpWatches(batch)
 	s.mu.Lock()
@@ -406,8 +433,72 @@ type batchWriter struct {
 	appended  []WALEntry // this transaction's entries, for Store.recent
 	tooLarge  bool       // an entry was too large for Store.recent
 	// stored is what the meta rows held when the batch began (last_wal,
-	// epoch, last_epoch): finish writes only the rows that changed.
+	// epoch, last_epoch): finish writes only the rows that changed, and
+	// only when the batch writes the merkle table or is a bulk change.
 	stored [3]uint64
+	// saved is the stored merkle table's state; bulk says the batch has
+	// function requests, which change the keyspace without (only) WAL
+	// entries, so the batch writes the merkle table (merkle_save.go).
+	saved     *merkleSaved
+	bulk      bool
+	wroteTree bool // finish wrote the merkle table and merkle_wal
+	wroteMeta bool // finish brought the meta rows up to date
+	// prior holds the current value of every key the batch writes, read
+	// in one query up front by an engine where each read is a round trip
+	// (prefetcher); nil otherwise, and setKey reads each key itself.
+	prior map[string]priorValue
+}
+
+// priorValue is a key's value as of the batch so far.
+type priorValue struct {
+	value  []byte
+	exists bool
+}
+
+// prefetcher is an engine transaction that reads many keys' values in one
+// round trip (PostgreSQL). SQLite's reads are calls, not round trips: it
+// reads key by key (one SELECT ... IN over a batch's keys cost it more CPU).
+type prefetcher interface {
+	getKVs(ctx context.Context, keys []string) (map[string][]byte, error)
+}
+
+// prefetch reads the previous values of a batch of plain writes at once.
+// Batches with function requests read key by key: those may change keys
+// in ways (a wipe, a bucket replaced) the map would not follow.
+func (w *batchWriter) prefetch(ctx context.Context, batch []*writeRequest) error {
+	p, ok := w.tx.(prefetcher)
+	if !ok || w.bulk {
+		return nil
+	}
+	var keys []string
+	for _, req := range batch {
+		for _, op := range req.ops {
+			if !op.Local {
+				keys = append(keys, op.Key)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	found, err := p.getKVs(ctx, keys)
+	if err != nil {
+		return err
+	}
+	w.prior = make(map[string]priorValue, len(keys))
+	for _, k := range keys {
+		v, ok := found[k]
+		w.prior[k] = priorValue{value: v, exists: ok}
+	}
+	return nil
+}
+
+// previous is a key's value before the write being applied.
+func (w *batchWriter) previous(ctx context.Context, key string) ([]byte, bool, error) {
+	if p, ok := w.prior[key]; ok {
+		return p.value, p.exists, nil
+	}
+	return w.tx.getKV(ctx, key)
 }
 
 func (w *batchWriter) bucketHash(bucket int) []byte {
@@ -448,6 +539,11 @@ func (w *batchWriter) apply(ctx context.Context, req *writeRequest) (uint64, err
 		return fail(err)
 	}
 	lastIdx, err := w.applyOps(ctx, req.ops)
+	if err == nil {
+		// What the request queued fails here, where it can be undone, not
+		// in the release or a later request.
+		err = w.tx.flush(ctx)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -500,7 +596,7 @@ func (w *batchWriter) applyOp(ctx context.Context, op Op) (uint64, error) {
 // setKey changes one replicated key and its merkle bucket. It reports false
 // for a delete of a key that does not exist.
 func (w *batchWriter) setKey(ctx context.Context, key string, value []byte, del bool) (bool, error) {
-	old, existed, err := w.tx.getKV(ctx, key)
+	old, existed, err := w.previous(ctx, key)
 	if err != nil {
 		return false, fmt.Errorf("read previous value: %w", err)
 	}
@@ -520,6 +616,9 @@ func (w *batchWriter) setKey(ctx context.Context, key string, value []byte, del 
 	}
 	if err != nil {
 		return false, fmt.Errorf("write key: %w", err)
+	}
+	if w.prior != nil {
+		w.prior[key] = priorValue{value: value, exists: !del}
 	}
 	w.changed[bucket] = hash
 	return true, nil
@@ -543,13 +642,20 @@ func (w *batchWriter) appendWAL(ctx context.Context, e WALEntry) error {
 	return nil
 }
 
-// finish persists the merkle buckets and position changed by the batch.
+// finish persists the position changed by the batch, and the merkle
+// buckets when it is their turn (merkle_save.go).
 func (w *batchWriter) finish(ctx context.Context) error {
-	for bucket, hash := range w.changed {
-		if err := w.tx.setBucket(ctx, bucket, hash); err != nil {
-			return fmt.Errorf("update merkle bucket %d: %w", bucket, err)
-		}
+	if err := w.saveMerkle(ctx); err != nil {
+		return err
 	}
+	if !w.wroteTree && !w.bulk {
+		// A plain batch's position is in its WAL rows (load reads the
+		// newest), so it leaves the meta rows, one more page per commit,
+		// to the next merkle save. Bulk changes (which may drop or
+		// renumber WAL rows) write them.
+		return nil
+	}
+	w.wroteMeta = true
 	for i, v := range [3]uint64{w.next - 1, w.epoch, w.lastEpoch} {
 		if v == w.stored[i] {
 			continue // the row already holds it (most batches move last_wal only)
