@@ -51,7 +51,7 @@ func TestDRSecondaryHAClusterResumes(t *testing.T) {
 		Keys      []string `json:"keys"`
 		RootToken string   `json:"root_token"`
 	}
-	code, body, err := call(primary.Addr, http.MethodPut, "sys/init", "", `{"secret_shares":1,"secret_threshold":1}`)
+	code, body, err := callWith(initClient, primary.Addr, http.MethodPut, "sys/init", "", `{"secret_shares":1,"secret_threshold":1}`)
 	if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &res) != nil {
 		t.Fatalf("init primary: %d %s %v", code, body, err)
 	}
@@ -156,7 +156,7 @@ func TestDRPrimaryHAClusterFailover(t *testing.T) {
 		Keys      []string `json:"keys"`
 		RootToken string   `json:"root_token"`
 	}
-	code, body, err := call(secondary.Addr, http.MethodPut, "sys/init", "", `{"secret_shares":1,"secret_threshold":1}`)
+	code, body, err := callWith(initClient, secondary.Addr, http.MethodPut, "sys/init", "", `{"secret_shares":1,"secret_threshold":1}`)
 	if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &res) != nil {
 		t.Fatalf("init secondary: %d %s %v", code, body, err)
 	}

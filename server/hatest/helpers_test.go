@@ -52,8 +52,12 @@ func startHA(t *testing.T, n int, ttl, renew string) *haCluster {
 		Keys      []string `json:"keys"`
 		RootToken string   `json:"root_token"`
 	}
+	// The retries are for a cluster without an active node yet (503, not
+	// forwarded). An init that started is waited for, however slow a busy
+	// machine makes it: one whose answer a short timeout dropped would leave
+	// the cluster initialised with its keys lost, and every retry refused.
 	waitFor(t, 20*time.Second, "sys/init through node 0", func() error {
-		code, body, err := call(c.nodes[0].Addr, http.MethodPut, "sys/init", "", `{"secret_shares":1,"secret_threshold":1}`)
+		code, body, err := callWith(initClient, c.nodes[0].Addr, http.MethodPut, "sys/init", "", `{"secret_shares":1,"secret_threshold":1}`)
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("%d %s %v", code, body, err)
 		}
@@ -165,6 +169,9 @@ func readKey(addr, token, key string) (string, bool, error) {
 }
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// initClient waits longer: sys/init makes the root key and the keyring.
+var initClient = &http.Client{Timeout: time.Minute}
 
 // call makes one API request and returns the status and body.
 func call(addr, method, path, token, body string) (int, string, error) {
