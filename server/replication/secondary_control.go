@@ -56,9 +56,13 @@ func (m *Manager) EnableSecondary(ctx context.Context, req ActivationRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	// A copy of another DR primary's carried keys is not this one's: until
-	// the first heartbeat brings it, promotion installs nothing.
-	if err := m.store.Wipe(ctx, op, storage.Op{Local: true, Key: carriedDigestKey, Delete: true}); err != nil {
+	ops := []storage.Op{op}
+	if m.kind == KindDR {
+		// A copy of another DR primary's carried keys is not this one's:
+		// until the first heartbeat brings it, promotion installs nothing.
+		ops = append(ops, storage.Op{Local: true, Key: carriedDigestKey, Delete: true})
+	}
+	if err := m.store.Wipe(ctx, ops...); err != nil {
 		return nil, err
 	}
 	m.carried.held.Store(nil)
@@ -118,8 +122,7 @@ func (m *Manager) Promote(ctx context.Context, primaryClusterAddr string, force 
 		m.takeCarriedRole(ctx)
 	}
 	if m.kind == KindPerformance {
-		res := m.promotedPerformance(ctx, primaryClusterAddr, force)
-		return res, nil
+		return m.promotedPerformance(ctx, primaryClusterAddr, force), nil
 	}
 	if peer := m.perfPeer.Load(); peer != nil && peer.Mode() == ModeSecondary {
 		// A performance secondary's replicated keyspace is its performance
