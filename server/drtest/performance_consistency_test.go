@@ -118,6 +118,33 @@ func TestPerformanceForwardInconsistent(t *testing.T) {
 	if err != nil || s == nil || s.Data["v"] != "2" {
 		t.Fatalf("read on B after it caught up: %v %+v", err, s)
 	}
+
+	// What B owns stays B's even when the request asks for forwarding:
+	// enabling a local mount with an index B never reaches.
+	_, perfID, _, _ := a.perfStatus()
+	future := base64.RawURLEncoding.EncodeToString([]byte("vr1:" + perfID + ":999999999"))
+	hr, err := http.NewRequest(http.MethodPut, b.srv.Addr+"/v1/sys/mounts/b-own", strings.NewReader(`{"type":"kv","local":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Header.Set("X-Vault-Token", bRoot)
+	hr.Header.Set("X-Vault-Index", future)
+	hr.Header.Set("X-Vault-Inconsistent", inconsistentForwardHeader)
+	resp, err := b.srv.HTTPClient().Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("enable a local mount on B with forward-active-node: %d %s", resp.StatusCode, raw)
+	}
+	if m, err := bc.Sys().ListMounts(); err != nil || m["b-own/"] == nil {
+		t.Fatalf("B's local mount is not on B: %v %v", err, m)
+	}
+	if m, err := a.rootClient().Sys().ListMounts(); err != nil || m["b-own/"] != nil {
+		t.Fatalf("B's local mount was enabled on A: %v", err)
+	}
 }
 
 // TestPerformanceDynamicFilter: primary/dynamic-filter/:id answers the

@@ -29,14 +29,18 @@ var perfLocalPrefixes = []string{
 const indexWait = 2 * time.Second
 
 // perfSecondaryForwards says whether this request goes to the primary:
-// a write that is not to this cluster's own tokens, controls or local
-// mounts (enabling one included).
-func (a *API) perfSecondaryForwards(rt *route, req *request) bool {
+// one not to this cluster's own tokens, controls or local mounts (enabling
+// one included) that is a write, or whose X-Vault-Index is not applied
+// here and asks to be forwarded (inconsistent, from awaitIndex). Asked
+// after the body is read, which says whether a mount being enabled is
+// local.
+func (a *API) perfSecondaryForwards(rt *route, req *request, inconsistent bool) bool {
+	write := true
 	switch rt.method {
 	case http.MethodGet, http.MethodHead, methodList:
-		return false
+		write = false
 	}
-	return a.core.Perf.Mode() == replication.ModeSecondary && !a.perfSecondaryOwns(req)
+	return (write || inconsistent) && a.core.Perf.Mode() == replication.ModeSecondary && !a.perfSecondaryOwns(req)
 }
 
 // perfSecondaryOwns says whether a performance secondary serves this path

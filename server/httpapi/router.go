@@ -187,7 +187,7 @@ func (a *API) serve(rt *route) httprouter.Handle {
 			a.fail(w, hr, err)
 			return
 		}
-		if inconsistent || a.perfSecondaryForwards(rt, req) {
+		if a.perfSecondaryForwards(rt, req, inconsistent) {
 			a.forward(w, req)
 			return
 		}
