@@ -10,7 +10,7 @@ import (
 // share the whole machinery (the state machine, activation tokens, the
 // cluster port's mutual TLS, the WAL stream and the merkle repair); they
 // differ where Vault's do: where their state lives, what a secondary
-// receives and serves (performance.go), and the words in their answers.
+// receives and serves (filter.go, perfview.go), and the words in their answers.
 type Kind string
 
 // The two kinds, named as in Vault's paths (sys/replication/<kind>/...).
