@@ -269,11 +269,14 @@ func (s *Store) submit(ctx context.Context, req *writeRequest) (uint64, error) {
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	batch := make([]*writeRequest, 0, s.maxBatch)
+	var g gatherer
 	for {
+		queued := len(s.requests) > 0
 		select {
 		case req := <-s.requests:
 			batch = append(batch[:0], req)
 		case <-s.stop:
+			g.stop()
 			// Close holds closeMu, so nothing new arrives: commit what is queued.
 			for {
 				select {
@@ -285,16 +288,93 @@ func (s *Store) commitLoop() {
 				}
 			}
 		}
-	drain:
-		for len(batch) < s.maxBatch {
-			select {
-			case req := <-s.requests:
-				batch = append(batch, req)
-			default:
-				break drain
-			}
-		}
+		batch = s.drain(batch)
+		batch = g.gather(s, batch, queued)
+		start := time.Now()
 		s.commit(batch)
+		g.done(len(batch), hasFn(batch), time.Since(start))
+	}
+}
+
+// drain adds the queued requests to batch, up to maxBatch.
+func (s *Store) drain(batch []*writeRequest) []*writeRequest {
+	for len(batch) < s.maxBatch {
+		select {
+		case req := <-s.requests:
+			batch = append(batch, req)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// maxGather bounds how long a batch waits for the writers of the previous
+// one (see gatherer).
+const maxGather = time.Millisecond
+
+// gatherer lets a batch wait briefly for the writers the previous commit
+// just answered. Without it, concurrent writers split into two cohorts
+// that alternate: one commits while the other, answered by the commit
+// before, comes back with its next write. Each commit costs the same
+// fixed work (on SQLite FULL, the fsync and its kernel I/O path, the
+// largest share of a write's CPU), so two half batches cost nearly twice
+// what one full batch does. The batch waits until it holds as many plain
+// writes as the previous batch plus what was already queued (or, when the
+// loop had been idle, as many as the previous batch), for at most half the
+// previous commit's duration and maxGather: a lone writer never waits
+// (its previous batch was itself), and bulk requests never do.
+type gatherer struct {
+	last     int           // size of the previous batch of plain writes (0 after a bulk one)
+	lastTook time.Duration // how long the previous commit took
+	timer    *time.Timer
+}
+
+func (g *gatherer) done(size int, bulk bool, took time.Duration) {
+	g.last, g.lastTook = size, took
+	if bulk {
+		g.last = 0
+	}
+}
+
+func (g *gatherer) gather(s *Store, batch []*writeRequest, queued bool) []*writeRequest {
+	target := g.last
+	if queued {
+		target += len(batch)
+	}
+	target = min(target, s.maxBatch)
+	wait := min(g.lastTook/2, maxGather)
+	if len(batch) >= target || wait <= 0 || hasFn(batch) {
+		return batch
+	}
+	if g.timer == nil {
+		g.timer = time.NewTimer(wait)
+	} else {
+		g.timer.Reset(wait)
+	}
+	for len(batch) < target {
+		select {
+		case req := <-s.requests:
+			batch = append(batch, req)
+			if req.fn != nil {
+				g.timer.Stop()
+				return s.drain(batch)
+			}
+		case <-g.timer.C:
+			return s.drain(batch)
+		case <-s.stop:
+			// Commit what is here; the loop sees stop next.
+			g.timer.Stop()
+			return batch
+		}
+	}
+	g.timer.Stop()
+	return s.drain(batch)
+}
+
+func (g *gatherer) stop() {
+	if g.timer != nil {
+		g.timer.Stop()
 	}
 }
 

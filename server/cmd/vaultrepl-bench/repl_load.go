@@ -170,8 +170,8 @@ type applyLog struct {
 const applyPoll = 200 * time.Microsecond
 
 // startApplyLog follows the position a secondary server process commits to
-// its database file (meta.last_wal, written in the same transaction as the
-// entries), reading it through a read-only connection of this process every
+// its database file (meta.last_wal and the WAL rows, written in the same
+// transaction as the entries), reading it through a read-only connection of this process every
 // applyPoll. Every stamp is taken after the read that saw the position, so
 // the log errs late by at most one poll plus one read, never early: both
 // clocks are this host's.
@@ -247,13 +247,17 @@ func openServerDB(path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// dbLastWAL reads the newest committed WAL index of a server's database.
+// dbLastWAL reads the newest committed WAL index of a server's database:
+// the newer of meta.last_wal and the newest WAL row. A primary's plain
+// commits leave meta.last_wal to the once-a-second merkle save (their WAL
+// rows carry the position); a secondary's applies write both in the
+// transaction that applies the entries. Both reads are one statement, so
+// one snapshot.
 func dbLastWAL(ctx context.Context, db *sql.DB) (uint64, error) {
 	var v int64
-	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'last_wal'`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	err := db.QueryRowContext(ctx, `SELECT max(
+	coalesce((SELECT value FROM meta WHERE name = 'last_wal'), 0),
+	coalesce((SELECT max(idx) FROM wal), 0))`).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("read last_wal: %w", err)
 	}
