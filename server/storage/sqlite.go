@@ -52,6 +52,9 @@ type sqliteEngine struct {
 	readers *sql.DB
 	sync    SyncMode
 	stmts   [numStmts]*sql.Stmt // prepared once on wconn
+	// relaxedNow says wconn runs synchronous=NORMAL for relaxed batches
+	// (syncFor); guarded by wmu.
+	relaxedNow bool
 	// Point reads, prepared once: database/sql keeps them per reader
 	// connection, so a read does not parse its SQL again.
 	getKV, getLocal, walSinceStmt *sql.Stmt
@@ -177,20 +180,42 @@ func (e *sqliteEngine) close() error {
 func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error) {
 	e.wmu.Lock()
 	t := &sqliteTx{e: e}
-	if relaxed && e.sync == SyncFull {
-		// One fsync fewer per batch; the next FULL commit makes it durable.
-		if _, err := e.wconn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err == nil {
-			t.restoreSync = true
-		}
+	if err := e.syncFor(ctx, relaxed); err != nil {
+		e.wmu.Unlock()
+		return nil, err
 	}
 	// IMMEDIATE takes the write lock at BEGIN, so a batch never fails
 	// half-way on a lock upgrade.
 	if _, err := e.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.restore(ctx)
 		e.wmu.Unlock()
 		return nil, err
 	}
 	return t, nil
+}
+
+// syncFor sets the writer's sync mode for the next commit: NORMAL for a
+// relaxed batch (one fsync fewer; the next FULL commit makes it durable),
+// the configured mode otherwise. The mode stays until a batch needs the
+// other one, so a secondary applying a stream of relaxed batches pays no
+// PRAGMA per batch; a durable batch never starts under NORMAL (a failed
+// switch back fails the batch). Callers hold wmu.
+func (e *sqliteEngine) syncFor(ctx context.Context, relaxed bool) error {
+	relaxed = relaxed && e.sync == SyncFull
+	if relaxed == e.relaxedNow {
+		return nil
+	}
+	mode := "FULL"
+	if relaxed {
+		mode = "NORMAL"
+	}
+	if _, err := e.wconn.ExecContext(ctx, "PRAGMA synchronous="+mode); err != nil {
+		if relaxed {
+			return nil // FULL is still safe, only slower
+		}
+		return fmt.Errorf("restore synchronous=FULL: %w", err)
+	}
+	e.relaxedNow = relaxed
+	return nil
 }
 
 func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, error) {
@@ -359,26 +384,17 @@ func (e *sqliteEngine) bucketEntries(ctx context.Context, buckets []int) (map[in
 
 // sqliteTx is one batch's transaction on the writer connection (wconn).
 type sqliteTx struct {
-	e           *sqliteEngine
-	restoreSync bool
-	done        bool // committed or rolled back: wmu is released
+	e    *sqliteEngine
+	done bool // committed or rolled back: wmu is released
 }
 
-// end restores the sync mode and releases the writer connection, once.
-func (t *sqliteTx) end(ctx context.Context) {
+// end releases the writer connection, once.
+func (t *sqliteTx) end(context.Context) {
 	if t.done {
 		return
 	}
 	t.done = true
-	t.restore(ctx)
 	t.e.wmu.Unlock()
-}
-
-func (t *sqliteTx) restore(ctx context.Context) {
-	if t.restoreSync {
-		_, _ = t.e.wconn.ExecContext(ctx, "PRAGMA synchronous=FULL")
-		t.restoreSync = false
-	}
 }
 
 // stmt is the writer's prepared statement i (prepared on wconn, where the
@@ -546,6 +562,9 @@ func (e *sqliteEngine) keysAfter(ctx context.Context, local bool, after string, 
 func (e *sqliteEngine) compact(ctx context.Context) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	if err := e.syncFor(ctx, false); err != nil {
+		return err
+	}
 	if _, err := e.wconn.ExecContext(ctx, `VACUUM`); err != nil {
 		return fmt.Errorf("vacuum: %w", err)
 	}
