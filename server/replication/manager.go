@@ -92,6 +92,9 @@ type Manager struct {
 	forwardTo atomic.Pointer[http.Handler]
 	fwd       forwardClient
 
+	// kits holds a promotion's key material made ahead (promokit.go).
+	kits kitCache
+
 	background sync.WaitGroup
 	stopCtx    context.Context
 	stop       context.CancelFunc

@@ -381,6 +381,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 	m.learnPrimaryAddrs(ctx, st, start.ClusterAddrs)
 	rt.set(stateStreamWALs, "ready")
 	m.markBootstrapped(ctx)
+	m.prepareKit(st.ClusterID)
 	rt.sawPrimary(start.LastWAL, pos.LastWAL, time.Now())
 	rt.mu.Lock()
 	rt.stream = body
@@ -394,7 +395,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
 	echoes := make(chan echoStamp, 1)
-	go m.sendHeartbeats(hbCtx, rt, c, echoes)
+	go m.sendHeartbeats(hbCtx, rt, c, echoes, st.ClusterID)
 
 	// A reader goroutine decodes frames while the loop below applies them,
 	// so frames that pile up during one commit are applied in the next one.
@@ -492,7 +493,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 // hands it, at once, and otherwise sends one of its own when the primary's
 // have not come for an interval (a stream busy with large frames), so the
 // primary hears from this secondary at least every interval.
-func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *peerClient, echoes <-chan echoStamp) {
+func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *peerClient, echoes <-chan echoStamp, clusterID string) {
 	t := time.NewTicker(m.opts.HeartbeatInterval)
 	defer t.Stop()
 	last := time.Now()
@@ -505,6 +506,8 @@ func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *p
 			last = time.Now()
 			m.postHeartbeat(ctx, rt, c, e)
 		case now := <-t.C:
+			// Keep a promotion's key material ready (promokit.go).
+			m.prepareKit(clusterID)
 			if now.Sub(last) >= m.opts.HeartbeatInterval {
 				last = now
 				m.postHeartbeat(ctx, rt, c, echoStamp{})
