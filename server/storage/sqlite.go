@@ -55,6 +55,10 @@ type sqliteEngine struct {
 	// relaxedNow says wconn runs synchronous=NORMAL for relaxed batches
 	// (syncFor); guarded by wmu.
 	relaxedNow bool
+	// path and ckpt: the background checkpointer, started by the first
+	// relaxed commit (checkpointer.go); guarded by wmu.
+	path string
+	ckpt *checkpointer
 	// Point reads, prepared once: database/sql keeps them per reader
 	// connection, so a read does not parse its SQL again.
 	getKV, getLocal, walSinceStmt *sql.Stmt
@@ -132,7 +136,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sqliteEngine, 
 	}
 	readers.SetMaxOpenConns(8)
 	readers.SetMaxIdleConns(8)
-	e := &sqliteEngine{writer: writer, readers: readers, sync: opts.Sync}
+	e := &sqliteEngine{writer: writer, readers: readers, sync: opts.Sync, path: path}
 	if e.wconn, err = writer.Conn(ctx); err != nil {
 		_ = e.close()
 		return nil, fmt.Errorf("open storage writer %s: %w", path, err)
@@ -170,6 +174,9 @@ func (e *sqliteEngine) close() error {
 			errs = append(errs, st.Close())
 		}
 	}
+	if e.ckpt != nil {
+		errs = append(errs, e.ckpt.close())
+	}
 	if e.wconn != nil {
 		errs = append(errs, e.wconn.Close())
 	}
@@ -179,7 +186,7 @@ func (e *sqliteEngine) close() error {
 
 func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error) {
 	e.wmu.Lock()
-	t := &sqliteTx{e: e}
+	t := &sqliteTx{e: e, relaxed: relaxed}
 	if err := e.syncFor(ctx, relaxed); err != nil {
 		e.wmu.Unlock()
 		return nil, err
@@ -384,8 +391,9 @@ func (e *sqliteEngine) bucketEntries(ctx context.Context, buckets []int) (map[in
 
 // sqliteTx is one batch's transaction on the writer connection (wconn).
 type sqliteTx struct {
-	e    *sqliteEngine
-	done bool // committed or rolled back: wmu is released
+	e       *sqliteEngine
+	relaxed bool
+	done    bool // committed or rolled back: wmu is released
 }
 
 // end releases the writer connection, once.
@@ -523,7 +531,24 @@ func (t *sqliteTx) commit(ctx context.Context) error {
 		_, _ = t.e.wconn.ExecContext(ctx, "ROLLBACK")
 		return err
 	}
+	if t.relaxed {
+		t.e.relaxedCommit()
+	}
 	return nil
+}
+
+// relaxedCommit hands the checkpoint work to the background checkpointer,
+// starting it on the first relaxed commit (only secondaries have them).
+// Callers hold wmu.
+func (e *sqliteEngine) relaxedCommit() {
+	if e.ckpt == nil {
+		c, err := startCheckpointer(e.path, e.sync)
+		if err != nil {
+			return // the writer's automatic checkpoint does the work
+		}
+		e.ckpt = c
+	}
+	e.ckpt.relaxedCommit()
 }
 
 func (t *sqliteTx) rollback(ctx context.Context) error {
@@ -564,6 +589,11 @@ func (e *sqliteEngine) compact(ctx context.Context) error {
 	defer e.wmu.Unlock()
 	if err := e.syncFor(ctx, false); err != nil {
 		return err
+	}
+	if e.ckpt != nil {
+		// Its checkpoint would make the TRUNCATE one below fail busy.
+		e.ckpt.mu.Lock()
+		defer e.ckpt.mu.Unlock()
 	}
 	if _, err := e.wconn.ExecContext(ctx, `VACUUM`); err != nil {
 		return fmt.Errorf("vacuum: %w", err)
