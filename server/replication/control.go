@@ -74,7 +74,7 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 // becomePrimary gives next fresh keys and a new epoch, stores it and starts
 // serving secondaries. Callers hold transition.
 func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryClusterAddr string) error {
-	kit, err := m.takeKit(next.ClusterID) // made ahead on a secondary (promokit.go)
+	kit, err := m.takeKit(ctx, next.ClusterID) // made ahead on a secondary (promokit.go)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -52,10 +53,17 @@ func newPromotionKit(clusterID string, now time.Time) (*promotionKit, error) {
 
 // kitCache holds at most one kit made ahead.
 type kitCache struct {
-	mu     sync.Mutex
-	kit    *promotionKit
-	making bool
+	mu  sync.Mutex
+	kit *promotionKit
+	// making is closed when the kit being made is stored (nil when none
+	// is being made), so a promotion waits for it rather than making a
+	// second one on a busy machine.
+	making chan struct{}
 }
+
+// kitWait bounds how long a promotion waits for a kit being made before it
+// makes its own.
+const kitWait = 5 * time.Second
 
 // fresh reports whether k can serve clusterID at now.
 func (k *promotionKit) fresh(clusterID string, now time.Time) bool {
@@ -71,11 +79,12 @@ func (m *Manager) prepareKit(clusterID string) {
 	}
 	c := &m.kits
 	c.mu.Lock()
-	if c.making || c.kit.fresh(clusterID, m.now()) {
+	if c.making != nil || c.kit.fresh(clusterID, m.now()) {
 		c.mu.Unlock()
 		return
 	}
-	c.making = true
+	done := make(chan struct{})
+	c.making = done
 	c.mu.Unlock()
 	m.background.Add(1)
 	go func() {
@@ -83,7 +92,8 @@ func (m *Manager) prepareKit(clusterID string) {
 		kit, err := newPromotionKit(clusterID, m.now())
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.making = false
+		c.making = nil
+		close(done)
 		if err != nil {
 			m.log.Warn("could not prepare the key material for a promotion (a promotion makes it then)", "error", err)
 			return
@@ -92,11 +102,24 @@ func (m *Manager) prepareKit(clusterID string) {
 	}()
 }
 
-// takeKit returns the kit made ahead for clusterID if it is fresh, else
-// makes one now. The kit leaves the cache either way.
-func (m *Manager) takeKit(clusterID string) (*promotionKit, error) {
-	now := m.now()
+// takeKit returns the kit made ahead for clusterID if it is fresh (waiting
+// up to kitWait for one being made), else makes one now. The kit leaves the
+// cache either way.
+func (m *Manager) takeKit(ctx context.Context, clusterID string) (*promotionKit, error) {
 	c := &m.kits
+	c.mu.Lock()
+	making := c.making
+	c.mu.Unlock()
+	if making != nil {
+		wait := time.NewTimer(kitWait)
+		select {
+		case <-making:
+		case <-wait.C:
+		case <-ctx.Done():
+		}
+		wait.Stop()
+	}
+	now := m.now()
 	c.mu.Lock()
 	kit := c.kit
 	c.kit = nil

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -22,12 +23,22 @@ func TestPromotionKitMadeAhead(t *testing.T) {
 	if m.kits.kit != ready {
 		t.Fatal("a fresh kit was replaced")
 	}
-	got, err := m.takeKit("set-a")
+	got, err := m.takeKit(context.Background(), "set-a")
 	if err != nil || got != ready {
 		t.Fatalf("took %p (err %v), want the kit made ahead %p", got, err, ready)
 	}
 	if m.kits.kit != nil {
 		t.Fatal("the kit stayed in the cache after it was taken")
+	}
+
+	// A promotion while a kit is being made waits for that one.
+	m.prepareKit("set-a")
+	if got, err := m.takeKit(context.Background(), "set-a"); err != nil || got == nil || !got.made.Equal(now) {
+		t.Fatalf("took %+v (err %v) while one was made", got, err)
+	}
+	m.background.Wait()
+	if m.kits.kit != nil || m.kits.making != nil {
+		t.Fatal("the kit made meanwhile stayed in the cache")
 	}
 	if got.ca.Cert.Subject.CommonName != "vaultrepl DR CA set-a" {
 		t.Fatalf("CA subject %q", got.ca.Cert.Subject.CommonName)
@@ -37,14 +48,14 @@ func TestPromotionKitMadeAhead(t *testing.T) {
 	m.prepareKit("set-a")
 	m.background.Wait()
 	old := m.kits.kit
-	if got, err := m.takeKit("set-b"); err != nil || got == old || got.clusterID != "set-b" {
+	if got, err := m.takeKit(context.Background(), "set-b"); err != nil || got == old || got.clusterID != "set-b" {
 		t.Fatalf("took %+v (err %v) for set-b", got, err)
 	}
 	m.prepareKit("set-a")
 	m.background.Wait()
 	old = m.kits.kit
 	now = now.Add(kitMaxAge)
-	if got, err := m.takeKit("set-a"); err != nil || got == old || !got.made.Equal(now) {
+	if got, err := m.takeKit(context.Background(), "set-a"); err != nil || got == old || !got.made.Equal(now) {
 		t.Fatalf("took a kit made %v (err %v), want one made now (%v)", got.made, err, now)
 	}
 }
