@@ -110,6 +110,9 @@ type Manager struct {
 	// (carried.go).
 	carried carriedCache
 
+	// kits holds a promotion's key material made ahead (promokit.go).
+	kits kitCache
+
 	background sync.WaitGroup
 	stopCtx    context.Context
 	stop       context.CancelFunc

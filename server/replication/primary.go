@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/hex"
@@ -26,7 +27,8 @@ import (
 //	POST /dr/heartbeat    {time, echo, echo_recv, last_wal, api_addr} → {last_wal, recv_at, sent_at}
 //	POST /dr/sync/start   → {last_wal, last_epoch, pages[]}
 //	POST /dr/sync/buckets {pages[]} → {hashes{bucket: hex}}
-//	POST /dr/sync/fetch   {buckets[]} → {entries{bucket: [kv]}}
+//	POST /dr/sync/fetch   {buckets[]} → the buckets' rows (binary, syncwire.go)
+//	POST /dr/sync/range   {after} → the rows after a key (binary, syncwire.go)
 //
 // The secondary is the one identified by its client certificate.
 
@@ -201,6 +203,7 @@ func (m *Manager) clusterMux() http.Handler {
 	mux.HandleFunc("POST /dr/sync/start", m.peer(m.serveSyncStart))
 	mux.HandleFunc("POST /dr/sync/buckets", m.peer(m.serveSyncBuckets))
 	mux.HandleFunc("POST /dr/sync/fetch", m.peer(m.serveSyncFetch))
+	mux.HandleFunc("POST /dr/sync/range", m.peer(m.serveSyncRange))
 	mux.HandleFunc("POST /dr/carried", m.peer(m.serveCarried))
 	return mux
 }
@@ -422,7 +425,7 @@ func (m *Manager) serveHeartbeat(w http.ResponseWriter, r *http.Request, id stri
 	// the stream is busy with a large frame and its heartbeats wait.
 	m.mergeDiscards(r.Context(), id, hb.Discards)
 	m.recordSecondaryAddr(r.Context(), id, hb.ClusterAddr)
-	last := m.store.Position().LastWAL
+	last := m.store.LastWAL()
 	ans := heartbeatAnswer{LastWAL: last, LastWALTime: m.lastWALTime(r.Context(), last), RecvAt: stamp}
 	if m.kind == KindDR {
 		ans.CarriedDigest = m.carriedDigestNow(r.Context(), false)
@@ -465,6 +468,8 @@ type syncStart struct {
 	// Forks are this primary's failover fork points (an extension): a
 	// re-pointed old primary counts what it discards from them.
 	Forks []fork `json:"forks,omitempty"`
+	// Ranges says this primary serves /dr/sync/range.
+	Ranges bool `json:"ranges,omitempty"`
 }
 
 func (m *Manager) serveSyncStart(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
@@ -477,7 +482,8 @@ func (m *Manager) serveSyncStart(w http.ResponseWriter, r *http.Request, id stri
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(buckets), Forks: m.forks(r.Context())})
+	writeJSON(w, syncStart{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, Pages: pageHashes(buckets), Forks: m.forks(r.Context()),
+		Ranges: m.store.CanCopyRanges()})
 }
 
 func (m *Manager) serveSyncBuckets(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
@@ -521,50 +527,70 @@ func (m *Manager) serveSyncFetch(w http.ResponseWriter, r *http.Request, id stri
 			return
 		}
 	}
-	ans, err := m.fetchBuckets(r.Context(), id, req.Buckets)
+	pw := &progressWriter{w: w, rc: http.NewResponseController(w), sent: &m.metrics.bytesSent}
+	defer pw.done()
+	w.Header().Set("Content-Type", fetchContentType)
+	bw := bufio.NewWriterSize(pw, writeChunk)
+	err := m.streamBuckets(r.Context(), id, req.Buckets, func(b int, kvs []storage.KV) error {
+		return writeBucketRecord(bw, b, kvs)
+	})
 	if err != nil {
+		// Once bytes went out the status is sent: without the end marker
+		// the secondary sees a broken answer and syncs again.
 		m.log.Error("read buckets for merkle sync", "error", err)
+		if pw.written == 0 {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}
+		return
+	}
+	_ = writeBucketEnd(bw)
+}
+
+// serveSyncRange answers the rows after a key, in key order, up to
+// rangeBytes (a merkle sync that copies the whole keyspace).
+func (m *Manager) serveSyncRange(w http.ResponseWriter, r *http.Request, id string, _ *primaryRuntime) {
+	var req rangeRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	excluded, err := m.excludedFor(r.Context(), id)
+	var kvs []storage.KV
+	var done bool
+	if err == nil {
+		var keep func(string) bool
+		if excluded != nil {
+			keep = func(key string) bool { return !excluded(key) }
+		}
+		kvs, done, err = m.store.KVsAfter(r.Context(), req.After, rangeBytes, keep)
+	}
+	if err != nil {
+		m.log.Error("read key range for merkle sync", "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	pw := &progressWriter{w: w, rc: http.NewResponseController(w), sent: &m.metrics.bytesSent}
 	defer pw.done()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(pw).Encode(ans)
+	w.Header().Set("Content-Type", fetchContentType)
+	_ = writeRangeAnswer(bufio.NewWriterSize(pw, writeChunk), kvs, done)
 }
 
 // fetchAnswer holds the entries of the first Covered requested buckets
-// (an empty bucket as an empty list); the secondary asks again for the rest.
+// (an empty bucket as an empty list).
 type fetchAnswer struct {
-	Entries map[int][]storage.KV `json:"entries"`
-	Covered int                  `json:"covered"`
+	Entries map[int][]storage.KV
+	Covered int
 }
 
-// fetchBuckets reads requested buckets in order until fetchBytes is
-// reached, so one answer never holds more than fetchBytes plus one bucket.
+// fetchBuckets is what one fetch answers for buckets, in memory.
 func (m *Manager) fetchBuckets(ctx context.Context, id string, buckets []int) (fetchAnswer, error) {
-	excluded, err := m.excludedFor(ctx, id)
-	if err != nil {
-		return fetchAnswer{}, err
-	}
 	ans := fetchAnswer{Entries: make(map[int][]storage.KV, len(buckets))}
-	var size int64
-	for _, b := range buckets {
-		if ans.Covered > 0 && size >= fetchBytes {
-			break
-		}
-		got, err := m.store.BucketEntries(ctx, []int{b})
-		if err != nil {
-			return fetchAnswer{}, err
-		}
-		kept := keptKVs(got[b], excluded)
-		for _, kv := range kept {
-			size += int64(len(kv.Key) + len(kv.Value))
-		}
-		ans.Entries[b] = kept
+	err := m.streamBuckets(ctx, id, buckets, func(b int, kvs []storage.KV) error {
+		ans.Entries[b] = kvs
 		ans.Covered++
-	}
-	return ans, nil
+		return nil
+	})
+	return ans, err
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -48,23 +48,11 @@ func (m *Manager) EnablePrimary(ctx context.Context, primaryClusterAddr string) 
 // becomePrimary gives next fresh keys and a new epoch, stores it and starts
 // serving secondaries. Callers hold transition.
 func (m *Manager) becomePrimary(ctx context.Context, next *state, primaryClusterAddr string, extra ...storage.Op) error {
-	now := m.now()
-	ca, err := drcrypto.NewCA(next.ClusterID, now)
-	if err != nil {
-		return fmt.Errorf("create DR CA: %w", err)
-	}
-	serverCert, serverKey, err := ca.IssueServer(now)
-	if err != nil {
-		return fmt.Errorf("issue cluster certificate: %w", err)
-	}
-	wrapKey, err := drcrypto.NewWrappingKey()
-	if err != nil {
-		return fmt.Errorf("create wrapping key: %w", err)
-	}
-	wrapPEM, err := drcrypto.MarshalKey(wrapKey)
+	kit, err := m.takeKit(ctx, next.ClusterID) // made ahead on a secondary (promokit.go)
 	if err != nil {
 		return err
 	}
+	ca, serverCert, serverKey, wrapPEM := kit.ca, kit.serverCert, kit.serverKey, kit.wrapPEM
 	epoch, err := newEpoch()
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -53,6 +54,9 @@ type secondaryRuntime struct {
 	skew        time.Duration    // the primary's clock minus ours, from that heartbeat
 	facts       lostPrimaryFacts // for the failover record (failover.go)
 	addr        string           // host:port of the primary node streaming now
+	// synced is set by the syncer goroutine alone when a merkle sync just
+	// finished: the stream that follows reuses its connection.
+	synced bool
 }
 
 // setAddr records the primary node the stream is open to (base is
@@ -208,7 +212,10 @@ func (m *Manager) follow(ctx context.Context, rt *secondaryRuntime, st *state) {
 		}()
 		progressed, err := m.followOnce(runCtx, rt, c, st, &forceSync)
 		cancelRun()
-		transport.CloseIdleConnections()
+		if !rt.synced || err != nil {
+			transport.CloseIdleConnections()
+		}
+		rt.synced = false
 		if ctx.Err() != nil {
 			break
 		}
@@ -290,6 +297,57 @@ func (c *peerClient) post(ctx context.Context, path string, body, out any) error
 	return nil
 }
 
+// fetchBuckets asks the primary for the contents of chunk and decodes the
+// binary answer (syncwire.go): a prefix of chunk, at least one bucket.
+func (c *peerClient) fetchBuckets(ctx context.Context, chunk []int) (got map[int][]storage.KV, err error) {
+	err = c.postBinary(ctx, "/dr/sync/fetch", map[string]any{"buckets": chunk}, func(r *bufio.Reader) error {
+		got, err = readBuckets(r, chunk)
+		return err
+	})
+	return got, err
+}
+
+// fetchRange asks the primary for its rows after a key (syncwire.go).
+func (c *peerClient) fetchRange(ctx context.Context, after string) (kvs []storage.KV, done bool, err error) {
+	err = c.postBinary(ctx, "/dr/sync/range", rangeRequest{After: after}, func(r *bufio.Reader) error {
+		kvs, done, err = readRangeAnswer(r, after)
+		return err
+	})
+	return kvs, done, err
+}
+
+// postBinary posts body as JSON and hands the binary answer to decode,
+// under the same watchdog as post.
+func (c *peerClient) postBinary(ctx context.Context, path string, body any, decode func(*bufio.Reader) error) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: primary answered %d: %s", path, resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	answer := newProgressReader(resp.Body, &c.metrics.bytesReceived)
+	stop := watchProgress(answer, c.idle, func() { _ = resp.Body.Close() })
+	defer stop()
+	if err := decode(bufio.NewReaderSize(answer, 64<<10)); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
 var errRootMismatch = errors.New("merkle root differs from the primary's at the same WAL index")
 
 // followOnce opens one stream and runs it until it ends. It reports
@@ -334,11 +392,16 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 	rt.facts.sawFrame(&start, time.Now())
 	if start.Mode == "sync" {
 		stopWatch()
+		// The primary ends the answer after the start frame: reading it to
+		// the end frees the connection for the sync's requests and the
+		// stream after it, without another handshake.
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 		m.log.Info("merkle sync needed", "reason", start.Reason)
 		if err := m.merkleSync(ctx, rt, c); err != nil {
 			return false, fmt.Errorf("merkle sync: %w", err)
 		}
 		*forceSync = false
+		rt.synced = true
 		return true, nil
 	}
 	m.learnPrimaryAddrs(ctx, st, start.ClusterAddrs)
@@ -346,6 +409,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 	rt.setAddr(c.base)
 	rt.set(stateStreamWALs, "ready")
 	m.markBootstrapped(ctx)
+	m.prepareKit(st.ClusterID)
 	rt.sawPrimary(start.LastWAL, pos.LastWAL, time.Now())
 	rt.mu.Lock()
 	rt.stream = body
@@ -359,7 +423,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
 	echoes := make(chan echoStamp, 1)
-	go m.sendHeartbeats(hbCtx, rt, c, echoes)
+	go m.sendHeartbeats(hbCtx, rt, c, echoes, st.ClusterID)
 
 	// A reader goroutine decodes frames while the loop below applies them,
 	// so frames that pile up during one commit are applied in the next one.
@@ -426,7 +490,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 			}
 			now := time.Now()
 			m.metrics.observeApply(entries, now)
-			rt.applied(m.store.Position().LastWAL, now)
+			rt.applied(m.store.LastWAL(), now)
 			if next == nil {
 				continue
 			}
@@ -436,11 +500,13 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		case "heartbeat":
 			m.learnPrimaryAddrs(ctx, st, f.ClusterAddrs)
 			now := time.Now()
-			rt.sawPrimary(f.LastWAL, m.store.Position().LastWAL, now)
+			applied := m.store.LastWAL()
+			rt.sawPrimary(f.LastWAL, applied, now)
 			rt.mu.Lock()
 			rt.lastHB = now
 			rt.mu.Unlock()
-			if p := m.store.Position(); f.Root != "" && p.LastWAL == f.LastWAL && p.MerkleRoot != f.Root {
+			// Only this loop moves the position, so it is still applied.
+			if f.Root != "" && applied == f.LastWAL && m.store.Position().MerkleRoot != f.Root {
 				*forceSync = true
 				m.log.Warn("merkle root differs from the primary's at the same WAL index; resyncing", "wal", f.LastWAL)
 				return progressed, errRootMismatch
@@ -456,7 +522,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 // hands it, at once, and otherwise sends one of its own when the primary's
 // have not come for an interval (a stream busy with large frames), so the
 // primary hears from this secondary at least every interval.
-func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *peerClient, echoes <-chan echoStamp) {
+func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *peerClient, echoes <-chan echoStamp, clusterID string) {
 	t := time.NewTicker(m.opts.HeartbeatInterval)
 	defer t.Stop()
 	last := time.Now()
@@ -469,6 +535,8 @@ func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *p
 			last = time.Now()
 			m.postHeartbeat(ctx, rt, c, e)
 		case now := <-t.C:
+			// Keep a promotion's key material ready (promokit.go).
+			m.prepareKit(clusterID)
 			if now.Sub(last) >= m.opts.HeartbeatInterval {
 				last = now
 				m.postHeartbeat(ctx, rt, c, echoStamp{})
@@ -480,7 +548,7 @@ func (m *Manager) sendHeartbeats(ctx context.Context, rt *secondaryRuntime, c *p
 // postHeartbeat sends one heartbeat (echoing e when set) and records the
 // round trip and clock skew the primary's answer gives.
 func (m *Manager) postHeartbeat(ctx context.Context, rt *secondaryRuntime, c *peerClient, e echoStamp) {
-	applied := m.store.Position().LastWAL
+	applied := m.store.LastWAL()
 	reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	sent := m.now().UnixNano()
@@ -550,8 +618,16 @@ func (m *Manager) merkleSync(ctx context.Context, rt *secondaryRuntime, c *peerC
 			pages = append(pages, p)
 		}
 	}
+	ranges := start.Ranges && m.store.CanCopyRanges()
 	var buckets []int
-	if len(pages) > 0 {
+	whole := false
+	switch {
+	case len(pages) == 0:
+	case ranges && allZero(local):
+		// Nothing here (a new secondary): every bucket the primary fills
+		// differs, and there is no need to ask which.
+		whole = true
+	default:
 		var hashes struct {
 			Hashes map[int]string `json:"hashes"`
 		}
@@ -564,17 +640,26 @@ func (m *Manager) merkleSync(ctx context.Context, rt *secondaryRuntime, c *peerC
 			}
 		}
 		slices.Sort(buckets)
+		// Most of the keyspace differs: copying it whole, in key order,
+		// is cheaper on both sides than bucket by bucket.
+		whole = ranges && len(buckets) > storage.NumBuckets/2
 	}
 	rt.set(stateMerkleSync, "ready")
-	m.log.Info("merkle sync", "pages_differing", len(pages), "buckets_differing", len(buckets), "primary_wal", start.LastWAL)
+	m.log.Info("merkle sync", "pages_differing", len(pages), "buckets_differing", len(buckets), "whole_keyspace", whole, "primary_wal", start.LastWAL)
 	began := time.Now()
 	// Count what the sync is about to discard while the WAL still says.
 	discards, err := m.countDiscards(ctx, start.Forks)
 	if err != nil {
 		return err
 	}
-	if err := m.copyBuckets(ctx, c, buckets); err != nil {
-		return err
+	var copyErr error
+	if whole {
+		copyErr = m.copyRanges(ctx, c)
+	} else {
+		copyErr = m.copyBuckets(ctx, c, buckets)
+	}
+	if copyErr != nil {
+		return copyErr
 	}
 	if err := m.store.ResetPosition(ctx, start.LastWAL, start.LastEpoch); err != nil {
 		return err
@@ -597,9 +682,10 @@ type fetched struct {
 	err     error
 }
 
-// copyBuckets fetches the buckets in chunks and replaces them here. The
-// next chunk is fetched while the current one is written, so the network
-// and the disk work at the same time.
+// copyBuckets fetches the buckets in chunks and replaces them here. Up to
+// fetchAhead chunks are fetched while the current one is written, so the
+// primary's reads, the network and this side's inserts work at the same
+// time.
 func (m *Manager) copyBuckets(ctx context.Context, c *peerClient, buckets []int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var fetcher sync.WaitGroup
@@ -607,39 +693,19 @@ func (m *Manager) copyBuckets(ctx context.Context, c *peerClient, buckets []int)
 		cancel()
 		fetcher.Wait()
 	}()
-	chunks := make(chan fetched, 1)
+	chunks := make(chan fetched, fetchAhead)
 	fetcher.Add(1)
 	go func() {
 		defer fetcher.Done()
 		defer close(chunks)
 		for i := 0; i < len(buckets); {
 			chunk := buckets[i:min(i+fetchChunk, len(buckets))]
-			var got fetchAnswer
-			err := c.post(ctx, "/dr/sync/fetch", map[string]any{"buckets": chunk}, &got)
-			if err == nil && (got.Covered < 1 || got.Covered > len(chunk)) {
-				err = fmt.Errorf("/dr/sync/fetch: the primary covered %d of %d buckets", got.Covered, len(chunk))
-			}
-			if err == nil {
-				// The primary answers a prefix of the chunk, bounded in
-				// bytes; the rest is asked for next.
-				chunk = chunk[:got.Covered]
-				i += got.Covered
-				if got.Entries == nil {
-					got.Entries = map[int][]storage.KV{}
-				}
-				for _, b := range chunk {
-					if _, ok := got.Entries[b]; !ok {
-						got.Entries[b] = nil // the bucket is empty on the primary
-					}
-				}
-				for b := range got.Entries {
-					if !slices.Contains(chunk, b) {
-						delete(got.Entries, b) // not asked for: ignore
-					}
-				}
-			}
+			// The primary answers a prefix of the chunk, bounded in bytes;
+			// the rest is asked for next.
+			got, err := c.fetchBuckets(ctx, chunk)
+			i += len(got)
 			select {
-			case chunks <- fetched{entries: got.Entries, err: err}:
+			case chunks <- fetched{entries: got, err: err}:
 			case <-ctx.Done():
 				return
 			}
@@ -658,6 +724,72 @@ func (m *Manager) copyBuckets(ctx context.Context, c *peerClient, buckets []int)
 		m.metrics.bucketsSynced.Add(uint64(len(f.entries)))
 	}
 	return ctx.Err()
+}
+
+// allZero reports whether every bucket hash is zero: an empty keyspace.
+func allZero(hashes [][]byte) bool {
+	for _, h := range hashes {
+		for _, c := range h {
+			if c != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// rangeChunk is one key range fetched from the primary.
+type rangeChunk struct {
+	after string
+	kvs   []storage.KV
+	done  bool
+	err   error
+}
+
+// copyRanges replaces the whole keyspace with the primary's, one key range
+// per transaction, fetching up to fetchAhead ranges while writing one.
+func (m *Manager) copyRanges(ctx context.Context, c *peerClient) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var fetcher sync.WaitGroup
+	defer func() {
+		cancel()
+		fetcher.Wait()
+	}()
+	chunks := make(chan rangeChunk, fetchAhead)
+	fetcher.Add(1)
+	go func() {
+		defer fetcher.Done()
+		defer close(chunks)
+		after := ""
+		for {
+			kvs, done, err := c.fetchRange(ctx, after)
+			select {
+			case chunks <- rangeChunk{after: after, kvs: kvs, done: done, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || done {
+				return
+			}
+			after = kvs[len(kvs)-1].Key
+		}
+	}()
+	for ch := range chunks {
+		if ch.err != nil {
+			return ch.err
+		}
+		if err := m.store.ReplaceRange(ctx, ch.after, ch.kvs, ch.done); err != nil {
+			return err
+		}
+		if ch.done {
+			m.metrics.bucketsSynced.Add(storage.NumBuckets)
+			return nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.New("the primary's key ranges ended without a last one")
 }
 
 // markBootstrapped records that the first sync finished (mode leaves

@@ -31,6 +31,14 @@ const (
 	// fetchBytes bounds the keys and values of one merkle-sync fetch
 	// answer; it holds at least one bucket whatever its size.
 	fetchBytes = 8 << 20
+	// rangeBytes bounds the keys and values of one key-range answer of a
+	// merkle sync: small enough that fetching, writing and the primary's
+	// reads overlap over a bootstrap of a few MiB, large enough that a
+	// transaction per range costs little.
+	rangeBytes = 1 << 20
+	// fetchAhead is how many fetched chunks a merkle sync holds decoded
+	// while it writes the one before them.
+	fetchAhead = 2
 	// maxQueuedFrameBytes bounds the decoded WAL frames a secondary holds
 	// waiting to be applied; one frame is always admitted.
 	maxQueuedFrameBytes = 64 << 20
@@ -55,9 +63,10 @@ func entriesBytes(entries []storage.WALEntry) int64 {
 // write deadline before each, so the deadline measures progress: a stream
 // dies when the peer stops reading, not when a large frame takes long.
 type progressWriter struct {
-	w    io.Writer
-	rc   *http.ResponseController
-	sent *atomic.Uint64
+	w       io.Writer
+	rc      *http.ResponseController
+	sent    *atomic.Uint64
+	written int64 // bytes this writer passed on
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
@@ -67,6 +76,7 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		_ = p.rc.SetWriteDeadline(time.Now().Add(streamWriteIdle))
 		k, err := p.w.Write(b[:n])
 		written += k
+		p.written += int64(k)
 		p.sent.Add(uint64(k))
 		if err != nil {
 			return written, err

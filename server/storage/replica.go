@@ -188,33 +188,36 @@ func (s *Store) BucketEntries(ctx context.Context, buckets []int) (map[int][]KV,
 // the next diff.
 func (s *Store) ReplaceBuckets(ctx context.Context, contents map[int][]KV) error {
 	_, err := s.submit(ctx, &writeRequest{relaxed: true, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
-		var all []KV
+		type bucketKV struct {
+			kv     KV
+			bucket int
+		}
+		var all []bucketKV
+		buckets := make([]int, 0, len(contents))
 		for b, entries := range contents {
 			if b < 0 || b >= NumBuckets {
 				return fmt.Errorf("replace buckets: no bucket %d", b)
 			}
-			if err := w.tx.clearBucket(ctx, b); err != nil {
-				return fmt.Errorf("clear bucket %d: %w", b, err)
-			}
+			buckets = append(buckets, b)
 			hash := make([]byte, hashSize)
 			for _, kv := range entries {
 				if bucketOf(kv.Key) != b {
 					return fmt.Errorf("replace bucket %d: key belongs to bucket %d", b, bucketOf(kv.Key))
 				}
 				xorInto(hash, entryHash(kv.Key, kv.Value))
+				all = append(all, bucketKV{kv, b})
 			}
 			w.changed[b] = hash
-			all = append(all, entries...)
 		}
 		// Inserting in key order walks the table's B-tree once instead of
 		// jumping around it: buckets scatter keys across the whole range.
-		slices.SortFunc(all, func(x, y KV) int { return strings.Compare(x.Key, y.Key) })
-		for _, kv := range all {
-			if err := w.tx.putKV(ctx, kv.Key, kv.Value, bucketOf(kv.Key)); err != nil {
-				return fmt.Errorf("fill buckets: %w", err)
-			}
+		slices.SortFunc(all, func(x, y bucketKV) int { return strings.Compare(x.kv.Key, y.kv.Key) })
+		kvs, keyBuckets := make([]KV, len(all)), make([]int, len(all))
+		for i, e := range all {
+			kvs[i], keyBuckets[i] = e.kv, e.bucket
 		}
-		return nil
+		slices.Sort(buckets)
+		return replaceInTx(ctx, w.tx, buckets, kvs, keyBuckets)
 	}})
 	if err != nil {
 		return fmt.Errorf("merkle sync: %w", err)

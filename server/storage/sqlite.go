@@ -52,6 +52,13 @@ type sqliteEngine struct {
 	readers *sql.DB
 	sync    SyncMode
 	stmts   [numStmts]*sql.Stmt // prepared once on wconn
+	// relaxedNow says wconn runs synchronous=NORMAL for relaxed batches
+	// (syncFor); guarded by wmu.
+	relaxedNow bool
+	// path and ckpt: the background checkpointer, started by the first
+	// relaxed commit (checkpointer.go); guarded by wmu.
+	path string
+	ckpt *checkpointer
 	// Point reads, prepared once: database/sql keeps them per reader
 	// connection, so a read does not parse its SQL again.
 	getKV, getLocal, walSinceStmt *sql.Stmt
@@ -129,7 +136,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sqliteEngine, 
 	}
 	readers.SetMaxOpenConns(8)
 	readers.SetMaxIdleConns(8)
-	e := &sqliteEngine{writer: writer, readers: readers, sync: opts.Sync}
+	e := &sqliteEngine{writer: writer, readers: readers, sync: opts.Sync, path: path}
 	if e.wconn, err = writer.Conn(ctx); err != nil {
 		_ = e.close()
 		return nil, fmt.Errorf("open storage writer %s: %w", path, err)
@@ -167,6 +174,9 @@ func (e *sqliteEngine) close() error {
 			errs = append(errs, st.Close())
 		}
 	}
+	if e.ckpt != nil {
+		errs = append(errs, e.ckpt.close())
+	}
 	if e.wconn != nil {
 		errs = append(errs, e.wconn.Close())
 	}
@@ -176,21 +186,43 @@ func (e *sqliteEngine) close() error {
 
 func (e *sqliteEngine) begin(ctx context.Context, relaxed bool) (engineTx, error) {
 	e.wmu.Lock()
-	t := &sqliteTx{e: e}
-	if relaxed && e.sync == SyncFull {
-		// One fsync fewer per batch; the next FULL commit makes it durable.
-		if _, err := e.wconn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err == nil {
-			t.restoreSync = true
-		}
+	t := &sqliteTx{e: e, relaxed: relaxed}
+	if err := e.syncFor(ctx, relaxed); err != nil {
+		e.wmu.Unlock()
+		return nil, err
 	}
 	// IMMEDIATE takes the write lock at BEGIN, so a batch never fails
 	// half-way on a lock upgrade.
 	if _, err := e.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.restore(ctx)
 		e.wmu.Unlock()
 		return nil, err
 	}
 	return t, nil
+}
+
+// syncFor sets the writer's sync mode for the next commit: NORMAL for a
+// relaxed batch (one fsync fewer; the next FULL commit makes it durable),
+// the configured mode otherwise. The mode stays until a batch needs the
+// other one, so a secondary applying a stream of relaxed batches pays no
+// PRAGMA per batch; a durable batch never starts under NORMAL (a failed
+// switch back fails the batch). Callers hold wmu.
+func (e *sqliteEngine) syncFor(ctx context.Context, relaxed bool) error {
+	relaxed = relaxed && e.sync == SyncFull
+	if relaxed == e.relaxedNow {
+		return nil
+	}
+	mode := "FULL"
+	if relaxed {
+		mode = "NORMAL"
+	}
+	if _, err := e.wconn.ExecContext(ctx, "PRAGMA synchronous="+mode); err != nil {
+		if relaxed {
+			return nil // FULL is still safe, only slower
+		}
+		return fmt.Errorf("restore synchronous=FULL: %w", err)
+	}
+	e.relaxedNow = relaxed
+	return nil
 }
 
 func (e *sqliteEngine) metaValue(ctx context.Context, name string) (uint64, bool, error) {
@@ -371,26 +403,18 @@ func (e *sqliteEngine) bucketEntries(ctx context.Context, buckets []int) (map[in
 
 // sqliteTx is one batch's transaction on the writer connection (wconn).
 type sqliteTx struct {
-	e           *sqliteEngine
-	restoreSync bool
-	done        bool // committed or rolled back: wmu is released
+	e       *sqliteEngine
+	relaxed bool
+	done    bool // committed or rolled back: wmu is released
 }
 
-// end restores the sync mode and releases the writer connection, once.
-func (t *sqliteTx) end(ctx context.Context) {
+// end releases the writer connection, once.
+func (t *sqliteTx) end(context.Context) {
 	if t.done {
 		return
 	}
 	t.done = true
-	t.restore(ctx)
 	t.e.wmu.Unlock()
-}
-
-func (t *sqliteTx) restore(ctx context.Context) {
-	if t.restoreSync {
-		_, _ = t.e.wconn.ExecContext(ctx, "PRAGMA synchronous=FULL")
-		t.restoreSync = false
-	}
 }
 
 // stmt is the writer's prepared statement i (prepared on wconn, where the
@@ -519,7 +543,24 @@ func (t *sqliteTx) commit(ctx context.Context) error {
 		_, _ = t.e.wconn.ExecContext(ctx, "ROLLBACK")
 		return err
 	}
+	if t.relaxed {
+		t.e.relaxedCommit()
+	}
 	return nil
+}
+
+// relaxedCommit hands the checkpoint work to the background checkpointer,
+// starting it on the first relaxed commit (only secondaries have them).
+// Callers hold wmu.
+func (e *sqliteEngine) relaxedCommit() {
+	if e.ckpt == nil {
+		c, err := startCheckpointer(e.path, e.sync)
+		if err != nil {
+			return // the writer's automatic checkpoint does the work
+		}
+		e.ckpt = c
+	}
+	e.ckpt.relaxedCommit()
 }
 
 func (t *sqliteTx) rollback(ctx context.Context) error {
@@ -558,6 +599,14 @@ func (e *sqliteEngine) keysAfter(ctx context.Context, local bool, after string, 
 func (e *sqliteEngine) compact(ctx context.Context) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	if err := e.syncFor(ctx, false); err != nil {
+		return err
+	}
+	if e.ckpt != nil {
+		// Its checkpoint would make the TRUNCATE one below fail busy.
+		e.ckpt.mu.Lock()
+		defer e.ckpt.mu.Unlock()
+	}
 	if _, err := e.wconn.ExecContext(ctx, `VACUUM`); err != nil {
 		return fmt.Errorf("vacuum: %w", err)
 	}

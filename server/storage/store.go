@@ -813,6 +813,14 @@ func prefixEnd(prefix string) string {
 	return ""
 }
 
+// LastWAL is the newest WAL index: Position without the merkle root, whose
+// hash over every bucket a commit invalidates, for callers on the apply path.
+func (s *Store) LastWAL() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
 // Position returns the epoch, newest WAL index and merkle root.
 func (s *Store) Position() Position {
 	s.mu.Lock()

@@ -53,6 +53,12 @@ type options struct {
 	// serverProfile, when set, is where the server of the 16-client FULL KV
 	// measurement writes its CPU profile.
 	serverProfile string
+	// replParts picks the replication section's parts (lag, throughput,
+	// bootstrap, promotion); empty runs all.
+	replParts map[string]bool
+	// replProfileDir, when set, gets a CPU profile of every server process
+	// the replication section starts, named after the part and the node.
+	replProfileDir string
 }
 
 // report is the JSON document. Sections fill in their own fields.
@@ -140,6 +146,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bootstrapKeys := fs.Int("bootstrap-keys", 0, "keys on the primary when a new secondary bootstraps (default 100000, 10000 with -quick)")
 	perfKeys := fs.Int("perf-keys", 0, "keys the performance replication reads draw from (default 10000, 2000 with -quick)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this (load generating) process to `path`")
+	replParts := fs.String("repl-parts", "", "comma-separated parts of the replication section to run (default all: "+strings.Join(replPartIDs, ",")+")")
+	replProfileDir := fs.String("repl-cpuprofile-dir", "", "write a CPU profile of every server process of the replication section into `dir`")
 	only := fs.String("sections", "", "comma-separated section `ids` to run (default all: "+strings.Join(sectionIDs(), ",")+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -175,6 +183,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	parts, err := pickReplParts(*replParts)
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: %v\n", err)
+		return 2
+	}
 	secs, err := pickSections(*only)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "vaultrepl-bench: %v\n", err)
@@ -209,6 +222,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := options{
 		duration: *duration, bootstrapKeys: *bootstrapKeys, perfKeys: *perfKeys, stderr: stderr,
 		serverBin: *serverBin, vaultBin: *vaultBin, serverProfile: *serverProfile,
+		replParts: parts, replProfileDir: *replProfileDir,
 	}
 	r := &report{
 		When:      time.Now().UTC().Format(time.RFC3339),

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/roottoken"
@@ -42,7 +43,12 @@ type replCluster struct {
 	// dbs are read-only connections of this process to the databases,
 	// opened on first use and closed with the cluster.
 	dbs map[*serverProc]*sql.DB
+	// seq numbers the clusters of a run, to name their profiles.
+	seq int
 }
+
+// clusterSeq counts the clusters this run started.
+var clusterSeq atomic.Int64
 
 // newReplCluster starts a primary on a fresh database and enables it as a
 // DR primary. Call close on the result, also after an error (it is nil then).
@@ -58,7 +64,7 @@ func startReplCluster(ctx context.Context, o options, kind string) (c *replClust
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	c = &replCluster{o: o, dir: dir, api: newAPIClient(), dbs: map[*serverProc]*sql.DB{}}
+	c = &replCluster{o: o, dir: dir, api: newAPIClient(), dbs: map[*serverProc]*sql.DB{}, seq: int(clusterSeq.Add(1))}
 	defer func() {
 		if err != nil {
 			_ = c.close(ctx)
@@ -77,7 +83,13 @@ func startReplCluster(ctx context.Context, o options, kind string) (c *replClust
 // startNode starts one dev server (initialised, unsealed, root token
 // "root") on its own FULL-sync database file in the cluster's folder.
 func (c *replCluster) startNode(ctx context.Context, name string) (*serverProc, error) {
-	return startServer(ctx, c.o, name, filepath.Join(c.dir, name+".db"), "full", replHeartbeat, nil)
+	var env []string
+	if c.o.replProfileDir != "" {
+		prof := filepath.Join(c.o.replProfileDir, fmt.Sprintf("cluster%02d-%s.pprof", c.seq, name))
+		env = append(env, profileEnv+"="+prof)
+		_, _ = fmt.Fprintf(c.o.stderr, "vaultrepl-bench: %s of cluster %d profiles to %s\n", name, c.seq, prof)
+	}
+	return startServer(ctx, c.o, name, filepath.Join(c.dir, name+".db"), "full", replHeartbeat, env)
 }
 
 // db returns this process's read-only connection to p's database.

@@ -142,24 +142,26 @@ func runReplication(ctx context.Context, o options, r *report) (int, error) {
 	}
 
 	// (a) lag at the maximum rate, then at half of the rate measured.
-	full, err := measureReplLag(ctx, o, "max", 0)
-	if err != nil {
-		fail("lag at max rate", err)
-	} else {
-		rr.Lag = append(rr.Lag, full)
-		failures += full.Errors + full.Unapplied
-		half, err := measureReplLag(ctx, o, "half", full.WritesPerS/2)
+	if o.runsReplPart("lag") {
+		full, err := measureReplLag(ctx, o, "max", 0)
 		if err != nil {
-			fail("lag at half rate", err)
+			fail("lag at max rate", err)
 		} else {
-			rr.Lag = append(rr.Lag, half)
-			failures += half.Errors + half.Unapplied
+			rr.Lag = append(rr.Lag, full)
+			failures += full.Errors + full.Unapplied
+			half, err := measureReplLag(ctx, o, "half", full.WritesPerS/2)
+			if err != nil {
+				fail("lag at half rate", err)
+			} else {
+				rr.Lag = append(rr.Lag, half)
+				failures += half.Errors + half.Unapplied
+			}
 		}
 	}
 
 	// (b) throughput with 0, 1 and 3 secondaries.
 	for _, k := range []int{0, 1, 3} {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !o.runsReplPart("throughput") {
 			break
 		}
 		res, err := measureReplThroughput(ctx, o, k)
@@ -183,7 +185,7 @@ func runReplication(ctx context.Context, o options, r *report) (int, error) {
 	}
 
 	// (c) bootstrap.
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && o.runsReplPart("bootstrap") {
 		if res, err := measureBootstrap(ctx, o); err != nil {
 			fail("bootstrap", err)
 		} else {
@@ -192,7 +194,7 @@ func runReplication(ctx context.Context, o options, r *report) (int, error) {
 	}
 
 	// (d) promotion.
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && o.runsReplPart("promotion") {
 		if res, err := measurePromotion(ctx, o); err != nil {
 			fail("promotion", err)
 		} else {
@@ -498,6 +500,28 @@ func promoteOnce(ctx context.Context, o options) (run promotionRun, err error) {
 	}
 	return run, nil
 }
+
+// replPartIDs are the parts of the replication section, for -repl-parts.
+var replPartIDs = []string{"lag", "throughput", "bootstrap", "promotion"}
+
+// pickReplParts parses a -repl-parts list; empty means every part.
+func pickReplParts(list string) (map[string]bool, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	parts := map[string]bool{}
+	for _, id := range strings.Split(list, ",") {
+		id = strings.TrimSpace(id)
+		if !slices.Contains(replPartIDs, id) {
+			return nil, fmt.Errorf("unknown part %q in -repl-parts: want some of %s", id, strings.Join(replPartIDs, ","))
+		}
+		parts[id] = true
+	}
+	return parts, nil
+}
+
+// runsReplPart reports whether the replication section runs part.
+func (o options) runsReplPart(part string) bool { return o.replParts == nil || o.replParts[part] }
 
 // verdict spells whether a figure meets its target.
 func verdict(ok bool) string {
