@@ -749,6 +749,7 @@ type rangeChunk struct {
 // copyRanges replaces the whole keyspace with the primary's, one key range
 // per transaction, fetching up to fetchAhead ranges while writing one.
 func (m *Manager) copyRanges(ctx context.Context, c *peerClient) error {
+	whole := false // every range written
 	ctx, cancel := context.WithCancel(ctx)
 	var fetcher sync.WaitGroup
 	defer func() {
@@ -774,6 +775,17 @@ func (m *Manager) copyRanges(ctx context.Context, c *peerClient) error {
 			after = kvs[len(kvs)-1].Key
 		}
 	}()
+	defer func() {
+		if !whole {
+			// The copy did not finish: bucket reads and deletes need their
+			// index back (ReplaceRange takes it away for the copy).
+			repairCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := m.store.EnsureBucketIndex(repairCtx); err != nil {
+				m.log.Warn("could not rebuild the bucket index after an interrupted sync", "error", err)
+			}
+		}
+	}()
 	for ch := range chunks {
 		if ch.err != nil {
 			return ch.err
@@ -782,6 +794,7 @@ func (m *Manager) copyRanges(ctx context.Context, c *peerClient) error {
 			return err
 		}
 		if ch.done {
+			whole = true
 			m.metrics.bucketsSynced.Add(storage.NumBuckets)
 			return nil
 		}

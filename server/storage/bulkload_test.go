@@ -140,3 +140,61 @@ func TestReplaceBucketsInBulk(t *testing.T) {
 		t.Fatal("gone survived the copy")
 	}
 }
+
+// hasBucketIndex reports whether s's SQLite file has the kv_bucket index.
+func hasBucketIndex(t *testing.T, s *Store) bool {
+	t.Helper()
+	e, ok := s.db.(*sqliteEngine)
+	if !ok {
+		t.Fatal("not a SQLite store")
+	}
+	var n int
+	if err := e.readers.QueryRowContext(context.Background(),
+		`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'kv_bucket'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// TestReplaceRangeBucketIndex: a copy of many ranges runs without the
+// bucket index and its last range builds it again; a copy that stops
+// half-way gets it back from EnsureBucketIndex, or from a bucket copy.
+func TestReplaceRangeBucketIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openSQLiteTest(t, filepath.Join(dir, "s.db"))
+	kv := func(k string) []KV { return []KV{{Key: k, Value: []byte("v")}} }
+	if err := s.ReplaceRange(ctx, "", kv("a"), false); err != nil {
+		t.Fatal(err)
+	}
+	if hasBucketIndex(t, s) {
+		t.Fatal("the bucket index is there during a copy of many ranges")
+	}
+	if err := s.ReplaceRange(ctx, "a", kv("b"), true); err != nil {
+		t.Fatal(err)
+	}
+	if !hasBucketIndex(t, s) {
+		t.Fatal("the last range did not build the bucket index")
+	}
+	got, err := s.BucketEntries(ctx, []int{bucketOf("b")})
+	if err != nil || len(got[bucketOf("b")]) == 0 {
+		t.Fatalf("bucket of b after the copy: %v %v", got, err)
+	}
+
+	// Interrupted: only the first of many ranges.
+	if err := s.ReplaceRange(ctx, "", kv("a"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureBucketIndex(ctx); err != nil || !hasBucketIndex(t, s) {
+		t.Fatalf("EnsureBucketIndex: %v, index there: %v", err, hasBucketIndex(t, s))
+	}
+	if err := s.ReplaceRange(ctx, "", kv("a"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReplaceBuckets(ctx, map[int][]KV{bucketOf("a"): kv("a")}); err != nil || !hasBucketIndex(t, s) {
+		t.Fatalf("ReplaceBuckets after an interrupted copy: %v, index there: %v", err, hasBucketIndex(t, s))
+	}
+	if fixed, err := s.Reindex(ctx); err != nil || fixed != 0 {
+		t.Fatalf("reindex fixed %d buckets (err %v), want 0", fixed, err)
+	}
+}
