@@ -19,8 +19,9 @@ import (
 //	1-topology      P performance primary and DR primary; P-DR DR secondary
 //	                "p-dr" of P; PS performance secondary "ps" of P, with a
 //	                deny paths filter on kv-hidden/
-//	(PS's own root token generated with P's key share)
-//	2-dr-of-ps      PS DR primary too; PS-DR DR secondary "ps-dr" of PS
+//	2-dr-of-ps      PS's own root token for the run from P's key share
+//	                (vaultrepl_root_token); PS DR primary too; PS-DR DR
+//	                secondary "ps-dr" of PS
 //	(P is lost: SIGKILL)
 //	3-fail-over-p   P-DR promoted: the performance primary of P's set; PS
 //	                follows it
@@ -81,6 +82,8 @@ func TestAccPerformanceTopology(t *testing.T) {
 	perfID, pDRID := outputString(t, outs, "performance_cluster_id"), outputString(t, outs, "p_dr_cluster_id")
 	expectStates(t, outs, "p-dr", "ps")
 	expectTopology(t, "step 1, P's DR set", l, pDRID, p, map[string]*cluster{"p-dr": pdr})
+	// The test's own token on PS, for its reads and for step 4: the one
+	// step 2 generates is revoked when each run ends.
 	psRoot, err := ps.anon.GenerateRootToken(context.Background(), keys)
 	if err != nil {
 		t.Fatalf("generate PS's own root token with P's key share: %v", err)
@@ -96,7 +99,7 @@ func TestAccPerformanceTopology(t *testing.T) {
 
 	// Step 2.
 	l.write(psAsOwn, "forwarded-from-ps", 2)
-	tf.apply(t, dir2, map[string]any{"ps_address": via(2), "ps_dr_address": via(3), "ps_token": psRoot, "token": rootToken})
+	tf.apply(t, dir2, map[string]any{"ps_address": via(2), "ps_dr_address": via(3), "unseal_keys": keys, "token": rootToken})
 	dirs = append(dirs, dir2)
 	outs = tf.outputs(t, dir2)
 	psDRID := outputString(t, outs, "ps_dr_cluster_id")
