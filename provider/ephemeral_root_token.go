@@ -2,17 +2,13 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral/schema"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -58,17 +54,8 @@ func (r *rootTokenEphemeral) Schema(_ context.Context, _ ephemeral.SchemaRequest
 			"Terraform opens an ephemeral resource in every run that needs it, plans included, so every run generates (and revokes) its " +
 			"own root token. A generation attempt someone else started is never touched: Open fails and asks you to finish or cancel it.",
 		Attributes: map[string]schema.Attribute{
-			"key_shares": schema.ListAttribute{
-				MarkdownDescription: "Unseal key shares of the cluster's seal (for a performance secondary: its primary's; hex or base64; sensitive), " +
-					"at least its threshold. Shares beyond the threshold are not sent. Use an ephemeral or sensitive variable.",
-				ElementType: types.StringType,
-				Required:    true,
-				Sensitive:   true,
-				Validators: []validator.List{
-					listvalidator.SizeAtLeast(1),
-					listvalidator.ValueStringsAre(stringvalidator.LengthAtLeast(1)),
-				},
-			},
+			"key_shares": keySharesAttribute("Unseal key shares of the cluster's seal (for a performance secondary: its primary's; hex or base64; sensitive), " +
+				"at least its threshold. Shares beyond the threshold are not sent. Use an ephemeral or sensitive variable."),
 			"token": schema.StringAttribute{
 				MarkdownDescription: "The root token (sensitive), valid until the run ends.",
 				Computed:            true,
@@ -88,9 +75,8 @@ func (r *rootTokenEphemeral) Open(ctx context.Context, req ephemeral.OpenRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var shares []string
-	resp.Diagnostics.Append(m.KeyShares.ElementsAs(ctx, &shares, false)...)
-	if resp.Diagnostics.HasError() {
+	shares := keySharesOf(ctx, m.KeyShares, &resp.Diagnostics)
+	if shares == nil {
 		return
 	}
 	ctx = withMasking(ctx, shares...)
@@ -105,14 +91,7 @@ func (r *rootTokenEphemeral) Open(ctx context.Context, req ephemeral.OpenRequest
 		return
 	}
 	ctx = withMasking(ctx, token)
-	// Recorded before the result so that Close revokes the token even if
-	// setting the result fails.
-	raw, err := json.Marshal(token)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Record Generated Token", "Encoding the private data of the ephemeral resource failed: "+err.Error())
-		return
-	}
-	resp.Diagnostics.Append(resp.Private.SetKey(ctx, rootTokenPrivateKey, raw)...)
+	recordGeneratedToken(ctx, resp.Private, rootTokenPrivateKey, token, &resp.Diagnostics)
 	m.Token = types.StringValue(token)
 	resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
 }
@@ -121,14 +100,8 @@ func (r *rootTokenEphemeral) Open(ctx context.Context, req ephemeral.OpenRequest
 // authority. A 403 means it is gone already (a mode change that wiped the
 // cluster's tokens), which is the end Close wants anyway.
 func (r *rootTokenEphemeral) Close(ctx context.Context, req ephemeral.CloseRequest, resp *ephemeral.CloseResponse) {
-	raw, d := req.Private.GetKey(ctx, rootTokenPrivateKey)
-	resp.Diagnostics.Append(d...)
-	if raw == nil || resp.Diagnostics.HasError() {
-		return
-	}
-	var token string
-	if err := json.Unmarshal(raw, &token); err != nil || token == "" {
-		resp.Diagnostics.AddWarning("Cannot Read Generated Token Record", "The private data of the ephemeral resource could not be decoded.")
+	token := generatedToken(ctx, req.Private, rootTokenPrivateKey, &resp.Diagnostics)
+	if token == "" {
 		return
 	}
 	ctx = withMasking(ctx, token)
