@@ -16,6 +16,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // to hold a secondary's database lock
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/client"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
 func promotionBehindConfig(addr string) string {
@@ -139,7 +140,7 @@ func TestAccDRPromotion_refusedWhileBehind(t *testing.T) {
 	const connected = `msg="secondary connected" secondary_id=s`
 	opened := strings.Count(p.srv.Output(), connected)
 	s.recoverStream()
-	eventually(t, "the secondary's new stream has started", 15*time.Second, func() (bool, string) {
+	testserver.Eventually(t, "the secondary's new stream has started", 15*time.Second, func() (bool, string) {
 		if n := strings.Count(p.srv.Output(), connected); n <= opened {
 			return false, "primary opened no new stream"
 		}

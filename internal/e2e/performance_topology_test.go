@@ -175,7 +175,7 @@ func (c *cluster) perfStatus() *client.DRStatus {
 // is promoted.
 func readyForLoss(t *testing.T, primary, drs, perfSecondary *cluster) {
 	t.Helper()
-	eventually(t, drs.name+" holds "+primary.name+"'s carried keys", 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, drs.name+" holds "+primary.name+"'s carried keys", 30*time.Second, func() (bool, string) {
 		pd, sd := primary.drStatusField("carried_keys_digest"), drs.drStatusField("carried_keys_digest")
 		return pd != "" && pd == sd, fmt.Sprintf("primary %q, DR secondary %q", pd, sd)
 	})
@@ -183,7 +183,7 @@ func readyForLoss(t *testing.T, primary, drs, perfSecondary *cluster) {
 		return
 	}
 	want := "https://" + drs.srv.Cluster
-	eventually(t, perfSecondary.name+" knows "+drs.name+"'s cluster address", 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, perfSecondary.name+" knows "+drs.name+"'s cluster address", 30*time.Second, func() (bool, string) {
 		known := perfSecondary.perfStatus().KnownPrimaryClusterAddrs
 		return slices.Contains(known, want), fmt.Sprintf("%v, want %s", known, want)
 	})
@@ -215,7 +215,7 @@ func expectPerformance(t *testing.T, phase string, l *ledger, perfID string, pri
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	eventually(t, phase+": performance set", 60*time.Second, func() (bool, string) {
+	testserver.Eventually(t, phase+": performance set", 60*time.Second, func() (bool, string) {
 		pst := primary.perfStatus()
 		if pst.Mode != client.ModePrimary || pst.ClusterID != perfID {
 			return false, fmt.Sprintf("%s: performance mode %s set %s, want primary of %s", primary, pst.Mode, pst.ClusterID, perfID)
