@@ -109,11 +109,11 @@ func pgFiles(ctx context.Context, conn *pgx.Conn) ([]StoredBlob, error) {
 		return nil, errors.New("no PostgreSQL server of this test binary")
 	}
 	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	var oid uint32
 	if err := conn.QueryRow(ctx, `SELECT oid FROM pg_database WHERE datname = current_database()`).Scan(&oid); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("oid of the current database: %w", err)
 	}
 	dir := filepath.Join(pg.dir, "data", "base", fmt.Sprint(oid))
 	entries, err := os.ReadDir(dir)
@@ -141,7 +141,11 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }()
-	return io.ReadAll(io.LimitReader(f, limit))
+	raw, err := io.ReadAll(io.LimitReader(f, limit))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return raw, nil
 }
 
 // LocalValue reads one key of s's local (unreplicated) keyspace straight
