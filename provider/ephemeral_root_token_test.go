@@ -3,11 +3,14 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/echoprovider"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -95,4 +98,61 @@ func TestAccEphemeralRootToken(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestAccEphemeralRootTokenStaysOutOfLogs opens vaultrepl_root_token with
+// TF_LOG=TRACE for Terraform and the provider (the share given as an
+// ephemeral variable, the token used by nothing that logs it) and greps
+// the whole log for every root token generated through the recording
+// proxy and for the key share; each of those tokens is revoked by then.
+func TestAccEphemeralRootTokenStaysOutOfLogs(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "trace.log")
+	t.Setenv("TF_ACC_LOG_PATH", logFile)
+	t.Setenv("TF_LOG", "TRACE")
+	p, s := startCluster(t), startCluster(t)
+	p.enablePerfPrimary()
+	s.perfFollow(p, "ps")
+	rec := testserver.Record(t, s.addr())
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig(rec.URL) + `
+variable "key_shares" {
+  type      = list(string)
+  sensitive = true
+  ephemeral = true
+}
+
+ephemeral "vaultrepl_root_token" "own" {
+  key_shares = var.key_shares
+}
+`,
+			ConfigVariables: config.Variables{"key_shares": config.ListVariable(config.StringVariable(p.unsealKey))},
+		}},
+	})
+	raw, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatalf("read the trace log: %v", err)
+	}
+	log := string(raw)
+	if !strings.Contains(log, "generating a root token for this run") {
+		t.Fatalf("the trace log (%d bytes) lacks the generation: logging was not captured", len(log))
+	}
+	tokens := rec.RootTokens()
+	if len(tokens) < 2 {
+		t.Fatalf("%d root tokens generated through the recorder, want at least 2 (plan and apply)", len(tokens))
+	}
+	if strings.Contains(log, p.unsealKey) {
+		t.Error("the key share appears in the trace log")
+	}
+	for i, tok := range tokens {
+		if strings.Contains(log, tok) {
+			t.Errorf("root token %d appears in the trace log", i+1)
+		}
+		if err := (revokedToken{c: s}).CheckValue(tok); err != nil {
+			t.Errorf("root token %d: %v", i+1, err)
+		}
+	}
+	t.Logf("%d root tokens and the key share, none in %d bytes of trace log", len(tokens), len(log))
 }
