@@ -43,7 +43,7 @@ func (s *Server) StoredBytes(t testing.TB) []StoredBlob {
 	if err != nil {
 		t.Fatalf("stored bytes: connect: %v", err)
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
+	defer func() { _ = conn.Close(ctx) }() // before cancel: defers run last first
 	blobs, err := pgRows(ctx, conn)
 	if err != nil {
 		t.Fatalf("stored bytes: %v", err)
@@ -162,7 +162,7 @@ func (s *Server) LocalValue(t testing.TB, key string) (value []byte, ok bool) {
 	if err != nil {
 		t.Fatalf("local value: connect: %v", err)
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
+	defer func() { _ = conn.Close(ctx) }() // before cancel: defers run last first
 	table := pgx.Identifier{s.Postgres.TablePrefix + "local"}.Sanitize()
 	err = conn.QueryRow(ctx, "SELECT value FROM "+table+" WHERE key = $1", []byte(key)).Scan(&value)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -219,13 +219,13 @@ func lockPostgresWAL(t testing.TB, url, table string) func() {
 	if err != nil {
 		t.Fatalf("lock writes: connect: %v", err)
 	}
-	// No context with a deadline on the transaction: it lives until unlock.
-	tx, err := conn.Begin(context.Background())
+	// pgx uses ctx for the BEGIN only: the transaction lives until unlock.
+	tx, err := conn.Begin(ctx)
 	if err == nil {
 		_, err = tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{table}.Sanitize()+" IN EXCLUSIVE MODE")
 	}
 	if err != nil {
-		_ = conn.Close(context.Background())
+		_ = conn.Close(ctx)
 		t.Fatalf("lock writes: %v", err)
 	}
 	return func() {
