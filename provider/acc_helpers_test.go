@@ -43,17 +43,14 @@ func startCluster(t *testing.T) *testCluster {
 		Args: []string{"-dev", "-dev-root-token-id", devRootToken, "-heartbeat-interval", "200ms"},
 	})
 	c := &testCluster{t: t, srv: srv}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := unsealKeyRe.FindStringSubmatch(srv.Output()); m != nil {
-			c.unsealKey = m[1]
-			break
+	testserver.Eventually(t, "the unseal key in the dev banner", 10*time.Second, func() (bool, string) {
+		m := unsealKeyRe.FindStringSubmatch(srv.Output())
+		if m == nil {
+			return false, srv.Output()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no unseal key in the dev banner:\n%s", srv.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		c.unsealKey = m[1]
+		return true, ""
+	})
 	c.root = c.newClient(devRootToken)
 	c.anon = c.newClient("")
 	t.Cleanup(func() {
