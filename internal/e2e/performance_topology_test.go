@@ -107,6 +107,7 @@ func TestAccPerformanceTopology(t *testing.T) {
 	expectTopology(t, "step 2, PS's DR set", nil, psDRID, ps, map[string]*cluster{"ps-dr": psdr})
 	expectPerformance(t, "step 2", l, perfID, p, map[string]*cluster{"ps": psAsOwn})
 	check(dir2)
+	expectRevoked(t, ps, recs[2].RootTokens())
 
 	// Step 3: P is lost.
 	l.write(p, "before-p-loss", 3)
@@ -148,6 +149,22 @@ func TestAccPerformanceTopology(t *testing.T) {
 	l.write(psdrAsOwn, "forwarded-after-ps-loss", 1)
 	expectPerformance(t, "step 4, new writes", l, perfID, pdr, map[string]*cluster{"ps": psdrAsOwn})
 	check(dir4)
+}
+
+// expectRevoked checks that each root token Terraform generated on c
+// (vaultrepl_root_token, one per run, plans included) no longer
+// authenticates: Close revoked it when its run ended.
+func expectRevoked(t *testing.T, c *cluster, tokens []string) {
+	t.Helper()
+	if len(tokens) < 3 {
+		t.Fatalf("%d root tokens generated on %s through the recorder, want one per run (plan, apply, check plan)", len(tokens), c)
+	}
+	for i, tok := range tokens {
+		if _, err := c.client(tok).Read(context.Background(), "auth/token/lookup-self"); !client.IsPermissionDenied(err) {
+			t.Fatalf("root token %d of %d generated on %s still answers lookup-self after its run (err %v)", i+1, len(tokens), c, err)
+		}
+	}
+	t.Logf("%d root tokens generated on %s by the runs, each revoked", len(tokens), c)
 }
 
 // as is c seen with token instead of "root": a performance secondary has
