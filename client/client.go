@@ -214,6 +214,9 @@ type request struct {
 	secrets []string
 	// noToken leaves X-Vault-Token out (status endpoints, DR op token calls).
 	noToken bool
+	// token, when set, is sent instead of the client's own: a call a
+	// generated token makes about itself (revoke-self).
+	token string
 	// okCodes are non-2xx codes whose body is an answer, not an error
 	// (sys/health).
 	okCodes func(int) bool
@@ -249,7 +252,10 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.cfg.Token != "" && !r.noToken {
+	switch {
+	case r.token != "":
+		req.Header.Set("X-Vault-Token", r.token)
+	case c.cfg.Token != "" && !r.noToken:
 		req.Header.Set("X-Vault-Token", c.cfg.Token)
 	}
 	if c.cfg.UserAgent != "" {

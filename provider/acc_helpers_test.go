@@ -43,17 +43,14 @@ func startCluster(t *testing.T) *testCluster {
 		Args: []string{"-dev", "-dev-root-token-id", devRootToken, "-heartbeat-interval", "200ms"},
 	})
 	c := &testCluster{t: t, srv: srv}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := unsealKeyRe.FindStringSubmatch(srv.Output()); m != nil {
-			c.unsealKey = m[1]
-			break
+	testserver.Eventually(t, "the unseal key in the dev banner", 10*time.Second, func() (bool, string) {
+		m := unsealKeyRe.FindStringSubmatch(srv.Output())
+		if m == nil {
+			return false, srv.Output()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no unseal key in the dev banner:\n%s", srv.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		c.unsealKey = m[1]
+		return true, ""
+	})
 	c.root = c.newClient(devRootToken)
 	c.anon = c.newClient("")
 	t.Cleanup(func() {
@@ -125,24 +122,9 @@ func (c *testCluster) opToken(shares ...string) string {
 	return tok
 }
 
-func eventually(t *testing.T, what string, limit time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %s", what, limit, detail)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func waitInSync(t *testing.T, p, s *testCluster) {
 	t.Helper()
-	eventually(t, s.addr()+" in sync with "+p.addr(), 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, s.addr()+" in sync with "+p.addr(), 30*time.Second, func() (bool, string) {
 		ps, ss := p.status(), s.status()
 		return ss.Mode == client.ModeSecondary && ss.State == client.StateStreamWALs && ss.MerkleRoot == ps.MerkleRoot,
 			fmt.Sprintf("secondary %s/%s root %s, primary root %s", ss.Mode, ss.State, ss.MerkleRoot, ps.MerkleRoot)
@@ -233,7 +215,7 @@ func (c *testCluster) ownRoot(p *testCluster) string {
 // waitPerfCaughtUp waits until s streams WALs at p's last WAL index.
 func waitPerfCaughtUp(t *testing.T, p, s *testCluster) {
 	t.Helper()
-	eventually(t, s.addr()+" caught up with performance primary "+p.addr(), 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, s.addr()+" caught up with performance primary "+p.addr(), 30*time.Second, func() (bool, string) {
 		ps, ss := p.perfStatus(), s.perfStatus()
 		return ss.Mode == client.ModeSecondary && ss.State == client.StateStreamWALs && ss.LastRemoteWAL >= ps.LastWAL,
 			fmt.Sprintf("secondary %s/%s at %d, primary at %d", ss.Mode, ss.State, ss.LastRemoteWAL, ps.LastWAL)

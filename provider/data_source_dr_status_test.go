@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
 const drStatusDataConfig = `
@@ -21,11 +23,11 @@ func TestAccDRStatusDataSource(t *testing.T) {
 	p, s, d := startCluster(t), startCluster(t), startCluster(t)
 	clusterID := p.enablePrimary()
 	s.followPrimary(p, "dr-b")
-	eventually(t, "the primary sees dr-b connected", 10*time.Second, func() (bool, string) {
+	testserver.Eventually(t, "the primary sees dr-b connected", 10*time.Second, func() (bool, string) {
 		st := p.status()
 		return len(st.Secondaries) == 1 && st.Secondaries[0].ConnectionStatus == "connected", st.Mode
 	})
-	eventually(t, "dr-b sees its primary connected", 10*time.Second, func() (bool, string) {
+	testserver.Eventually(t, "dr-b sees its primary connected", 10*time.Second, func() (bool, string) {
 		st := s.status()
 		return len(st.Primaries) == 1 && st.Primaries[0].ConnectionStatus == "connected" && st.ConnectionState == "ready", st.ConnectionState
 	})

@@ -2,17 +2,13 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral/schema"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -61,17 +57,8 @@ func (r *drOperationTokenEphemeral) Schema(_ context.Context, _ ephemeral.Schema
 			"nothing is generated and `token` is null: only a secondary has a use for one. A generation attempt someone else started " +
 			"is never touched: Open fails and asks you to finish or cancel it.",
 		Attributes: map[string]schema.Attribute{
-			"key_shares": schema.ListAttribute{
-				MarkdownDescription: "Unseal key shares of the DR set (the original primary's; hex or base64; sensitive), at least its threshold. " +
-					"Shares beyond the threshold are not sent. Use an ephemeral or sensitive variable.",
-				ElementType: types.StringType,
-				Required:    true,
-				Sensitive:   true,
-				Validators: []validator.List{
-					listvalidator.SizeAtLeast(1),
-					listvalidator.ValueStringsAre(stringvalidator.LengthAtLeast(1)),
-				},
-			},
+			"key_shares": keySharesAttribute("Unseal key shares of the DR set (the original primary's; hex or base64; sensitive), at least its threshold. " +
+				"Shares beyond the threshold are not sent. Use an ephemeral or sensitive variable."),
 			"token": schema.StringAttribute{
 				MarkdownDescription: "The DR operation token (sensitive), or null when the cluster is not a DR secondary.",
 				Computed:            true,
@@ -99,9 +86,8 @@ func (r *drOperationTokenEphemeral) Open(ctx context.Context, req ephemeral.Open
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var shares []string
-	resp.Diagnostics.Append(m.KeyShares.ElementsAs(ctx, &shares, false)...)
-	if resp.Diagnostics.HasError() {
+	shares := keySharesOf(ctx, m.KeyShares, &resp.Diagnostics)
+	if shares == nil {
 		return
 	}
 	ctx = withMasking(ctx, shares...)
@@ -122,12 +108,7 @@ func (r *drOperationTokenEphemeral) Open(ctx context.Context, req ephemeral.Open
 		return
 	}
 	ctx = withMasking(ctx, token)
-	raw, err := json.Marshal(token)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Record Generated Token", "Encoding the private data of the ephemeral resource failed: "+err.Error())
-		return
-	}
-	resp.Diagnostics.Append(resp.Private.SetKey(ctx, opTokenPrivateKey, raw)...)
+	recordGeneratedToken(ctx, resp.Private, opTokenPrivateKey, token, &resp.Diagnostics)
 	m.Token = types.StringValue(token)
 	resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
 }
@@ -135,14 +116,8 @@ func (r *drOperationTokenEphemeral) Open(ctx context.Context, req ephemeral.Open
 // Close revokes the token generated in this run. A token a promotion or a
 // re-point already revoked answers 403, which is the expected end.
 func (r *drOperationTokenEphemeral) Close(ctx context.Context, req ephemeral.CloseRequest, resp *ephemeral.CloseResponse) {
-	raw, d := req.Private.GetKey(ctx, opTokenPrivateKey)
-	resp.Diagnostics.Append(d...)
-	if raw == nil || resp.Diagnostics.HasError() {
-		return
-	}
-	var token string
-	if err := json.Unmarshal(raw, &token); err != nil || token == "" {
-		resp.Diagnostics.AddWarning("Cannot Read Generated Token Record", "The private data of the ephemeral resource could not be decoded.")
+	token := generatedToken(ctx, req.Private, opTokenPrivateKey, &resp.Diagnostics)
+	if token == "" {
 		return
 	}
 	ctx = withMasking(ctx, token)

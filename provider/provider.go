@@ -226,6 +226,7 @@ func (p *vaultreplProvider) EphemeralResources(_ context.Context) []func() ephem
 		NewDRSecondaryTokenEphemeralResource,
 		NewDROperationTokenEphemeralResource,
 		NewPerformanceSecondaryTokenEphemeralResource,
+		NewRootTokenEphemeralResource,
 	}
 }
 

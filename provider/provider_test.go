@@ -76,8 +76,8 @@ func TestProviderSchemaValid(t *testing.T) {
 	if n := len(p.DataSources(ctx)); n != 4 {
 		t.Errorf("%d data sources, want 4", n)
 	}
-	if pe, ok := p.(provider.ProviderWithEphemeralResources); !ok || len(pe.EphemeralResources(ctx)) != 3 {
-		t.Errorf("ephemeral resources: want 3 (implements: %t)", ok)
+	if pe, ok := p.(provider.ProviderWithEphemeralResources); !ok || len(pe.EphemeralResources(ctx)) != 4 {
+		t.Errorf("ephemeral resources: want 4 (implements: %t)", ok)
 	}
 }
 

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,9 +12,9 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	_ "github.com/mattn/go-sqlite3" // to hold a secondary's database lock
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/client"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
 func promotionBehindConfig(addr string) string {
@@ -38,37 +37,6 @@ resource "vaultrepl_dr_promotion" "p" {
   }
 }
 `
-}
-
-// holdDatabaseLock takes SQLite's write lock on a server's database from
-// this process (BEGIN IMMEDIATE), as a stalled disk would: the server's
-// writes wait until release is called. Reads go on (WAL mode). The lock is
-// released when the test ends at the latest, before its servers are killed
-// (cleanups run last-registered first).
-func holdDatabaseLock(t *testing.T, path string) (release func()) {
-	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not a context with a deadline: database/sql rolls the transaction
-	// back when its context ends.
-	tx, err := db.BeginTx(context.Background(), nil)
-	if err != nil {
-		_ = db.Close()
-		t.Fatalf("lock %s: %v", path, err)
-	}
-	done := false
-	release = func() {
-		if done {
-			return
-		}
-		done = true
-		_ = tx.Rollback()
-		_ = db.Close()
-	}
-	t.Cleanup(release)
-	return release
 }
 
 // recoverStream asks c (a secondary) to drop its replication stream and
@@ -127,7 +95,7 @@ func TestAccDRPromotion_refusedWhileBehind(t *testing.T) {
 	op := s.opToken(p.unsealKey)
 	waitInSync(t, p, s)
 
-	release := holdDatabaseLock(t, s.srv.DB)
+	release := s.srv.LockWrites(t)
 
 	if _, err := p.root.Write(context.Background(), "secret/late", map[string]any{"v": "1"}); err != nil {
 		t.Fatal(err)
@@ -139,7 +107,7 @@ func TestAccDRPromotion_refusedWhileBehind(t *testing.T) {
 	const connected = `msg="secondary connected" secondary_id=s`
 	opened := strings.Count(p.srv.Output(), connected)
 	s.recoverStream()
-	eventually(t, "the secondary's new stream has started", 15*time.Second, func() (bool, string) {
+	testserver.Eventually(t, "the secondary's new stream has started", 15*time.Second, func() (bool, string) {
 		if n := strings.Count(p.srv.Output(), connected); n <= opened {
 			return false, "primary opened no new stream"
 		}

@@ -75,7 +75,7 @@ func TestAccDRPromotion_evidence(t *testing.T) {
 						t.Fatalf("first write after the promotion: %v", err)
 					}
 					firstWrite = time.Now()
-					eventually(t, "the server records the first write", 10*time.Second, func() (bool, string) {
+					testserver.Eventually(t, "the server records the first write", 10*time.Second, func() (bool, string) {
 						h, err := s.root.FailoverHistory(context.Background())
 						if err != nil || len(h.Failovers) == 0 {
 							return false, fmt.Sprint(err)
@@ -176,7 +176,7 @@ func TestAccDRPromotion_discardedWrites(t *testing.T) {
 					if _, err := old.anon.UpdatePrimary(ctx, op, client.Activation{Token: s.secondaryToken("old", "")}); err != nil {
 						t.Fatalf("re-point the old primary: %v", err)
 					}
-					eventually(t, "the new primary learns what the old one discarded", 30*time.Second, func() (bool, string) {
+					testserver.Eventually(t, "the new primary learns what the old one discarded", 30*time.Second, func() (bool, string) {
 						h, err := s.root.FailoverHistory(ctx)
 						if err != nil || len(h.Failovers) == 0 {
 							return false, fmt.Sprint(err)

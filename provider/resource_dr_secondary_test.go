@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/client"
+	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
 )
 
 // secondaryConfig makes the provider's cluster a secondary with the
@@ -228,7 +229,13 @@ func TestAccDRSecondary_badTokens(t *testing.T) {
 				ExpectError:     regexp.MustCompile(`(?s)Cannot Enable DR Secondary.*(already used|refused the activation token)`),
 			},
 			{
-				PreConfig:       func() { time.Sleep(1500 * time.Millisecond) },
+				// The 1s token has expired once the primary says so.
+				PreConfig: func() {
+					testserver.Eventually(t, "the 1s activation token expired", 10*time.Second, func() (bool, string) {
+						valid, err := p.anon.WrappingTokenValid(context.Background(), expired)
+						return err == nil && !valid, fmt.Sprintf("valid %t, err %v", valid, err)
+					})
+				},
 				Config:          secondaryConfig(s.addr(), false),
 				ConfigVariables: tokenVars(expired),
 				ExpectError:     regexp.MustCompile(`(?s)Cannot Enable DR Secondary.*expired`),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
@@ -112,36 +113,18 @@ func (r *performancePromotionResource) Create(ctx context.Context, req resource.
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, dr := drKind.clientAndStatus(ctx, r.data, &resp.Diagnostics)
-	if dr == nil {
+	c, st := performanceStatusToPromote(ctx, r.data, &resp.Diagnostics)
+	if st == nil {
 		return
 	}
-	if dr.IsSecondary() {
-		resp.Diagnostics.AddError("Cluster Is A DR Secondary",
-			fmt.Sprintf("The cluster at %s is a DR secondary (DR set %s). Promote it with vaultrepl_dr_promotion first: the DR secondary of a "+
-				"performance primary then becomes the performance primary of the same set, which this resource records (make it depend on "+
-				"the vaultrepl_dr_promotion).", c.Address(), dr.ClusterID))
-		return
-	}
-	st, err := performanceKind.status(ctx, c)
-	if err != nil {
-		performanceKind.readStatusError(&resp.Diagnostics, c.Address(), err)
-		return
-	}
-	switch {
-	case st.Mode == client.ModePrimary:
+	if st.Mode == client.ModePrimary {
 		tflog.Info(ctx, "the cluster already is the performance primary: promotion recorded", map[string]any{"cluster_id": st.ClusterID})
 		plan.ClusterID, plan.CurrentMode, plan.Promoted = types.StringValue(st.ClusterID), types.StringValue(st.Mode), types.BoolValue(false)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		return
-	case !st.IsSecondary():
-		resp.Diagnostics.AddError("Cluster Is Not A Performance Secondary",
-			fmt.Sprintf("The cluster at %s is not in a performance replication set (performance mode %q), so there is nothing to promote. "+
-				"Check the provider's address, or use vaultrepl_performance_primary to start a new set.", c.Address(), st.Mode))
-		return
 	}
 	tflog.Info(ctx, "promoting performance secondary", map[string]any{"cluster_id": st.ClusterID, "force": plan.Force.ValueBool()})
-	err = promoteRetrying(ctx, func(ctx context.Context) (client.Warnings, error) {
+	err := promoteRetrying(ctx, func(ctx context.Context) (client.Warnings, error) {
 		return c.PerformancePromote(ctx, plan.PrimaryClusterAddr.ValueString(), plan.Force.ValueBool())
 	})
 	if err != nil {
@@ -152,14 +135,7 @@ func (r *performancePromotionResource) Create(ctx context.Context, req resource.
 		apiError(&resp.Diagnostics, "Cannot Promote Performance Secondary", "promote the performance secondary", c.Address(), advice+"Nothing was changed.", err)
 		return
 	}
-	last, err := poll(ctx, "waiting for the performance promotion to take effect", func(ctx context.Context) (bool, string, error) {
-		st, err := performanceKind.status(ctx, c)
-		if err != nil {
-			return false, "status: " + errorText(err), nil
-		}
-		plan.ClusterID, plan.CurrentMode = types.StringValue(st.ClusterID), types.StringValue(st.Mode)
-		return st.Mode == client.ModePrimary, fmt.Sprintf("performance mode %s state %s", st.Mode, st.State), nil
-	})
+	last, err := waitPerformancePrimary(ctx, c, &plan)
 	plan.Promoted = types.BoolValue(true)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	if err != nil {
@@ -168,6 +144,49 @@ func (r *performancePromotionResource) Create(ctx context.Context, req resource.
 				"The resource is saved as tainted; check sys/replication/performance/status and do not promote again blindly.\n\nOriginal Error: %s",
 				c.Address(), timeout, last, err))
 	}
+}
+
+// performanceStatusToPromote returns the client and the performance status
+// of a cluster that is a performance secondary (to promote) or already the
+// performance primary (a DR promotion made it one: to record); otherwise
+// nil and an error in diags.
+func performanceStatusToPromote(ctx context.Context, data *providerData, diags *diag.Diagnostics) (*client.Client, *client.DRStatus) {
+	c, dr := drKind.clientAndStatus(ctx, data, diags)
+	if dr == nil {
+		return nil, nil
+	}
+	if dr.IsSecondary() {
+		diags.AddError("Cluster Is A DR Secondary",
+			fmt.Sprintf("The cluster at %s is a DR secondary (DR set %s). Promote it with vaultrepl_dr_promotion first: the DR secondary of a "+
+				"performance primary then becomes the performance primary of the same set, which this resource records (make it depend on "+
+				"the vaultrepl_dr_promotion).", c.Address(), dr.ClusterID))
+		return nil, nil
+	}
+	st, err := performanceKind.status(ctx, c)
+	if err != nil {
+		performanceKind.readStatusError(diags, c.Address(), err)
+		return nil, nil
+	}
+	if st.Mode != client.ModePrimary && !st.IsSecondary() {
+		diags.AddError("Cluster Is Not A Performance Secondary",
+			fmt.Sprintf("The cluster at %s is not in a performance replication set (performance mode %q), so there is nothing to promote. "+
+				"Check the provider's address, or use vaultrepl_performance_primary to start a new set.", c.Address(), st.Mode))
+		return nil, nil
+	}
+	return c, st
+}
+
+// waitPerformancePrimary polls until c reports performance mode primary,
+// keeping the last status seen in plan; on failure last says what it was.
+func waitPerformancePrimary(ctx context.Context, c *client.Client, plan *performancePromotionModel) (last string, err error) {
+	return poll(ctx, "waiting for the performance promotion to take effect", func(ctx context.Context) (bool, string, error) {
+		st, err := performanceKind.status(ctx, c)
+		if err != nil {
+			return false, "status: " + errorText(err), nil
+		}
+		plan.ClusterID, plan.CurrentMode = types.StringValue(st.ClusterID), types.StringValue(st.Mode)
+		return st.Mode == client.ModePrimary, fmt.Sprintf("performance mode %s state %s", st.Mode, st.State), nil
+	})
 }
 
 func (r *performancePromotionResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {

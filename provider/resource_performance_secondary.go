@@ -65,8 +65,8 @@ func (r *performanceSecondaryResource) Schema(ctx context.Context, _ resource.Sc
 			"last WAL index.\n\n" +
 			"~> **Creating this resource on a cluster that is not yet a performance secondary WIPES the cluster's replicated data and " +
 			"its tokens**, the provider's own token for it included. From then on the cluster unseals with the primary's key shares, " +
-			"and its root token comes from `sys/generate-root` with those shares: configure a provider with that token for whatever " +
-			"else this cluster does (a DR primary of its own, disabling this resource).\n\n" +
+			"and its root token comes from `sys/generate-root` with those shares (for one run: the ephemeral `vaultrepl_root_token`): " +
+			"configure a provider with that token for whatever else this cluster does (a DR primary of its own, disabling this resource).\n\n" +
 			"A performance secondary is a working cluster: it serves reads itself, has its own tokens and local mounts, and forwards " +
 			"writes to replicated paths to the primary. Which mounts it receives is set on the primary by " +
 			"`vaultrepl_performance_paths_filter` (Vault keeps the filter there, by secondary id).\n\n" +
@@ -315,7 +315,7 @@ func (r *performanceSecondaryResource) Delete(ctx context.Context, req resource.
 	if err != nil {
 		apiError(&resp.Diagnostics, "Cannot Disable Performance Secondary", "disable performance replication on the secondary", c.Address(),
 			"Enabling wiped the secondary's tokens: configure the provider with one of its own (a root token generated on it with the "+
-				"primary's key shares, `vault operator generate-root`).", err)
+				"primary's key shares: `vault operator generate-root`, or the ephemeral vaultrepl_root_token).", err)
 		return
 	}
 	logWarnings(ctx, warnings)

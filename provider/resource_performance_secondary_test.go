@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -111,17 +110,7 @@ func TestAccPerformanceSecondary(t *testing.T) {
 					if _, err := p.root.Write(context.Background(), "secret/after", map[string]any{"v": "2"}); err != nil {
 						return err
 					}
-					deadline := time.Now().Add(30 * time.Second)
-					for {
-						v, err := s.readV(provToken, "secret/after")
-						if err == nil && v == "2" {
-							return nil
-						}
-						if time.Now().After(deadline) {
-							return fmt.Errorf("secret/after never reached the secondary: %q %v", v, err)
-						}
-						time.Sleep(50 * time.Millisecond)
-					}
+					return waitReads(s, provToken, "secret/after", "2")
 				})),
 			},
 			{

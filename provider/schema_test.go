@@ -71,6 +71,8 @@ func TestSchemas(t *testing.T) {
 		"vaultrepl_performance_secondary_token(ephemeral).token": true,
 		"vaultrepl_dr_operation_token(ephemeral).token":          true,
 		"vaultrepl_dr_operation_token(ephemeral).key_shares":     true,
+		"vaultrepl_root_token(ephemeral).token":                  true,
+		"vaultrepl_root_token(ephemeral).key_shares":             true,
 	}
 	seenSensitive := map[string]bool{}
 	check := func(typ string, desc string, diagsErr bool) {

@@ -211,6 +211,9 @@ func secretsSeen(t *testing.T, keyShare string, recs []*testserver.Recorder) map
 		for j, tok := range r.OperationTokens() {
 			m[fmt.Sprintf("DR operation token #%d via the recorder of cluster %c", j+1, 'A'+i)] = tok
 		}
+		for j, tok := range r.RootTokens() {
+			m[fmt.Sprintf("root token #%d via the recorder of cluster %c", j+1, 'A'+i)] = tok
+		}
 	}
 	return m
 }

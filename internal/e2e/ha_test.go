@@ -60,7 +60,7 @@ func startHACluster(t *testing.T, name string, n int) *haCluster {
 		Keys      []string `json:"keys"`
 		RootToken string   `json:"root_token"`
 	}
-	eventually(t, name+": sys/init through node 0", 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, name+": sys/init through node 0", 30*time.Second, func() (bool, string) {
 		code, body, err := haCall(c.nodes[0].Addr, http.MethodPut, "sys/init", "", `{"secret_shares":1,"secret_threshold":1}`)
 		if err != nil || code != http.StatusOK {
 			return false, fmt.Sprintf("%d %s %v", code, body, err)
@@ -83,7 +83,7 @@ func startHACluster(t *testing.T, name string, n int) *haCluster {
 func (c *haCluster) active(limit time.Duration) int {
 	c.t.Helper()
 	found := -1
-	eventually(c.t, c.name+": one active node", limit, func() (bool, string) {
+	testserver.Eventually(c.t, c.name+": one active node", limit, func() (bool, string) {
 		found = -1
 		var seen []string
 		for i, s := range c.nodes {
@@ -295,7 +295,7 @@ func (c *haCluster) isActive(i int) bool {
 // S holds exactly P's data.
 func waitSInSync(t *testing.T, p, s *haCluster, pNode int, clusterID string) {
 	t.Helper()
-	eventually(t, "S in sync with P", 60*time.Second, func() (bool, string) {
+	testserver.Eventually(t, "S in sync with P", 60*time.Second, func() (bool, string) {
 		ps, err := p.status(pNode)
 		if err != nil || ps.Mode != client.ModePrimary || ps.ClusterID != clusterID {
 			return false, fmt.Sprintf("P node %d: %+v %v", pNode, ps, err)
@@ -347,7 +347,7 @@ func killActiveUnderLoad(t *testing.T, p, s *haCluster, pActive int, clusterID s
 		}()
 	}
 	atStart := acked.len()
-	eventually(t, "load under way", 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, "load under way", 30*time.Second, func() (bool, string) {
 		return acked.len() >= atStart+100, fmt.Sprintf("%d writes acknowledged", acked.len()-atStart)
 	})
 	before := make([]int, len(s.nodes))
@@ -361,7 +361,7 @@ func killActiveUnderLoad(t *testing.T, p, s *haCluster, pActive int, clusterID s
 	next := activeAmong(t, p, pActive)
 	t.Logf("P's active node %d SIGKILLed during load (%d writes acknowledged): node %d active after %s",
 		pActive, atKill-atStart, next, time.Since(start).Round(time.Millisecond))
-	eventually(t, "100 writes acknowledged after the takeover", 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, "100 writes acknowledged after the takeover", 30*time.Second, func() (bool, string) {
 		return acked.len() >= atKill+100, fmt.Sprintf("%d acknowledged since the kill", acked.len()-atKill)
 	})
 	stop()
@@ -393,7 +393,7 @@ func loggedMerkleSync(out string) bool {
 func activeAmong(t *testing.T, c *haCluster, dead int) int {
 	t.Helper()
 	found := -1
-	eventually(t, c.name+": a standby takes over", 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, c.name+": a standby takes over", 30*time.Second, func() (bool, string) {
 		for i := range c.nodes {
 			if i != dead && c.isActive(i) {
 				found = i

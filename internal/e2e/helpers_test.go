@@ -294,7 +294,7 @@ func startCluster(t *testing.T, name string) *cluster {
 		Args: []string{"-dev", "-dev-root-token-id", rootToken, "-heartbeat-interval", "200ms"},
 	})
 	c := &cluster{t: t, name: name, bin: bin, srv: srv}
-	eventually(t, name+" prints its unseal key", 10*time.Second, func() (bool, string) {
+	testserver.Eventually(t, name+" prints its unseal key", 10*time.Second, func() (bool, string) {
 		if m := unsealKeyRe.FindStringSubmatch(srv.Output()); m != nil {
 			c.key = m[1]
 			return true, ""
@@ -394,21 +394,6 @@ func (c *cluster) read(path string) (string, error) {
 	}
 	v, _ := s.Data["v"].(string)
 	return v, nil
-}
-
-func eventually(t *testing.T, what string, limit time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %s", what, limit, detail)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // --- what the servers must say ---------------------------------------------------
@@ -528,7 +513,7 @@ func expectTopology(t *testing.T, phase string, l *ledger, clusterID string, pri
 	}
 	slices.Sort(ids)
 	var ps *client.DRStatus
-	eventually(t, phase+": topology", 60*time.Second, func() (bool, string) {
+	testserver.Eventually(t, phase+": topology", 60*time.Second, func() (bool, string) {
 		ps = primary.status()
 		if ps.Mode != client.ModePrimary || ps.ClusterID != clusterID {
 			return false, fmt.Sprintf("%s: mode %s cluster_id %s, want primary of %s", primary, ps.Mode, ps.ClusterID, clusterID)

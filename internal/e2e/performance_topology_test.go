@@ -19,8 +19,9 @@ import (
 //	1-topology      P performance primary and DR primary; P-DR DR secondary
 //	                "p-dr" of P; PS performance secondary "ps" of P, with a
 //	                deny paths filter on kv-hidden/
-//	(PS's own root token generated with P's key share)
-//	2-dr-of-ps      PS DR primary too; PS-DR DR secondary "ps-dr" of PS
+//	2-dr-of-ps      PS's own root token for the run from P's key share
+//	                (vaultrepl_root_token); PS DR primary too; PS-DR DR
+//	                secondary "ps-dr" of PS
 //	(P is lost: SIGKILL)
 //	3-fail-over-p   P-DR promoted: the performance primary of P's set; PS
 //	                follows it
@@ -81,6 +82,8 @@ func TestAccPerformanceTopology(t *testing.T) {
 	perfID, pDRID := outputString(t, outs, "performance_cluster_id"), outputString(t, outs, "p_dr_cluster_id")
 	expectStates(t, outs, "p-dr", "ps")
 	expectTopology(t, "step 1, P's DR set", l, pDRID, p, map[string]*cluster{"p-dr": pdr})
+	// The test's own token on PS, for its reads and for step 4: the one
+	// step 2 generates is revoked when each run ends.
 	psRoot, err := ps.anon.GenerateRootToken(context.Background(), keys)
 	if err != nil {
 		t.Fatalf("generate PS's own root token with P's key share: %v", err)
@@ -96,7 +99,7 @@ func TestAccPerformanceTopology(t *testing.T) {
 
 	// Step 2.
 	l.write(psAsOwn, "forwarded-from-ps", 2)
-	tf.apply(t, dir2, map[string]any{"ps_address": via(2), "ps_dr_address": via(3), "ps_token": psRoot, "token": rootToken})
+	tf.apply(t, dir2, map[string]any{"ps_address": via(2), "ps_dr_address": via(3), "unseal_keys": keys, "token": rootToken})
 	dirs = append(dirs, dir2)
 	outs = tf.outputs(t, dir2)
 	psDRID := outputString(t, outs, "ps_dr_cluster_id")
@@ -104,6 +107,7 @@ func TestAccPerformanceTopology(t *testing.T) {
 	expectTopology(t, "step 2, PS's DR set", nil, psDRID, ps, map[string]*cluster{"ps-dr": psdr})
 	expectPerformance(t, "step 2", l, perfID, p, map[string]*cluster{"ps": psAsOwn})
 	check(dir2)
+	expectRevoked(t, ps, recs[2].RootTokens())
 
 	// Step 3: P is lost.
 	l.write(p, "before-p-loss", 3)
@@ -147,6 +151,22 @@ func TestAccPerformanceTopology(t *testing.T) {
 	check(dir4)
 }
 
+// expectRevoked checks that each root token Terraform generated on c
+// (vaultrepl_root_token, one per run, plans included) no longer
+// authenticates: Close revoked it when its run ended.
+func expectRevoked(t *testing.T, c *cluster, tokens []string) {
+	t.Helper()
+	if len(tokens) < 3 {
+		t.Fatalf("%d root tokens generated on %s through the recorder, want one per run (plan, apply, check plan)", len(tokens), c)
+	}
+	for i, tok := range tokens {
+		if _, err := c.client(tok).Read(context.Background(), "auth/token/lookup-self"); !client.IsPermissionDenied(err) {
+			t.Fatalf("root token %d of %d generated on %s still answers lookup-self after its run (err %v)", i+1, len(tokens), c, err)
+		}
+	}
+	t.Logf("%d root tokens generated on %s by the runs, each revoked", len(tokens), c)
+}
+
 // as is c seen with token instead of "root": a performance secondary has
 // tokens of its own.
 func (c *cluster) as(token string) *cluster {
@@ -172,7 +192,7 @@ func (c *cluster) perfStatus() *client.DRStatus {
 // is promoted.
 func readyForLoss(t *testing.T, primary, drs, perfSecondary *cluster) {
 	t.Helper()
-	eventually(t, drs.name+" holds "+primary.name+"'s carried keys", 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, drs.name+" holds "+primary.name+"'s carried keys", 30*time.Second, func() (bool, string) {
 		pd, sd := primary.drStatusField("carried_keys_digest"), drs.drStatusField("carried_keys_digest")
 		return pd != "" && pd == sd, fmt.Sprintf("primary %q, DR secondary %q", pd, sd)
 	})
@@ -180,7 +200,7 @@ func readyForLoss(t *testing.T, primary, drs, perfSecondary *cluster) {
 		return
 	}
 	want := "https://" + drs.srv.Cluster
-	eventually(t, perfSecondary.name+" knows "+drs.name+"'s cluster address", 30*time.Second, func() (bool, string) {
+	testserver.Eventually(t, perfSecondary.name+" knows "+drs.name+"'s cluster address", 30*time.Second, func() (bool, string) {
 		known := perfSecondary.perfStatus().KnownPrimaryClusterAddrs
 		return slices.Contains(known, want), fmt.Sprintf("%v, want %s", known, want)
 	})
@@ -212,7 +232,7 @@ func expectPerformance(t *testing.T, phase string, l *ledger, perfID string, pri
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	eventually(t, phase+": performance set", 60*time.Second, func() (bool, string) {
+	testserver.Eventually(t, phase+": performance set", 60*time.Second, func() (bool, string) {
 		pst := primary.perfStatus()
 		if pst.Mode != client.ModePrimary || pst.ClusterID != perfID {
 			return false, fmt.Sprintf("%s: performance mode %s set %s, want primary of %s", primary, pst.Mode, pst.ClusterID, perfID)

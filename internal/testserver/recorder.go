@@ -132,10 +132,22 @@ func (r *Recorder) ActivationTokens() []string {
 // update, decoded with the one-time password its attempt answered, as the
 // client that asked for it does.
 func (r *Recorder) OperationTokens() []string {
+	return r.generatedTokens("/generate-operation-token/")
+}
+
+// RootTokens returns every root token generated through the recorder
+// (sys/generate-root), decoded as OperationTokens does.
+func (r *Recorder) RootTokens() []string {
+	return r.generatedTokens("/sys/generate-root/")
+}
+
+// generatedTokens decodes the encoded_token of each completed generation
+// under paths containing pathPart with the OTP of the attempt before it.
+func (r *Recorder) generatedTokens(pathPart string) []string {
 	var out []string
 	otp := ""
 	for _, e := range r.Exchanges() {
-		if e.Status != http.StatusOK || !strings.Contains(e.Path, "/generate-operation-token/") {
+		if e.Status != http.StatusOK || !strings.Contains(e.Path, pathPart) {
 			continue
 		}
 		var st struct {

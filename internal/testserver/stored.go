@@ -43,7 +43,7 @@ func (s *Server) StoredBytes(t testing.TB) []StoredBlob {
 	if err != nil {
 		t.Fatalf("stored bytes: connect: %v", err)
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
+	defer func() { _ = conn.Close(ctx) }() // before cancel: defers run last first
 	blobs, err := pgRows(ctx, conn)
 	if err != nil {
 		t.Fatalf("stored bytes: %v", err)
@@ -109,11 +109,11 @@ func pgFiles(ctx context.Context, conn *pgx.Conn) ([]StoredBlob, error) {
 		return nil, errors.New("no PostgreSQL server of this test binary")
 	}
 	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	var oid uint32
 	if err := conn.QueryRow(ctx, `SELECT oid FROM pg_database WHERE datname = current_database()`).Scan(&oid); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("oid of the current database: %w", err)
 	}
 	dir := filepath.Join(pg.dir, "data", "base", fmt.Sprint(oid))
 	entries, err := os.ReadDir(dir)
@@ -141,7 +141,11 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }()
-	return io.ReadAll(io.LimitReader(f, limit))
+	raw, err := io.ReadAll(io.LimitReader(f, limit))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return raw, nil
 }
 
 // LocalValue reads one key of s's local (unreplicated) keyspace straight
@@ -158,7 +162,7 @@ func (s *Server) LocalValue(t testing.TB, key string) (value []byte, ok bool) {
 	if err != nil {
 		t.Fatalf("local value: connect: %v", err)
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
+	defer func() { _ = conn.Close(ctx) }() // before cancel: defers run last first
 	table := pgx.Identifier{s.Postgres.TablePrefix + "local"}.Sanitize()
 	err = conn.QueryRow(ctx, "SELECT value FROM "+table+" WHERE key = $1", []byte(key)).Scan(&value)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -215,13 +219,13 @@ func lockPostgresWAL(t testing.TB, url, table string) func() {
 	if err != nil {
 		t.Fatalf("lock writes: connect: %v", err)
 	}
-	// No context with a deadline on the transaction: it lives until unlock.
-	tx, err := conn.Begin(context.Background())
+	// pgx uses ctx for the BEGIN only: the transaction lives until unlock.
+	tx, err := conn.Begin(ctx)
 	if err == nil {
 		_, err = tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{table}.Sanitize()+" IN EXCLUSIVE MODE")
 	}
 	if err != nil {
-		_ = conn.Close(context.Background())
+		_ = conn.Close(ctx)
 		t.Fatalf("lock writes: %v", err)
 	}
 	return func() {

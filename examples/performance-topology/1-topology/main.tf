@@ -1,15 +1,15 @@
 # Performance topology, step 1 (Terraform 1.11 or later): the tutorial's
 # topology minus the DR secondary of the performance secondary, which needs
-# that cluster's own token (step 2).
+# a token of that cluster's own (step 2 generates one).
 #
 #   P     (var.p_address)     performance primary and DR primary
 #   P-DR  (var.p_dr_address)  DR secondary "p-dr" of P
 #   PS    (var.ps_address)    performance secondary "ps" of P
 #
 # Enabling P-DR wipes its replicated data; enabling PS wipes its replicated
-# data AND its tokens: from then on PS unseals with P's key shares and its
-# root token comes from `vault operator generate-root` on PS with those
-# shares. Activation tokens are ephemeral: never in the plan or the state.
+# data AND its tokens: from then on PS unseals with P's key shares and a
+# root token of its own comes from those shares (step 2). Activation
+# tokens are ephemeral: never in the plan or the state.
 
 terraform {
   required_version = ">= 1.11"

@@ -4,9 +4,11 @@
 #   PS     (var.ps_address)     becomes a DR primary too
 #   PS-DR  (var.ps_dr_address)  DR secondary "ps-dr" of PS
 #
-# PS's tokens are its own since step 1 wiped them: var.ps_token is a root
-# token generated on PS with P's unseal key shares
-# (`vault operator generate-root` against PS).
+# Step 1 wiped PS's tokens and PS's seal follows P's since: this run
+# generates a root token of PS's own from P's unseal key shares
+# (vaultrepl_root_token, as `vault operator generate-root` against PS
+# does) and revokes it when the run ends. Neither is in the plan or the
+# state.
 
 terraform {
   required_version = ">= 1.11"
@@ -28,9 +30,9 @@ variable "ps_dr_address" {
   type        = string
 }
 
-variable "ps_token" {
-  description = "A token of PS's own with sudo on sys/replication (root token generated on PS with P's key shares)."
-  type        = string
+variable "unseal_keys" {
+  description = "Unseal key shares of P's seal (PS unseals with them since step 1), at least its threshold."
+  type        = list(string)
   sensitive   = true
   ephemeral   = true
 }
@@ -42,10 +44,21 @@ variable "token" {
   ephemeral   = true
 }
 
+# Root token generation needs no token.
+provider "vaultrepl" {
+  alias   = "ps_keys"
+  address = var.ps_address
+}
+
+ephemeral "vaultrepl_root_token" "ps" {
+  provider   = vaultrepl.ps_keys
+  key_shares = var.unseal_keys
+}
+
 provider "vaultrepl" {
   alias   = "ps"
   address = var.ps_address
-  token   = var.ps_token
+  token   = ephemeral.vaultrepl_root_token.ps.token
 }
 
 provider "vaultrepl" {

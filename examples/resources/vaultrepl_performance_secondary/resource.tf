@@ -25,7 +25,8 @@ ephemeral "vaultrepl_performance_secondary_token" "eu" {
 # WIPES vault-eu's replicated data and tokens and replaces the data with
 # vault-east's view; waits until it streams at the primary's last WAL index.
 # From then on vault-eu unseals with vault-east's key shares, and its root
-# token comes from `vault operator generate-root` with those shares.
+# token comes from those shares: `vault operator generate-root`, or for one
+# run the ephemeral vaultrepl_root_token.
 resource "vaultrepl_performance_secondary" "eu" {
   provider         = vaultrepl.eu
   token_wo         = ephemeral.vaultrepl_performance_secondary_token.eu.token
