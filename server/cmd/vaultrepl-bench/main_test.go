@@ -57,18 +57,50 @@ func TestRunWritesReport(t *testing.T) {
 	}
 	checkReplication(t, r.Replication)
 	checkPerf(t, r.Performance, 2000)
-	if p := r.Postgres; p == nil || p.RawCommitsPerS <= 0 || len(p.KVWrite) != 2 || p.Ratio <= 0 {
-		t.Errorf("postgres = %+v, want a raw rate, two kv_write rows and a ratio", p)
-	} else {
-		for _, res := range p.KVWrite {
-			if res.WritesPerS <= 0 || res.Errors != 0 {
-				t.Errorf("postgres kv_write %d clients: %+v", res.Clients, res)
-			}
-		}
-	}
+	checkPostgres(t, r.Postgres)
 	checkTargets(t, r, stdout.String())
 	if !bytes.Contains(stdout.Bytes(), []byte("(d) promote")) {
 		t.Errorf("table has no replication rows:\n%s", stdout.String())
+	}
+}
+
+// checkPostgres checks the PostgreSQL section: raw rates before and after
+// the KV runs, both KV rows from a server process with its CPU measured.
+func checkPostgres(t *testing.T, p *pgReport) {
+	t.Helper()
+	if p == nil || p.RawBefore.PerS <= 0 || p.RawAfter.PerS <= 0 || len(p.KVWrite) != 2 || p.Ratio <= 0 {
+		t.Fatalf("postgres = %+v, want raw rates before and after, two kv_write rows and a ratio", p)
+	}
+	if p.RawCommitsPerS != (p.RawBefore.PerS+p.RawAfter.PerS)/2 {
+		t.Errorf("postgres raw_commits_per_s = %v, want the mean of %v and %v", p.RawCommitsPerS, p.RawBefore.PerS, p.RawAfter.PerS)
+	}
+	for _, res := range p.KVWrite {
+		if res.WritesPerS <= 0 || res.Errors != 0 || res.RatioToRaw <= 0 || res.CPUPerWriteUS <= 0 {
+			t.Errorf("postgres kv_write %d clients: %+v, want writes, no errors, a ratio, server CPU per write", res.Clients, res)
+		}
+	}
+}
+
+// TestPostgresSection runs the PostgreSQL section alone: a throwaway
+// PostgreSQL, a vaultrepl-server process on it per client count.
+func TestPostgresSection(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-duration", "200ms", "-sections", "postgres", "-out", out, "-server-bin", builder.Binary(t)}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, data)
+	}
+	checkPostgres(t, r.Postgres)
+	if !strings.Contains(stdout.String(), "raw commit (after)") || !strings.Contains(stdout.String(), "(issue 11)") {
+		t.Errorf("table has no PostgreSQL rows or target:\n%s", stdout.String())
 	}
 }
 
@@ -174,8 +206,8 @@ func checkPerf(t *testing.T, pr *perfReport, keys int) {
 // checkTargets checks that every target row was measured and printed.
 func checkTargets(t *testing.T, r report, table string) {
 	t.Helper()
-	if len(r.Targets) != 7 {
-		t.Fatalf("targets has %d rows, want 7: %+v", len(r.Targets), r.Targets)
+	if len(r.Targets) != 8 {
+		t.Fatalf("targets has %d rows, want 8: %+v", len(r.Targets), r.Targets)
 	}
 	for _, row := range r.Targets {
 		if row.Met == nil || row.Measured == "" || row.Value <= 0 {
