@@ -73,6 +73,8 @@ type API struct {
 	log   *slog.Logger
 	stats *requestStats
 	ha    *ha.Elector // nil without HA
+	// mountRoutes caches the handlers of mount paths (mount_routes.go).
+	mountRoutes mountRouteCache
 }
 
 // New returns the API of c.
