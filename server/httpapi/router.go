@@ -398,13 +398,15 @@ func (s *statusRecorder) WriteHeader(code int) {
 // level; never headers or bodies, which carry tokens and secrets.
 func (a *API) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Checked first: with debug logging off neither the recorder nor the
+		// log arguments (boxed) are allocated.
+		if !a.log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		// Checked first: the arguments would be boxed (allocated) on every
-		// request even with debug logging off.
-		if a.log.Enabled(r.Context(), slog.LevelDebug) {
-			a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
-		}
+		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 	})
 }
