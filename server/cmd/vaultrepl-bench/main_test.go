@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,8 +76,8 @@ func checkPostgres(t *testing.T, p *pgReport) {
 		t.Errorf("postgres raw_commits_per_s = %v, want the mean of %v and %v", p.RawCommitsPerS, p.RawBefore.PerS, p.RawAfter.PerS)
 	}
 	for _, res := range p.KVWrite {
-		if res.WritesPerS <= 0 || res.Errors != 0 || res.RatioToRaw <= 0 || res.CPUPerWriteUS <= 0 {
-			t.Errorf("postgres kv_write %d clients: %+v, want writes, no errors, a ratio, server CPU per write", res.Clients, res)
+		if res.WritesPerS <= 0 || res.Errors != 0 || res.RatioToRaw <= 0 || res.CPUPerWriteUS <= 0 || res.PostgresCPUPerWriteUS <= 0 {
+			t.Errorf("postgres kv_write %d clients: %+v, want writes, no errors, a ratio, server and PostgreSQL CPU per write", res.Clients, res)
 		}
 	}
 }
@@ -247,6 +248,31 @@ func TestProcCPUOfThisProcess(t *testing.T) {
 		}
 	}
 	t.Error("CPU time of this process did not move in 3s of busy loop")
+}
+
+// TestChildrenCPUCountsReapedChild: the CPU of a child that ran and was
+// reaped (waited for) within the window is in childrenCPU of its parent,
+// as PostgreSQL's ended backends are in the postmaster's.
+func TestChildrenCPUCountsReapedChild(t *testing.T) {
+	before, err := childrenCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bounded busy loop in a child shell (a few hundred ms of CPU).
+	cmd := exec.CommandContext(t.Context(), "sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	child := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	after, err := childrenCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /proc counts whole clock ticks (10 ms) and the child's figure is
+	// finer: allow two ticks of rounding.
+	if child < 50*time.Millisecond || after-before < child-2*time.Second/clockTicks {
+		t.Errorf("childrenCPU moved by %s, the child used %s: want at least the child's", after-before, child)
+	}
 }
 
 func TestPercentile(t *testing.T) {

@@ -79,15 +79,16 @@ func postgresSection() section {
 			if p == nil {
 				return
 			}
-			_, _ = fmt.Fprintln(w, "what\tclients\tper s\tp50 ms\tp99 ms\terrors\tx raw\tserver CPU s\tCPU/write us\t")
-			_, _ = fmt.Fprintf(w, "raw commit (before)\t1\t%.0f\t\t\t\t\t\t\t\n", p.RawBefore.PerS)
+			_, _ = fmt.Fprintln(w, "what\tclients\tper s\tp50 ms\tp99 ms\terrors\tx raw\tserver CPU s\tCPU/write us\tpostgres CPU/write us\t")
+			_, _ = fmt.Fprintf(w, "raw commit (before)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawBefore.PerS)
 			for _, res := range p.KVWrite {
-				_, _ = fmt.Fprintf(w, "kv write\t%d\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t%.2f\t%.1f\t\n",
-					res.Clients, res.WritesPerS, res.P50MS, res.P99MS, res.Errors, res.RatioToRaw, res.ServerCPUS, res.CPUPerWriteUS)
+				_, _ = fmt.Fprintf(w, "kv write\t%d\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t%.2f\t%.1f\t%.1f\t\n",
+					res.Clients, res.WritesPerS, res.P50MS, res.P99MS, res.Errors, res.RatioToRaw, res.ServerCPUS, res.CPUPerWriteUS, res.PostgresCPUPerWriteUS)
 			}
-			_, _ = fmt.Fprintf(w, "raw commit (after)\t1\t%.0f\t\t\t\t\t\t\t\n", p.RawAfter.PerS)
-			_, _ = fmt.Fprintf(w, "raw commit (mean)\t1\t%.0f\t\t\t\t\t\t\t\n", p.RawCommitsPerS)
-			_, _ = fmt.Fprintf(w, "headline\t%d\t%.2f x raw\t(target >= %.0f)\t\t\t\t\t\t\n", headlineClients, p.Ratio, p.Target)
+			_, _ = fmt.Fprintf(w, "raw commit (after)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawAfter.PerS)
+			_, _ = fmt.Fprintf(w, "raw commit (mean)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawCommitsPerS)
+			_, _ = fmt.Fprintf(w, "headline\t%d\t%.2f x raw\t(target >= %.0f)\t\t\t\t\t\t\t\n", headlineClients, p.Ratio, p.Target)
+			_, _ = fmt.Fprintln(w, "CPU/write: the vaultrepl-server process; postgres: the postmaster and every backend, same window\t")
 		},
 	}
 }
@@ -113,7 +114,7 @@ func measurePostgres(ctx context.Context, o options, pg *testserver.Postgres) (*
 		if err != nil {
 			return rep, err
 		}
-		res, err := measurePostgresKVWrite(ctx, o, clients, url)
+		res, err := measurePostgresKVWrite(ctx, o, clients, url, pg.Pid())
 		if err != nil {
 			return rep, fmt.Errorf("%d clients: %w", clients, err)
 		}
@@ -173,8 +174,9 @@ func measureRawPostgres(ctx context.Context, url, table string, d time.Duration)
 // measurePostgresKVWrite starts a vaultrepl-server process on the database
 // at url (storage "postgresql" in an HCL config; -dev keeps to SQLite, so
 // the bench initialises and unseals it; KV v1 is at secret/ from the start) and runs the
-// kv_write section's load against it, with the server's CPU from /proc.
-func measurePostgresKVWrite(ctx context.Context, o options, clients int, url string) (res kvWriteResult, err error) {
+// kv_write section's load against it, with the server's CPU and
+// PostgreSQL's (the postmaster and its children) from /proc.
+func measurePostgresKVWrite(ctx context.Context, o options, clients int, url string, postmaster int) (res kvWriteResult, err error) {
 	dir, err := os.MkdirTemp("", "vaultrepl-bench-pg-")
 	if err != nil {
 		return res, fmt.Errorf("create temp dir: %w", err)
@@ -199,7 +201,7 @@ func measurePostgresKVWrite(ctx context.Context, o options, clients int, url str
 	}
 	l, err := runLoad(ctx, o, loadSpec{
 		apiAddr: p.apiAddr, token: token, prefix: "secret/bench/",
-		clients: clients, duration: o.duration, pid: p.cmd.Process.Pid,
+		clients: clients, duration: o.duration, pid: p.cmd.Process.Pid, tree: postmaster,
 		label: fmt.Sprintf("postgresql, %d clients", clients),
 	})
 	if err != nil {
@@ -211,6 +213,9 @@ func measurePostgresKVWrite(ctx context.Context, o options, clients int, url str
 	res.P99MS = ms(percentile(l.latencies, 99))
 	res.ServerCPUS = l.serverCPU.Seconds()
 	res.CPUPerWriteUS = cpuPerWrite(l)
+	if res.Writes > 0 {
+		res.PostgresCPUPerWriteUS = us(l.treeCPU) / float64(res.Writes)
+	}
 	return res, nil
 }
 
