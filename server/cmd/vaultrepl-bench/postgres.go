@@ -88,7 +88,7 @@ func postgresSection() section {
 			_, _ = fmt.Fprintf(w, "raw commit (after)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawAfter.PerS)
 			_, _ = fmt.Fprintf(w, "raw commit (mean)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawCommitsPerS)
 			_, _ = fmt.Fprintf(w, "headline\t%d\t%.2f x raw\t(target >= %.0f)\t\t\t\t\t\t\t\n", headlineClients, p.Ratio, p.Target)
-			_, _ = fmt.Fprintln(w, "CPU/write: the vaultrepl-server process; postgres: the postmaster and every backend, same window\t")
+			_, _ = fmt.Fprintln(w, "CPU/write: the vaultrepl-server process; postgres: the postmaster and every backend, same window")
 		},
 	}
 }
