@@ -164,10 +164,16 @@ func (a *API) serve(rt *route) httprouter.Handle {
 	name := rt.method + " " + rt.path
 	return func(rw http.ResponseWriter, hr *http.Request, ps httprouter.Params) {
 		start := time.Now()
-		w := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
+		// One allocation for both: they live exactly as long as the request.
+		st := &struct {
+			w   statusRecorder
+			req request
+		}{
+			w:   statusRecorder{ResponseWriter: rw, status: http.StatusOK},
+			req: request{ctx: hr.Context(), http: hr, path: strings.TrimPrefix(hr.URL.Path, "/v1/"), vars: ps},
+		}
+		w, req := &st.w, &st.req
 		defer func() { a.stats.observe(name, w.status, time.Since(start)) }()
-		ctx := hr.Context()
-		req := &request{ctx: ctx, http: hr, path: strings.TrimPrefix(hr.URL.Path, "/v1/"), vars: ps}
 		if err := pathcheck.Validate(req.path); err != nil {
 			writeErrors(w, http.StatusBadRequest, "invalid request path: "+err.Error())
 			return
