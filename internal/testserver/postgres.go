@@ -143,6 +143,10 @@ func StartPostgres() (*Postgres, error) {
 // Stop shuts a server from StartPostgres down and removes its folder.
 func (pg *Postgres) Stop() error { return pg.stop() }
 
+// Pid is the postmaster's process id: every other PostgreSQL process is
+// its child (the benchmark measures PostgreSQL's CPU that way).
+func (pg *Postgres) Pid() int { return pg.cmd.Process.Pid }
+
 // CreateDatabase creates a database and returns its connection URL.
 func (pg *Postgres) CreateDatabase(ctx context.Context, name string) (string, error) {
 	if err := pg.exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {

@@ -46,9 +46,7 @@ func (a *API) secretExists(r *request, e *mounts.Entry, rest string) (bool, erro
 
 func (a *API) writeSecret(r *request, e *mounts.Entry, rest string) (response, error) {
 	// Every body key is secret data, so none is "unrecognized".
-	for k := range r.body {
-		r.params.used[k] = true
-	}
+	r.params.useBody(r.body)
 	if _, err := kvMount(a, e).Write(r.ctx, rest, r.body); err != nil {
 		return nil, err
 	}

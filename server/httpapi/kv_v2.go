@@ -21,10 +21,7 @@ type kvv2Handler func(r *request, prefix, key string) (response, error)
 // kvv2Route is the KV v2 route for method on rest (the path after the
 // mount), or nil when the engine has no such operation.
 func (a *API) kvv2Route(method string, e *mounts.Entry, rest string) *route {
-	op, _, _ := strings.Cut(rest, "/")
-	if rest == "metadata" {
-		op = "metadata"
-	}
+	op := kvv2Op(rest)
 	h := a.kvv2Handlers(method, op)
 	if h == nil && op != "config" && op != "data" && op != "metadata" && op != "delete" && op != "undelete" && op != "destroy" {
 		h = unsupportedKVv2Path // Vault's 404 for a path the engine does not have

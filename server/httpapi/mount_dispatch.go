@@ -21,7 +21,7 @@ func (a *API) serveMount(w http.ResponseWriter, hr *http.Request) bool {
 	if !ok || a.core.Seal.Sealed() || a.core.Repl.Mode() == replication.ModeSecondary {
 		return false // notFound answers sealed and DR-secondary requests as serve() would
 	}
-	entry, err := a.core.Mounts.Match(hr.Context(), path)
+	entry, err := a.core.Mounts.MatchShared(hr.Context(), path)
 	if err != nil {
 		a.fail(w, hr, err)
 		return true
@@ -36,33 +36,31 @@ func (a *API) serveMount(w http.ResponseWriter, hr *http.Request) bool {
 	case method == http.MethodGet && isListQuery(hr):
 		method = methodList
 	}
-	rest := mountRest(path, entry.Path)
-	var rt *route
-	if entry.Type == mounts.TypeKV && entry.KVVersion() == 2 {
-		rt = a.kvv2Route(method, entry, rest)
-	} else {
-		rt = a.kvRoute(method, entry)
-	}
-	if rt == nil {
+	h := a.mountHandler(method, entry, mountRest(path, entry.Path))
+	if h == nil {
 		writeErrors(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not supported on %s", hr.Method, hr.URL.Path))
 		return true
 	}
-	a.serve(rt)(w, hr, nil)
+	h(w, hr, nil)
 	return true
 }
 
 // onMount wraps a mount handler: under the table's shared lock it finds the
 // mount again, so a request never writes into a mount that was disabled or
-// moved after it was matched.
+// moved after it was matched. The handler gets the cached table's entry
+// (MatchShared): it reads it and must not modify it.
 func (a *API) onMount(matched *mounts.Entry, h func(r *request, e *mounts.Entry, rest string) (response, error)) handlerFunc {
+	// Only the identity is kept: the handler may be cached (mount_routes.go)
+	// and must not hold on to an old table.
+	uuid, path := matched.UUID, matched.Path
 	return func(r *request) (response, error) {
 		a.core.Mounts.RLock()
 		defer a.core.Mounts.RUnlock()
-		e, err := a.core.Mounts.Match(r.ctx, r.path)
+		e, err := a.core.Mounts.MatchShared(r.ctx, r.path)
 		if err != nil {
 			return nil, err
 		}
-		if e == nil || e.UUID != matched.UUID || e.Path != matched.Path {
+		if e == nil || e.UUID != uuid || e.Path != path {
 			return nil, apierr.NotFound("no handler for route %q. route entry not found.", r.path)
 		}
 		rest := mountRest(r.path, e.Path)
@@ -72,9 +70,10 @@ func (a *API) onMount(matched *mounts.Entry, h func(r *request, e *mounts.Entry,
 
 // existsOnMount is onMount for a route's create-versus-update check.
 func (a *API) existsOnMount(matched *mounts.Entry, f func(r *request, e *mounts.Entry, rest string) (bool, error)) func(r *request) (bool, error) {
+	uuid := matched.UUID
 	return func(r *request) (bool, error) {
-		e, err := a.core.Mounts.Match(r.ctx, r.path)
-		if err != nil || e == nil || e.UUID != matched.UUID {
+		e, err := a.core.Mounts.MatchShared(r.ctx, r.path)
+		if err != nil || e == nil || e.UUID != uuid {
 			return false, err
 		}
 		rest := mountRest(r.path, e.Path)

@@ -61,7 +61,7 @@ func (a *API) perfSecondaryOwns(req *request) bool {
 		}
 		e, err = a.core.Mounts.Get(req.ctx, rest)
 	} else {
-		e, err = a.core.Mounts.Match(req.ctx, path)
+		e, err = a.core.Mounts.MatchShared(req.ctx, path)
 	}
 	return err == nil && e != nil && e.InLocalTable
 }

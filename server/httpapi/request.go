@@ -39,14 +39,17 @@ func jsonKind(v any) string {
 // so they can all be reported at once.
 type params struct {
 	values map[string]any
-	used   map[string]bool
-	errs   []string
+	used   map[string]bool // nil until a parameter is read
+	// allUsed: every parameter counts as read (useBody on a request
+	// without query parameters), with no per-key bookkeeping.
+	allUsed bool
+	errs    []string
 }
 
 func newParams(body map[string]any, query url.Values) *params {
 	if !hasParams(query) {
 		// Nothing to merge: the body is only read, never changed.
-		return &params{values: body, used: map[string]bool{}}
+		return &params{values: body}
 	}
 	values := make(map[string]any, len(body)+len(query))
 	for k, v := range query {
@@ -58,7 +61,28 @@ func newParams(body map[string]any, query url.Values) *params {
 	for k, v := range body {
 		values[k] = v
 	}
-	return &params{values: values, used: map[string]bool{}}
+	return &params{values: values}
+}
+
+// markUsed records that a handler read name.
+func (p *params) markUsed(name string) {
+	if p.used == nil {
+		p.used = make(map[string]bool, 4)
+	}
+	p.used[name] = true
+}
+
+// useBody marks every key of body, the request's decoded body, as read.
+func (p *params) useBody(body map[string]any) {
+	if len(p.values) == len(body) {
+		// values holds body's keys (newParams) and, being no larger, no
+		// query parameter besides.
+		p.allUsed = true
+		return
+	}
+	for k := range body {
+		p.markUsed(k)
+	}
 }
 
 // hasParams reports whether query holds a value newParams would merge.
@@ -72,7 +96,7 @@ func hasParams(query url.Values) bool {
 }
 
 func (p *params) get(name string) (any, bool) {
-	p.used[name] = true
+	p.markUsed(name)
 	v, ok := p.values[name]
 	if !ok || v == nil {
 		return nil, false
@@ -298,6 +322,9 @@ func (p *params) Require(names ...string) {
 
 // unknownWarning names the parameters no handler read, as Vault does.
 func (p *params) unknownWarning() string {
+	if p.allUsed {
+		return ""
+	}
 	var unknown []string
 	for k := range p.values {
 		if !p.used[k] {

@@ -73,6 +73,8 @@ type API struct {
 	log   *slog.Logger
 	stats *requestStats
 	ha    *ha.Elector // nil without HA
+	// mountRoutes caches the handlers of mount paths (mount_routes.go).
+	mountRoutes mountRouteCache
 }
 
 // New returns the API of c.
@@ -162,10 +164,16 @@ func (a *API) serve(rt *route) httprouter.Handle {
 	name := rt.method + " " + rt.path
 	return func(rw http.ResponseWriter, hr *http.Request, ps httprouter.Params) {
 		start := time.Now()
-		w := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
+		// One allocation for both: they live exactly as long as the request.
+		st := &struct {
+			w   statusRecorder
+			req request
+		}{
+			w:   statusRecorder{ResponseWriter: rw, status: http.StatusOK},
+			req: request{ctx: hr.Context(), http: hr, path: strings.TrimPrefix(hr.URL.Path, "/v1/"), vars: ps},
+		}
+		w, req := &st.w, &st.req
 		defer func() { a.stats.observe(name, w.status, time.Since(start)) }()
-		ctx := hr.Context()
-		req := &request{ctx: ctx, http: hr, path: strings.TrimPrefix(hr.URL.Path, "/v1/"), vars: ps}
 		if err := pathcheck.Validate(req.path); err != nil {
 			writeErrors(w, http.StatusBadRequest, "invalid request path: "+err.Error())
 			return
@@ -396,13 +404,15 @@ func (s *statusRecorder) WriteHeader(code int) {
 // level; never headers or bodies, which carry tokens and secrets.
 func (a *API) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Checked first: with debug logging off neither the recorder nor the
+		// log arguments (boxed) are allocated.
+		if !a.log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		// Checked first: the arguments would be boxed (allocated) on every
-		// request even with debug logging off.
-		if a.log.Enabled(r.Context(), slog.LevelDebug) {
-			a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
-		}
+		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 	})
 }

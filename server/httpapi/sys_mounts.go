@@ -219,11 +219,11 @@ func checkTTLs(cfg mounts.Config) error {
 func leaseTTL(p *params, name string) *int64 {
 	v, ok := p.values[name]
 	if !ok || v == nil {
-		p.used[name] = true
+		p.markUsed(name)
 		return nil
 	}
 	if s, isString := v.(string); isString && (s == "" || s == "system") {
-		p.used[name] = true
+		p.markUsed(name)
 		var zero int64
 		if s == "" {
 			return nil

@@ -321,16 +321,24 @@ func nonNilEntries(e []Entry) []Entry {
 // Match returns the stored mount that encloses the logical path (longest
 // prefix), or nil. "secret" matches "secret/".
 func (t *Table) Match(ctx context.Context, p string) (*Entry, error) {
+	best, err := t.MatchShared(ctx, p)
+	if err != nil || best == nil {
+		return nil, err
+	}
+	e := cloneEntry(*best)
+	return &e, nil
+}
+
+// MatchShared is Match without the copy, for the request path that only
+// reads the entry: it points into the cached table and must not be
+// modified. A changed table is still seen at once, as with Match: the
+// cache is checked against the table's generation on every call.
+func (t *Table) MatchShared(ctx context.Context, p string) (*Entry, error) {
 	entries, err := t.shared(ctx)
 	if err != nil {
 		return nil, err
 	}
-	best := longest(entries, p)
-	if best == nil {
-		return nil, nil
-	}
-	e := cloneEntry(*best)
-	return &e, nil
+	return longest(entries, p), nil
 }
 
 // Enclosing is Match that also knows the built-in mounts (sys/, auth/token/).

@@ -147,3 +147,27 @@ func TestMatchFollowsStoreChanges(t *testing.T) {
 		t.Fatalf("Match(other/x) = %+v, %v", e, err)
 	}
 }
+
+// TestMatchSharedFollowsStoreChanges: the uncopied entry is the cached
+// table's, and a change of the stored table is seen by the next call.
+func TestMatchSharedFollowsStoreChanges(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	table := New(store)
+	a, err := table.MatchShared(ctx, "secret/x")
+	if err != nil || a == nil || a.Path != "secret/" {
+		t.Fatalf("MatchShared(secret/x) = %+v, %v", a, err)
+	}
+	if b, err := table.MatchShared(ctx, "secret/y"); err != nil || b != a {
+		t.Fatalf("second MatchShared = %p, %v; want the same cached entry %p", b, err, a)
+	}
+	if _, err := store.Write(ctx, storage.Op{Key: tableKey, Value: []byte(`[{"path":"other/","type":"kv","prefix":"logical/other/"}]`)}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := table.MatchShared(ctx, "secret/x"); err != nil || e != nil {
+		t.Fatalf("MatchShared(secret/x) after the table changed in the store = %+v, %v; want none", e, err)
+	}
+	if e, err := table.MatchShared(ctx, "other/x"); err != nil || e == nil || e.Path != "other/" {
+		t.Fatalf("MatchShared(other/x) = %+v, %v", e, err)
+	}
+}

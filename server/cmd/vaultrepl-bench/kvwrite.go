@@ -31,6 +31,10 @@ type kvWriteResult struct {
 	// measured window; CPUPerWriteUS is that over Writes.
 	ServerCPUS    float64 `json:"server_cpu_s"`
 	CPUPerWriteUS float64 `json:"server_cpu_per_write_us"`
+	// PostgresCPUPerWriteUS is, on the PostgreSQL engine, the CPU time of
+	// the postmaster and its backends over the window per write (not part
+	// of the server's figure).
+	PostgresCPUPerWriteUS float64 `json:"postgres_cpu_per_write_us,omitempty"`
 }
 
 const (

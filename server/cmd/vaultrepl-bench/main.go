@@ -13,8 +13,10 @@
 // Each measurement is a section (one file per section, listed in sections()
 // below): raw SQLite, KV write throughput, DR replication (lag, throughput
 // with secondaries, bootstrap, promotion), performance replication
-// (forwarded writes, reads on a secondary, lag) and, with -vault-bin, the same KV
-// load against HashiCorp Vault. The run ends with the targets table.
+// (forwarded writes, reads on a secondary, lag), the PostgreSQL engine (a
+// server process on a throwaway PostgreSQL, its raw commit rate measured
+// before and after) and, with -vault-bin, the same KV load against
+// HashiCorp Vault. The run ends with the targets table.
 package main
 
 import (

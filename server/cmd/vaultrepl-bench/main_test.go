@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,18 +58,50 @@ func TestRunWritesReport(t *testing.T) {
 	}
 	checkReplication(t, r.Replication)
 	checkPerf(t, r.Performance, 2000)
-	if p := r.Postgres; p == nil || p.RawCommitsPerS <= 0 || len(p.KVWrite) != 2 || p.Ratio <= 0 {
-		t.Errorf("postgres = %+v, want a raw rate, two kv_write rows and a ratio", p)
-	} else {
-		for _, res := range p.KVWrite {
-			if res.WritesPerS <= 0 || res.Errors != 0 {
-				t.Errorf("postgres kv_write %d clients: %+v", res.Clients, res)
-			}
-		}
-	}
+	checkPostgres(t, r.Postgres)
 	checkTargets(t, r, stdout.String())
 	if !bytes.Contains(stdout.Bytes(), []byte("(d) promote")) {
 		t.Errorf("table has no replication rows:\n%s", stdout.String())
+	}
+}
+
+// checkPostgres checks the PostgreSQL section: raw rates before and after
+// the KV runs, both KV rows from a server process with its CPU measured.
+func checkPostgres(t *testing.T, p *pgReport) {
+	t.Helper()
+	if p == nil || p.RawBefore.PerS <= 0 || p.RawAfter.PerS <= 0 || len(p.KVWrite) != 2 || p.Ratio <= 0 {
+		t.Fatalf("postgres = %+v, want raw rates before and after, two kv_write rows and a ratio", p)
+	}
+	if p.RawCommitsPerS != (p.RawBefore.PerS+p.RawAfter.PerS)/2 {
+		t.Errorf("postgres raw_commits_per_s = %v, want the mean of %v and %v", p.RawCommitsPerS, p.RawBefore.PerS, p.RawAfter.PerS)
+	}
+	for _, res := range p.KVWrite {
+		if res.WritesPerS <= 0 || res.Errors != 0 || res.RatioToRaw <= 0 || res.CPUPerWriteUS <= 0 || res.PostgresCPUPerWriteUS <= 0 {
+			t.Errorf("postgres kv_write %d clients: %+v, want writes, no errors, a ratio, server and PostgreSQL CPU per write", res.Clients, res)
+		}
+	}
+}
+
+// TestPostgresSection runs the PostgreSQL section alone: a throwaway
+// PostgreSQL, a vaultrepl-server process on it per client count.
+func TestPostgresSection(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-duration", "200ms", "-sections", "postgres", "-out", out, "-server-bin", builder.Binary(t)}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, data)
+	}
+	checkPostgres(t, r.Postgres)
+	if !strings.Contains(stdout.String(), "raw commit (after)") || !strings.Contains(stdout.String(), "(issue 11)") {
+		t.Errorf("table has no PostgreSQL rows or target:\n%s", stdout.String())
 	}
 }
 
@@ -174,8 +207,8 @@ func checkPerf(t *testing.T, pr *perfReport, keys int) {
 // checkTargets checks that every target row was measured and printed.
 func checkTargets(t *testing.T, r report, table string) {
 	t.Helper()
-	if len(r.Targets) != 7 {
-		t.Fatalf("targets has %d rows, want 7: %+v", len(r.Targets), r.Targets)
+	if len(r.Targets) != 8 {
+		t.Fatalf("targets has %d rows, want 8: %+v", len(r.Targets), r.Targets)
 	}
 	for _, row := range r.Targets {
 		if row.Met == nil || row.Measured == "" || row.Value <= 0 {
@@ -215,6 +248,31 @@ func TestProcCPUOfThisProcess(t *testing.T) {
 		}
 	}
 	t.Error("CPU time of this process did not move in 3s of busy loop")
+}
+
+// TestChildrenCPUCountsReapedChild: the CPU of a child that ran and was
+// reaped (waited for) within the window is in childrenCPU of its parent,
+// as PostgreSQL's ended backends are in the postmaster's.
+func TestChildrenCPUCountsReapedChild(t *testing.T) {
+	before, err := childrenCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bounded busy loop in a child shell (a few hundred ms of CPU).
+	cmd := exec.CommandContext(t.Context(), "sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	child := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	after, err := childrenCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /proc counts whole clock ticks (10 ms) and the child's figure is
+	// finer: allow two ticks of rounding.
+	if child < 50*time.Millisecond || after-before < child-2*time.Second/clockTicks {
+		t.Errorf("childrenCPU moved by %s, the child used %s: want at least the child's", after-before, child)
+	}
 }
 
 func TestPercentile(t *testing.T) {

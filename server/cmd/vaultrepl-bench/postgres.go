@@ -5,27 +5,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vaultrepl/terraform-provider-vaultrepl/internal/testserver"
-	"github.com/vaultrepl/terraform-provider-vaultrepl/server/config"
-	"github.com/vaultrepl/terraform-provider-vaultrepl/server/node"
 )
 
 // pgTargetRatio is issue 11's target: 16-client FULL KV writes on
 // PostgreSQL at least twice its raw single-row commit rate.
 const pgTargetRatio = 2
 
+// pgTablePrefix is the table_prefix of every measured server.
+const pgTablePrefix = "vaultrepl_bench"
+
 // pgReport is the PostgreSQL engine beside SQLite: the raw single-row
-// commit rate of the same server (its floor) and KV writes at 1 and 16
-// clients with FULL durability (synchronous_commit on, fsync on).
+// commit rate of the same PostgreSQL (its floor), measured right before and
+// right after the KV runs, and KV writes at 1 and 16 clients against a
+// vaultrepl-server process on that PostgreSQL, FULL durability
+// (synchronous_commit on, fsync on).
 type pgReport struct {
+	// RawBefore and RawAfter are the raw rates measured immediately before
+	// and after the KV runs; RawCommitsPerS is their mean, the divisor of
+	// every ratio, so a neighbour's load that moves the machine during the
+	// run shows as a gap between the two rather than a silent bias.
+	RawBefore      rawPGResult     `json:"raw_before"`
+	RawAfter       rawPGResult     `json:"raw_after"`
 	RawCommitsPerS float64         `json:"raw_commits_per_s"`
-	RawCommits     int             `json:"raw_commits"`
 	KVWrite        []kvWriteResult `json:"kv_write"`
 	// Ratio is the 16-client KV write rate over the raw commit rate;
 	// Target is issue 11's: 16-client FULL throughput >= 2x the raw rate.
@@ -33,11 +43,18 @@ type pgReport struct {
 	Target float64 `json:"target"`
 }
 
+// rawPGResult is one raw single-row commit measurement.
+type rawPGResult struct {
+	Commits  int     `json:"commits"`
+	PerS     float64 `json:"commits_per_s"`
+	Finished string  `json:"finished"` // RFC 3339 time it ended
+}
+
 // postgresSection starts a throwaway PostgreSQL (fsync on) for the run.
 func postgresSection() section {
 	return section{
 		id:   "postgres",
-		name: "PostgreSQL engine: raw single-row commits and KV writes (FULL)",
+		name: "PostgreSQL engine: raw single-row commits and KV writes (FULL) against a server process",
 		run: func(ctx context.Context, o options, r *report) (failures int, err error) {
 			pg, err := testserver.StartPostgres()
 			if err != nil {
@@ -48,63 +65,94 @@ func postgresSection() section {
 					err = sErr
 				}
 			}()
-			rep := &pgReport{Target: pgTargetRatio}
-			rawURL, err := pg.CreateDatabase(ctx, "raw")
-			if err != nil {
-				return 0, err
-			}
-			if rep.RawCommits, rep.RawCommitsPerS, err = measureRawPostgres(ctx, rawURL, o.duration); err != nil {
-				return 0, fmt.Errorf("raw commits: %w", err)
-			}
-			for i, clients := range clientCounts() {
-				url, err := pg.CreateDatabase(ctx, "kv"+strconv.Itoa(i))
-				if err != nil {
-					return failures, err
-				}
-				res, err := measurePostgresKVWrite(ctx, o, clients, &config.Postgres{ConnectionURL: url, MaxParallel: 20})
-				if err != nil {
-					return failures, fmt.Errorf("%d clients: %w", clients, err)
-				}
-				res.RatioToRaw = res.WritesPerS / rep.RawCommitsPerS
-				failures += res.Errors
-				rep.KVWrite = append(rep.KVWrite, res)
-				if clients == headlineClients {
-					rep.Ratio = res.RatioToRaw
+			rep, err := measurePostgres(ctx, o, pg)
+			if rep != nil {
+				r.Postgres = rep
+				for _, res := range rep.KVWrite {
+					failures += res.Errors
 				}
 			}
-			r.Postgres = rep
-			return failures, nil
+			return failures, err
 		},
 		table: func(w io.Writer, r *report) {
 			p := r.Postgres
 			if p == nil {
 				return
 			}
-			_, _ = fmt.Fprintln(w, "what\tclients\tper s\tp50 ms\tp99 ms\terrors\tx raw\t")
-			_, _ = fmt.Fprintf(w, "raw commit\t1\t%.0f\t\t\t\t\t\n", p.RawCommitsPerS)
+			_, _ = fmt.Fprintln(w, "what\tclients\tper s\tp50 ms\tp99 ms\terrors\tx raw\tserver CPU s\tCPU/write us\tpostgres CPU/write us\t")
+			_, _ = fmt.Fprintf(w, "raw commit (before)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawBefore.PerS)
 			for _, res := range p.KVWrite {
-				_, _ = fmt.Fprintf(w, "kv write\t%d\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t\n", res.Clients, res.WritesPerS, res.P50MS, res.P99MS, res.Errors, res.RatioToRaw)
+				_, _ = fmt.Fprintf(w, "kv write\t%d\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t%.2f\t%.1f\t%.1f\t\n",
+					res.Clients, res.WritesPerS, res.P50MS, res.P99MS, res.Errors, res.RatioToRaw, res.ServerCPUS, res.CPUPerWriteUS, res.PostgresCPUPerWriteUS)
 			}
-			_, _ = fmt.Fprintf(w, "headline\t%d\t%.2f x raw\t(target >= %.0f)\t\t\t\t\n", headlineClients, p.Ratio, p.Target)
+			_, _ = fmt.Fprintf(w, "raw commit (after)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawAfter.PerS)
+			_, _ = fmt.Fprintf(w, "raw commit (mean)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawCommitsPerS)
+			_, _ = fmt.Fprintf(w, "headline\t%d\t%.2f x raw\t(target >= %.0f)\t\t\t\t\t\t\t\n", headlineClients, p.Ratio, p.Target)
+			_, _ = fmt.Fprintln(w, "CPU/write: the vaultrepl-server process; postgres: the postmaster and every backend, same window")
 		},
 	}
 }
 
+// measurePostgres runs raw, KV at each client count, raw again, and
+// divides. It returns what it measured so far along with an error.
+func measurePostgres(ctx context.Context, o options, pg *testserver.Postgres) (*pgReport, error) {
+	rep := &pgReport{Target: pgTargetRatio, KVWrite: []kvWriteResult{}}
+	rawURL, err := pg.CreateDatabase(ctx, "raw")
+	if err != nil {
+		return nil, err
+	}
+	// Untimed warm-up: the first commits of a fresh cluster also create its
+	// WAL segments and fill its caches, which the KV rows never pay.
+	if _, err := measureRawPostgres(ctx, rawURL, "bench_warmup", o.duration/4); err != nil {
+		return nil, fmt.Errorf("raw commits warm-up: %w", err)
+	}
+	if rep.RawBefore, err = measureRawPostgres(ctx, rawURL, "bench_before", o.duration); err != nil {
+		return nil, fmt.Errorf("raw commits before: %w", err)
+	}
+	for i, clients := range clientCounts() {
+		url, err := pg.CreateDatabase(ctx, "kv"+strconv.Itoa(i))
+		if err != nil {
+			return rep, err
+		}
+		res, err := measurePostgresKVWrite(ctx, o, clients, url, pg.Pid())
+		if err != nil {
+			return rep, fmt.Errorf("%d clients: %w", clients, err)
+		}
+		rep.KVWrite = append(rep.KVWrite, res)
+	}
+	if rep.RawAfter, err = measureRawPostgres(ctx, rawURL, "bench_after", o.duration); err != nil {
+		return rep, fmt.Errorf("raw commits after: %w", err)
+	}
+	rep.RawCommitsPerS = (rep.RawBefore.PerS + rep.RawAfter.PerS) / 2
+	for i := range rep.KVWrite {
+		res := &rep.KVWrite[i]
+		res.RatioToRaw = res.WritesPerS / rep.RawCommitsPerS
+		if res.Clients == headlineClients {
+			rep.Ratio = res.RatioToRaw
+		}
+	}
+	return rep, nil
+}
+
 // measureRawPostgres commits one single-row INSERT per transaction
-// (autocommit, synchronous_commit on) on one connection for d.
-func measureRawPostgres(ctx context.Context, url string, d time.Duration) (int, float64, error) {
+// (autocommit, synchronous_commit on) into a new table on one connection
+// for d.
+func measureRawPostgres(ctx context.Context, url, table string, d time.Duration) (rawPGResult, error) {
+	var res rawPGResult
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	if _, err := conn.Exec(ctx, `CREATE TABLE bench (k TEXT PRIMARY KEY, v BYTEA)`); err != nil {
-		return 0, 0, err
+	ident := pgx.Identifier{table}.Sanitize()
+	if _, err := conn.Exec(ctx, `CREATE TABLE `+ident+` (k TEXT PRIMARY KEY, v BYTEA)`); err != nil {
+		return res, err
 	}
 	value := make([]byte, 100) // the size of the KV section's bodies
 	for i := range value {
 		value[i] = 'a' + byte(i%26)
 	}
+	insert := `INSERT INTO ` + ident + `(k, v) VALUES($1, $2)`
 	rows := 0
 	start := time.Now()
 	deadline := start.Add(d)
@@ -112,52 +160,48 @@ func measureRawPostgres(ctx context.Context, url string, d time.Duration) (int, 
 	// mid-commit would measure a rollback.
 	for time.Now().Before(deadline) {
 		if err := ctx.Err(); err != nil {
-			return 0, 0, err
+			return res, err
 		}
-		if _, err := conn.Exec(ctx, `INSERT INTO bench(k, v) VALUES($1, $2)`, "k"+strconv.Itoa(rows), value); err != nil {
-			return 0, 0, errors.Join(errors.New("insert"), err)
+		if _, err := conn.Exec(ctx, insert, "k"+strconv.Itoa(rows), value); err != nil {
+			return res, errors.Join(errors.New("insert"), err)
 		}
 		rows++
 	}
-	return rows, float64(rows) / time.Since(start).Seconds(), nil
+	end := time.Now()
+	return rawPGResult{Commits: rows, PerS: float64(rows) / end.Sub(start).Seconds(), Finished: end.UTC().Format(time.RFC3339Nano)}, nil
 }
 
-// measurePostgresKVWrite runs a dev node on PostgreSQL inside this process
-// (the dev layout stays on SQLite for the server binary) under the same
-// load as the kv_write section. Only throughput and latency are reported:
-// the node shares this process with the load, so its CPU is not its own.
-func measurePostgresKVWrite(ctx context.Context, o options, clients int, pg *config.Postgres) (res kvWriteResult, err error) {
-	cfg := config.Config{
-		ListenAddress:        "127.0.0.1:0",
-		ClusterListenAddress: "127.0.0.1:0",
-		// With port 0 the node replaces these with the real ports, but only
-		// when they are derived from the listen addresses exactly like this.
-		APIAddr:           "http://127.0.0.1:0",
-		ClusterAddr:       "https://127.0.0.1:0",
-		Postgres:          pg,
-		Sync:              "full",
-		Dev:               true, // initialised and unsealed; root token in n.DevRootToken
-		LogLevel:          slog.LevelWarn,
-		LogFormat:         "text",
-		HeartbeatInterval: time.Second,
-	}
-	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	n, err := node.Start(ctx, cfg, log)
+// measurePostgresKVWrite starts a vaultrepl-server process on the database
+// at url (storage "postgresql" in an HCL config; -dev keeps to SQLite, so
+// the bench initialises and unseals it; KV v1 is at secret/ from the start) and runs the
+// kv_write section's load against it, with the server's CPU and
+// PostgreSQL's (the postmaster and its children) from /proc.
+func measurePostgresKVWrite(ctx context.Context, o options, clients int, url string, postmaster int) (res kvWriteResult, err error) {
+	dir, err := os.MkdirTemp("", "vaultrepl-bench-pg-")
 	if err != nil {
-		return res, fmt.Errorf("start node: %w", err)
+		return res, fmt.Errorf("create temp dir: %w", err)
 	}
 	defer func() {
-		// The run's ctx may already be cancelled (interrupt); draining the
-		// node must still happen, bounded by its own timeout.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		defer cancel()
-		if sErr := n.Shutdown(sctx); sErr != nil && err == nil {
-			err = fmt.Errorf("shut down node: %w", sErr)
+		if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+			err = fmt.Errorf("remove temp dir: %w", rmErr)
 		}
 	}()
+	p, err := startPostgresServer(ctx, o, dir, url)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if sErr := p.stop(); sErr != nil && err == nil {
+			err = sErr
+		}
+	}()
+	token, err := initUnsealMount(ctx, p, startLimit, false)
+	if err != nil {
+		return res, err
+	}
 	l, err := runLoad(ctx, o, loadSpec{
-		apiAddr: n.APIAddr(), token: n.DevRootToken, prefix: "secret/bench/",
-		clients: clients, duration: o.duration,
+		apiAddr: p.apiAddr, token: token, prefix: "secret/bench/",
+		clients: clients, duration: o.duration, pid: p.cmd.Process.Pid, tree: postmaster,
 		label: fmt.Sprintf("postgresql, %d clients", clients),
 	})
 	if err != nil {
@@ -167,5 +211,47 @@ func measurePostgresKVWrite(ctx context.Context, o options, clients int, pg *con
 	res.WritesPerS = float64(res.Writes) / l.elapsed.Seconds()
 	res.P50MS = ms(percentile(l.latencies, 50))
 	res.P99MS = ms(percentile(l.latencies, 99))
+	res.ServerCPUS = l.serverCPU.Seconds()
+	res.CPUPerWriteUS = cpuPerWrite(l)
+	if res.Writes > 0 {
+		res.PostgresCPUPerWriteUS = us(l.treeCPU) / float64(res.Writes)
+	}
 	return res, nil
+}
+
+// startPostgresServer writes the storage "postgresql" config into dir and
+// starts o.serverBin with it on two free loopback ports; it returns once
+// the server answers sys/health (sealed, not yet initialised).
+func startPostgresServer(ctx context.Context, o options, dir, url string) (*serverProc, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	hcl := fmt.Sprintf("storage \"postgresql\" {\n  connection_url = %q\n  table_prefix   = %q\n}\n", url, pgTablePrefix)
+	cfg := filepath.Join(dir, "server.hcl")
+	if err := os.WriteFile(cfg, []byte(hcl), 0o600); err != nil {
+		return nil, err
+	}
+	api := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	p := &serverProc{name: "vaultrepl-server (postgresql)", apiAddr: "http://" + api, out: &lockedBuffer{}, done: make(chan struct{})}
+	// Not CommandContext: an interrupt must still stop the server with
+	// SIGTERM and a bounded wait (stop), not leave it to a SIGKILL.
+	p.cmd = exec.Command(o.serverBin, "-config", cfg,
+		"-listen-address", api,
+		"-cluster-listen-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"-log-level", "warn", // problems only; per-request logs would cost throughput
+		"-heartbeat-interval", time.Second.String())
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (%s): %w", p.name, o.serverBin, err)
+	}
+	go func() {
+		p.exitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	if err := waitHealthy(ctx, p.apiAddr, p.done); err != nil {
+		_ = p.stop()
+		return nil, fmt.Errorf("%s: %w\n%s", p.name, err, tail(p.out.String(), 4000))
+	}
+	return p, nil
 }

@@ -189,34 +189,85 @@ func (p *serverProc) stop() error {
 
 // procCPU reads utime and stime (fields 14 and 15) of /proc/<pid>/stat.
 func procCPU(pid int) (time.Duration, error) {
+	st, err := readStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return st.utime + st.stime, nil
+}
+
+// procStat is the part of /proc/<pid>/stat the bench uses.
+type procStat struct {
+	ppid                         int
+	utime, stime, cutime, cstime time.Duration
+}
+
+func readStat(pid int) (procStat, error) {
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, err)
+		return procStat{}, fmt.Errorf("read CPU time of process %d: %w", pid, err)
 	}
 	// The command name (field 2) is in parentheses and may hold spaces:
 	// fields are counted after its closing one.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, data)
+		return procStat{}, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, data)
 	}
 	f := strings.Fields(string(data[i+1:]))
-	// After ")" come field 3 (state) onwards: utime is field 14, index 11.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, data)
+	// After ")" come field 3 (state) onwards: ppid is field 4, index 1;
+	// utime, stime, cutime, cstime are fields 14-17, index 11-14.
+	if len(f) < 15 {
+		return procStat{}, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, data)
 	}
-	utime, err1 := strconv.ParseUint(f[11], 10, 64)
-	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	var t [4]uint64
+	for k := range t {
+		if t[k], err = strconv.ParseUint(f[11+k], 10, 64); err != nil {
+			return procStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
+	}
+	tick := func(n uint64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+	return procStat{ppid: ppid, utime: tick(t[0]), stime: tick(t[1]), cutime: tick(t[2]), cstime: tick(t[3])}, nil
+}
+
+// childrenCPU is the CPU time of process pid, of its live children, and
+// of its exited children it reaped (cutime, cstime): every PostgreSQL
+// process is a child of the postmaster (each calls setsid, so the process
+// group does not hold them), and the postmaster reaps its backends, so one
+// that ends during the window is still counted.
+func childrenCPU(pid int) (time.Duration, error) {
+	leader, err := readStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	total := leader.utime + leader.stime + leader.cutime + leader.cstime
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("list processes: %w", err)
+	}
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		st, err := readStat(child)
+		if err != nil || st.ppid != pid {
+			continue // gone since the listing, or not a child
+		}
+		total += st.utime + st.stime
+	}
+	return total, nil
 }
 
 // cpuMeter measures one process's CPU over a window.
 type cpuMeter struct {
-	pid   int
-	start time.Duration
-	err   error
+	pid      int
+	children bool // pid and its children (childrenCPU)
+	start    time.Duration
+	err      error
 }
 
 func startCPU(pid int) *cpuMeter {
@@ -224,12 +275,23 @@ func startCPU(pid int) *cpuMeter {
 	return &cpuMeter{pid: pid, start: start, err: err}
 }
 
+// startChildrenCPU measures pid and its children (childrenCPU) over a
+// window.
+func startChildrenCPU(pid int) *cpuMeter {
+	start, err := childrenCPU(pid)
+	return &cpuMeter{pid: pid, children: true, start: start, err: err}
+}
+
 // used is the CPU time since startCPU.
 func (m *cpuMeter) used() (time.Duration, error) {
 	if m.err != nil {
 		return 0, m.err
 	}
-	end, err := procCPU(m.pid)
+	read := procCPU
+	if m.children {
+		read = childrenCPU
+	}
+	end, err := read(m.pid)
 	if err != nil {
 		return 0, err
 	}

@@ -29,6 +29,8 @@ type replLoad struct {
 	// serverCPU is the server process's CPU time over the measured window
 	// (0 when loadSpec.pid is 0); peerCPU the same for loadSpec.peerPid.
 	serverCPU, peerCPU time.Duration
+	// treeCPU is the CPU time of loadSpec.tree and its children (0 without).
+	treeCPU time.Duration
 }
 
 func (l *replLoad) writes() int { return len(l.latencies) }
@@ -42,6 +44,7 @@ type loadSpec struct {
 	rate           float64 // writes/s in total; 0 = flat out
 	pid            int     // server process whose CPU is measured; 0 = none
 	peerPid        int     // a second server process measured (a performance primary behind pid); 0 = none
+	tree           int     // a process measured with its children (PostgreSQL's postmaster); 0 = none
 	label          string  // for error samples
 }
 
@@ -112,7 +115,10 @@ func runLoad(ctx context.Context, o options, s loadSpec) (replLoad, error) {
 		}()
 	}
 	ready.Wait()
-	var cpu, peer *cpuMeter
+	var cpu, peer, tree *cpuMeter
+	if s.tree != 0 {
+		tree = startChildrenCPU(s.tree)
+	}
 	if s.pid != 0 {
 		cpu = startCPU(s.pid)
 	}
@@ -139,6 +145,13 @@ func runLoad(ctx context.Context, o options, s loadSpec) (replLoad, error) {
 			return res, err
 		}
 		res.peerCPU = used
+	}
+	if tree != nil {
+		used, err := tree.used()
+		if err != nil {
+			return res, err
+		}
+		res.treeCPU = used
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err

@@ -105,7 +105,32 @@ func targets(r *report) []targetRow {
 		promo.Value, promo.Measured = p.MedianMS, fmt.Sprintf("%.1f ms (min %.1f)", p.MedianMS, p.MinMS)
 	}
 	add(promo, promo.Measured != "", promo.Value <= targetPromotionMS)
+
+	pgRow, pgOK := postgresTarget(r)
+	add(pgRow, pgOK, pgRow.Value >= pgTargetRatio)
 	return rows
+}
+
+// postgresTarget is issue 11's row: 16-client FULL KV writes on
+// PostgreSQL over the raw single-row commit rate (mean of the rates
+// measured right before and right after the KV runs).
+func postgresTarget(r *report) (targetRow, bool) {
+	row := targetRow{
+		Figure: fmt.Sprintf("PostgreSQL %d-client FULL throughput / raw single-row commit rate (issue 11)", headlineClients),
+		Target: fmt.Sprintf(">= %dx", pgTargetRatio),
+	}
+	p := r.Postgres
+	if p == nil || p.Ratio <= 0 {
+		return row, false
+	}
+	for _, res := range p.KVWrite {
+		if res.Clients == headlineClients {
+			row.Value = p.Ratio
+			row.Measured = fmt.Sprintf("%.2fx (%.0f / %.0f, raw %.0f before, %.0f after; %.1f us CPU/write)",
+				p.Ratio, res.WritesPerS, p.RawCommitsPerS, p.RawBefore.PerS, p.RawAfter.PerS, res.CPUPerWriteUS)
+		}
+	}
+	return row, row.Value > 0
 }
 
 // kvRow finds a KV write measurement.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -171,6 +170,15 @@ log_level     = "warn"
 // until it is the active node and mounts KV v1 at secret/. It returns the
 // root token.
 func vaultInitUnseal(ctx context.Context, p *serverProc) (string, error) {
+	return initUnsealMount(ctx, p, vaultActiveLimit, true)
+}
+
+// initUnsealMount initialises a Vault-compatible server (Vault, or
+// vaultrepl-server outside -dev) with one key share, unseals it, waits
+// until it is active (mounting succeeds) for at most limit and mounts KV v1
+// at secret/ (with mount false, checks that it is there: vaultrepl-server
+// starts with it). It returns the root token.
+func initUnsealMount(ctx context.Context, p *serverProc, limit time.Duration, mount bool) (string, error) {
 	api := newAPIClient()
 	defer api.close()
 	var init struct {
@@ -178,30 +186,53 @@ func vaultInitUnseal(ctx context.Context, p *serverProc) (string, error) {
 		RootToken string   `json:"root_token"`
 	}
 	if err := api.call(ctx, http.MethodPut, p, "sys/init", "", map[string]any{"secret_shares": 1, "secret_threshold": 1}, &init); err != nil {
-		return "", fmt.Errorf("vault init: %w", err)
+		return "", fmt.Errorf("%s init: %w", p.name, err)
 	}
 	if len(init.Keys) != 1 || init.RootToken == "" {
-		return "", errors.New("vault init answered no key or root token")
+		return "", fmt.Errorf("%s init answered no key or root token", p.name)
 	}
 	if err := api.call(ctx, http.MethodPut, p, "sys/unseal", "", map[string]any{"key": init.Keys[0]}, nil); err != nil {
-		return "", fmt.Errorf("vault unseal: %w", err)
+		return "", fmt.Errorf("%s unseal: %w", p.name, err)
 	}
-	// Raft elects itself leader a moment after unseal; mounting succeeds
-	// once it is active.
-	deadline := time.Now().Add(vaultActiveLimit)
+	// Vault's raft elects itself leader a moment after unseal; mounting
+	// succeeds once the server is active.
+	deadline := time.Now().Add(limit)
 	for {
-		err := api.call(ctx, http.MethodPost, p, "sys/mounts/secret", init.RootToken,
-			map[string]any{"type": "kv", "options": map[string]string{"version": "1"}}, nil)
+		var err error
+		if mount {
+			err = api.call(ctx, http.MethodPost, p, "sys/mounts/secret", init.RootToken,
+				map[string]any{"type": "kv", "options": map[string]string{"version": "1"}}, nil)
+		} else {
+			err = checkKVv1(ctx, api, p, init.RootToken)
+		}
 		if err == nil {
 			return init.RootToken, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("vault: mount KV v1 at secret/ within %s: %w", vaultActiveLimit, err)
+			return "", fmt.Errorf("%s: mount KV v1 at secret/ within %s: %w", p.name, limit, err)
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
 			return "", err
 		}
 	}
+}
+
+// checkKVv1 reads sys/mounts and fails unless secret/ is KV version 1.
+func checkKVv1(ctx context.Context, api *apiClient, p *serverProc, token string) error {
+	var mounts struct {
+		Data map[string]struct {
+			Type    string            `json:"type"`
+			Options map[string]string `json:"options"`
+		} `json:"data"`
+	}
+	if err := api.call(ctx, http.MethodGet, p, "sys/mounts", token, nil, &mounts); err != nil {
+		return err
+	}
+	m, ok := mounts.Data["secret/"]
+	if !ok || m.Type != "kv" || m.Options["version"] == "2" {
+		return fmt.Errorf("secret/ is not a KV v1 mount: %+v", m)
+	}
+	return nil
 }
 
 // vaultVersion is the first line of `vault version`, or "vault".
