@@ -66,7 +66,8 @@ func TestRunWritesReport(t *testing.T) {
 }
 
 // checkPostgres checks the PostgreSQL section: raw rates before and after
-// the KV runs, both KV rows from a server process with its CPU measured.
+// the KV runs, both KV rows from a server process with its CPU measured,
+// and replication lag at max and half load with every write applied.
 func checkPostgres(t *testing.T, p *pgReport) {
 	t.Helper()
 	if p == nil || p.RawBefore.PerS <= 0 || p.RawAfter.PerS <= 0 || len(p.KVWrite) != 2 || p.Ratio <= 0 {
@@ -78,6 +79,14 @@ func checkPostgres(t *testing.T, p *pgReport) {
 	for _, res := range p.KVWrite {
 		if res.WritesPerS <= 0 || res.Errors != 0 || res.RatioToRaw <= 0 || res.CPUPerWriteUS <= 0 || res.PostgresCPUPerWriteUS <= 0 {
 			t.Errorf("postgres kv_write %d clients: %+v, want writes, no errors, a ratio, server and PostgreSQL CPU per write", res.Clients, res)
+		}
+	}
+	if len(p.Lag) != 2 || p.Lag[0].Load != "max" || p.Lag[1].Load != "half" || p.Lag[1].TargetWritesPerS <= 0 {
+		t.Fatalf("postgres lag = %+v, want a max and a half row", p.Lag)
+	}
+	for _, l := range p.Lag {
+		if l.LagSamples <= 0 || l.Errors != 0 || l.Unapplied != 0 || l.Unmapped != 0 || l.LagP99MS < l.LagP50MS || l.LagMaxMS < l.LagP99MS {
+			t.Errorf("postgres lag at %s: %+v, want samples, no errors, nothing unapplied or unmapped, p50 <= p99 <= max", l.Load, l)
 		}
 	}
 }
@@ -100,7 +109,8 @@ func TestPostgresSection(t *testing.T) {
 		t.Fatalf("report is not JSON: %v\n%s", err, data)
 	}
 	checkPostgres(t, r.Postgres)
-	if !strings.Contains(stdout.String(), "raw commit (after)") || !strings.Contains(stdout.String(), "(issue 11)") {
+	if !strings.Contains(stdout.String(), "raw commit (after)") || !strings.Contains(stdout.String(), "(issue 11)") ||
+		!strings.Contains(stdout.String(), "DR replication lag on PostgreSQL") {
 		t.Errorf("table has no PostgreSQL rows or target:\n%s", stdout.String())
 	}
 }

@@ -172,7 +172,7 @@ func measurePerfWrites(ctx context.Context, o options, c *replCluster, secRoot, 
 	if err != nil {
 		return row, err
 	}
-	base, err := dbLastWAL(ctx, pdb)
+	base, err := pdb.lastWAL(ctx)
 	if err != nil {
 		return row, err
 	}
@@ -193,7 +193,7 @@ func measurePerfWrites(ctx context.Context, o options, c *replCluster, secRoot, 
 	if cuErr != nil {
 		_, _ = fmt.Fprintf(o.stderr, "vaultrepl-bench: performance writes on the %s: secondary did not catch up: %v\n", on, cuErr)
 	}
-	idx, err := benchWALIndexes(ctx, pdb, base, l.acks)
+	idx, err := pdb.benchWALIndexes(ctx, base, l.acks)
 	if err != nil {
 		return row, err
 	}

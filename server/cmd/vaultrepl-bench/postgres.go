@@ -41,6 +41,10 @@ type pgReport struct {
 	// Target is issue 11's: 16-client FULL throughput >= 2x the raw rate.
 	Ratio  float64 `json:"ratio_16_to_raw"`
 	Target float64 `json:"target"`
+	// Lag is DR replication lag between two server processes on this
+	// PostgreSQL (a database each), measured as the replication section's
+	// (a): at the maximum rate, then at half of it.
+	Lag []replLagResult `json:"lag"`
 }
 
 // rawPGResult is one raw single-row commit measurement.
@@ -54,7 +58,7 @@ type rawPGResult struct {
 func postgresSection() section {
 	return section{
 		id:   "postgres",
-		name: "PostgreSQL engine: raw single-row commits and KV writes (FULL) against a server process",
+		name: "PostgreSQL engine: raw single-row commits, KV writes (FULL) against a server process, DR replication lag",
 		run: func(ctx context.Context, o options, r *report) (failures int, err error) {
 			pg, err := testserver.StartPostgres()
 			if err != nil {
@@ -70,6 +74,9 @@ func postgresSection() section {
 				r.Postgres = rep
 				for _, res := range rep.KVWrite {
 					failures += res.Errors
+				}
+				for _, l := range rep.Lag {
+					failures += l.Errors + l.Unapplied
 				}
 			}
 			return failures, err
@@ -89,6 +96,7 @@ func postgresSection() section {
 			_, _ = fmt.Fprintf(w, "raw commit (mean)\t1\t%.0f\t\t\t\t\t\t\t\t\n", p.RawCommitsPerS)
 			_, _ = fmt.Fprintf(w, "headline\t%d\t%.2f x raw\t(target >= %.0f)\t\t\t\t\t\t\t\n", headlineClients, p.Ratio, p.Target)
 			_, _ = fmt.Fprintln(w, "CPU/write: the vaultrepl-server process; postgres: the postmaster and every backend, same window")
+			pgLagTable(w, p.Lag)
 		},
 	}
 }
@@ -96,7 +104,7 @@ func postgresSection() section {
 // measurePostgres runs raw, KV at each client count, raw again, and
 // divides. It returns what it measured so far along with an error.
 func measurePostgres(ctx context.Context, o options, pg *testserver.Postgres) (*pgReport, error) {
-	rep := &pgReport{Target: pgTargetRatio, KVWrite: []kvWriteResult{}}
+	rep := &pgReport{Target: pgTargetRatio, KVWrite: []kvWriteResult{}, Lag: []replLagResult{}}
 	rawURL, err := pg.CreateDatabase(ctx, "raw")
 	if err != nil {
 		return nil, err
@@ -131,7 +139,24 @@ func measurePostgres(ctx context.Context, o options, pg *testserver.Postgres) (*
 			rep.Ratio = res.RatioToRaw
 		}
 	}
-	return rep, nil
+	// After the raw rate's second reading, so the pairs' load stays out
+	// of the window the ratio divides by.
+	rep.Lag, err = measurePostgresLag(ctx, o, pg)
+	return rep, err
+}
+
+// pgLagTable prints the lag rows under the throughput table.
+func pgLagTable(w io.Writer, lags []replLagResult) {
+	_, _ = fmt.Fprintf(w, "\nDR replication lag on PostgreSQL: primary 204 -> applied on the secondary (1 secondary, %d clients, a database each)\n", replClients)
+	_, _ = fmt.Fprintln(w, "load\toffered w/s\twrites/s\twrites\terrors\tlag samples\tlag p50 ms\tlag p99 ms\tlag max ms\tcatch-up ms\tunapplied\t")
+	for _, l := range lags {
+		offered := "max"
+		if l.TargetWritesPerS > 0 {
+			offered = fmt.Sprintf("%.0f", l.TargetWritesPerS)
+		}
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%.0f\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t\n", l.Load, offered, l.WritesPerS, l.Writes, l.Errors, l.LagSamples, l.LagP50MS, l.LagP99MS, l.LagMaxMS, l.CatchUpMS, l.Unapplied)
+	}
+	_, _ = fmt.Fprintln(w, "  measured as the replication section's (a), the secondary's position read with pgx (read-only) every 200us")
 }
 
 // measureRawPostgres commits one single-row INSERT per transaction

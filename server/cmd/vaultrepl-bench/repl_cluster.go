@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +41,9 @@ type replCluster struct {
 	secondaries []*serverProc
 	// dbs are read-only connections of this process to the databases,
 	// opened on first use and closed with the cluster.
-	dbs map[*serverProc]*sql.DB
+	dbs map[*serverProc]walDB
+	// openDB opens a node's walDB; nil opens its SQLite file.
+	openDB func(*serverProc) (walDB, error)
 	// seq numbers the clusters of a run, to name their profiles.
 	seq int
 }
@@ -64,7 +65,7 @@ func startReplCluster(ctx context.Context, o options, kind string) (c *replClust
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	c = &replCluster{o: o, dir: dir, api: newAPIClient(), dbs: map[*serverProc]*sql.DB{}, seq: int(clusterSeq.Add(1))}
+	c = &replCluster{o: o, dir: dir, api: newAPIClient(), dbs: map[*serverProc]walDB{}, seq: int(clusterSeq.Add(1))}
 	defer func() {
 		if err != nil {
 			_ = c.close(ctx)
@@ -93,13 +94,22 @@ func (c *replCluster) startNode(ctx context.Context, name string) (*serverProc, 
 }
 
 // db returns this process's read-only connection to p's database.
-func (c *replCluster) db(p *serverProc) (*sql.DB, error) {
+func (c *replCluster) db(p *serverProc) (walDB, error) {
 	if db := c.dbs[p]; db != nil {
 		return db, nil
 	}
-	db, err := openServerDB(p.dbPath)
-	if err != nil {
-		return nil, err
+	var db walDB
+	if c.openDB != nil {
+		var err error
+		if db, err = c.openDB(p); err != nil {
+			return nil, err
+		}
+	} else {
+		sdb, err := openServerDB(p.dbPath)
+		if err != nil {
+			return nil, err
+		}
+		db = sqliteWAL{sdb}
 	}
 	c.dbs[p] = db
 	return db, nil
@@ -202,7 +212,7 @@ func (c *replCluster) caughtUp(ctx context.Context, limit time.Duration) (time.D
 	if err != nil {
 		return 0, err
 	}
-	target, err := dbLastWAL(ctx, pdb)
+	target, err := pdb.lastWAL(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -212,7 +222,7 @@ func (c *replCluster) caughtUp(ctx context.Context, limit time.Duration) (time.D
 			return 0, err
 		}
 		for {
-			pos, err := dbLastWAL(ctx, sdb)
+			pos, err := sdb.lastWAL(ctx)
 			if err != nil {
 				return time.Since(start), err
 			}
@@ -236,7 +246,7 @@ func (c *replCluster) caughtUp(ctx context.Context, limit time.Duration) (time.D
 func (c *replCluster) close(context.Context) error {
 	var errs []error
 	for _, db := range c.dbs {
-		errs = append(errs, db.Close())
+		errs = append(errs, db.close())
 	}
 	nodes := append([]*serverProc(nil), c.secondaries...)
 	if c.primary != nil {

@@ -188,14 +188,14 @@ const applyPoll = 200 * time.Microsecond
 // applyPoll. Every stamp is taken after the read that saw the position, so
 // the log errs late by at most one poll plus one read, never early: both
 // clocks are this host's.
-func startApplyLog(ctx context.Context, db *sql.DB) *applyLog {
+func startApplyLog(ctx context.Context, db walDB) *applyLog {
 	l := &applyLog{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		t := time.NewTicker(applyPoll)
 		defer t.Stop()
 		for {
-			pos, err := dbLastWAL(ctx, db)
+			pos, err := db.lastWAL(ctx)
 			now := time.Now()
 			if err != nil {
 				l.err = err
@@ -221,8 +221,8 @@ func startApplyLog(ctx context.Context, db *sql.DB) *applyLog {
 // final takes one more reading when the log is stopped, so an apply that
 // landed since the last tick (caughtUp saw it) is not counted as never
 // applied; its stamp errs late like every other.
-func (l *applyLog) final(ctx context.Context, db *sql.DB) {
-	pos, err := dbLastWAL(ctx, db)
+func (l *applyLog) final(ctx context.Context, db walDB) {
+	pos, err := db.lastWAL(ctx)
 	if err != nil {
 		l.err = err
 		return
@@ -248,6 +248,30 @@ func (l *applyLog) appliedAt(idx uint64) (time.Time, bool) {
 	}
 	return l.at[k], true
 }
+
+// walDB is this process's read-only view of one server's database: its
+// committed WAL position and the WAL index of each bench write. SQLite
+// (sqliteWAL) and PostgreSQL (pgWAL) servers each have one, so the lag
+// machinery is the same for both engines.
+type walDB interface {
+	// lastWAL is the newest WAL index the server has committed.
+	lastWAL(ctx context.Context) (uint64, error)
+	// benchWALIndexes maps every bench write after WAL index after to its
+	// WAL index (see benchWALIndexes).
+	benchWALIndexes(ctx context.Context, after uint64, acks [][]time.Time) ([][]uint64, error)
+	close() error
+}
+
+// sqliteWAL is a walDB on a server's SQLite file.
+type sqliteWAL struct{ db *sql.DB }
+
+func (w sqliteWAL) lastWAL(ctx context.Context) (uint64, error) { return dbLastWAL(ctx, w.db) }
+
+func (w sqliteWAL) benchWALIndexes(ctx context.Context, after uint64, acks [][]time.Time) ([][]uint64, error) {
+	return benchWALIndexes(ctx, w.db, after, acks)
+}
+
+func (w sqliteWAL) close() error { return w.db.Close() }
 
 // openServerDB opens a server's database file read-only from this process
 // (SQLite in WAL mode lets readers in other processes see each commit).
@@ -283,10 +307,7 @@ func dbLastWAL(ctx context.Context, db *sql.DB) (uint64, error) {
 // exact. It reads what retention kept: the WAL holds the newest 100000
 // entries at least, far more than one measurement writes.
 func benchWALIndexes(ctx context.Context, db *sql.DB, after uint64, acks [][]time.Time) ([][]uint64, error) {
-	idx := make([][]uint64, len(acks))
-	for c := range acks {
-		idx[c] = make([]uint64, len(acks[c]))
-	}
+	idx := newBenchIndexes(acks)
 	rows, err := db.QueryContext(ctx, `SELECT idx, key FROM wal WHERE idx > ? AND key >= ? AND key < ? ORDER BY idx`,
 		int64(after), benchKeyPrefix, benchKeyPrefix[:len(benchKeyPrefix)-1]+"0")
 	if err != nil {
@@ -299,25 +320,40 @@ func benchWALIndexes(ctx context.Context, db *sql.DB, after uint64, acks [][]tim
 		if err := rows.Scan(&index, &key); err != nil {
 			return nil, fmt.Errorf("read the primary's WAL: %w", err)
 		}
-		rest, ok := strings.CutPrefix(key, benchKeyPrefix)
-		if !ok {
-			continue
-		}
-		cs, is, ok := strings.Cut(rest, "/")
-		if !ok {
-			continue
-		}
-		c, err1 := strconv.Atoi(cs)
-		i, err2 := strconv.Atoi(is)
-		if err1 != nil || err2 != nil || c < 0 || c >= len(idx) || i < 0 || i >= len(idx[c]) {
-			continue // warm-up writes, other keys
-		}
-		idx[c][i] = uint64(index)
+		setBenchIndex(idx, key, index)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the primary's WAL: %w", err)
 	}
 	return idx, nil
+}
+
+// newBenchIndexes is an all-zero index map shaped like acks.
+func newBenchIndexes(acks [][]time.Time) [][]uint64 {
+	idx := make([][]uint64, len(acks))
+	for c := range acks {
+		idx[c] = make([]uint64, len(acks[c]))
+	}
+	return idx
+}
+
+// setBenchIndex records that the WAL entry at index wrote key, when key is
+// bench write bench/<c>/<i> of the map; other keys are ignored.
+func setBenchIndex(idx [][]uint64, key string, index int64) {
+	rest, ok := strings.CutPrefix(key, benchKeyPrefix)
+	if !ok {
+		return
+	}
+	cs, is, ok := strings.Cut(rest, "/")
+	if !ok {
+		return
+	}
+	c, err1 := strconv.Atoi(cs)
+	i, err2 := strconv.Atoi(is)
+	if err1 != nil || err2 != nil || c < 0 || c >= len(idx) || i < 0 || i >= len(idx[c]) {
+		return // warm-up writes, other keys
+	}
+	idx[c][i] = uint64(index)
 }
 
 // lagStats is the outcome of matching acknowledgements with applies.

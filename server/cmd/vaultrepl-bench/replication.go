@@ -227,6 +227,13 @@ func measureReplLag(ctx context.Context, o options, load string, rate float64) (
 	if err := c.addSecondaries(ctx, 1); err != nil {
 		return res, err
 	}
+	return measureLagOn(ctx, o, c, replRootToken, "replication lag at "+load+" rate", load, rate)
+}
+
+// measureLagOn runs replClients clients writing to c's primary (token
+// token) at rate (0 = flat out) and matches each acknowledged write with
+// its apply on c's first secondary, which must be in sync.
+func measureLagOn(ctx context.Context, o options, c *replCluster, token, label, load string, rate float64) (res replLagResult, err error) {
 	pdb, err := c.db(c.primary)
 	if err != nil {
 		return res, err
@@ -235,15 +242,15 @@ func measureReplLag(ctx context.Context, o options, load string, rate float64) (
 	if err != nil {
 		return res, err
 	}
-	base, err := dbLastWAL(ctx, pdb)
+	base, err := pdb.lastWAL(ctx)
 	if err != nil {
 		return res, err
 	}
 	log := startApplyLog(ctx, sdb)
 	l, err := runLoad(ctx, o, loadSpec{
-		apiAddr: c.primary.apiAddr, token: replRootToken, prefix: "secret/bench/",
+		apiAddr: c.primary.apiAddr, token: token, prefix: "secret/bench/",
 		clients: replClients, duration: o.duration, rate: rate, pid: c.primary.cmd.Process.Pid,
-		label: "replication lag at " + load + " rate",
+		label: label,
 	})
 	catchUp, cuErr := c.caughtUp(ctx, catchUpLimit)
 	logErr := log.finish()
@@ -255,9 +262,9 @@ func measureReplLag(ctx context.Context, o options, load string, rate float64) (
 	}
 	if cuErr != nil {
 		// Measured, not fatal: the writes not applied are counted.
-		_, _ = fmt.Fprintf(o.stderr, "vaultrepl-bench: replication lag at %s rate: secondary did not catch up: %v\n", load, cuErr)
+		_, _ = fmt.Fprintf(o.stderr, "vaultrepl-bench: %s: secondary did not catch up: %v\n", label, cuErr)
 	}
-	idx, err := benchWALIndexes(ctx, pdb, base, l.acks)
+	idx, err := pdb.benchWALIndexes(ctx, base, l.acks)
 	if err != nil {
 		return res, err
 	}
