@@ -48,6 +48,8 @@ type streamRequest struct {
 	// a performance primary advertises its DR secondaries' to its
 	// performance secondaries (following.go).
 	ClusterAddr string `json:"cluster_addr,omitempty"`
+	// BinaryWAL asks for WAL frames as binary records (walframe.go).
+	BinaryWAL bool `json:"binary_wal,omitempty"`
 }
 
 // frame is one message of the stream.
@@ -72,6 +74,9 @@ type frame struct {
 	// promoted DR secondary: following.go) records them.
 	PrimaryClusterAddr string `json:"primary_cluster_addr,omitempty"`
 	PrimaryAPIAddr     string `json:"primary_api_addr,omitempty"`
+	// BinaryWAL, in a start frame, grants the secondary's request: the WAL
+	// frames after it are binary records (walframe.go).
+	BinaryWAL bool `json:"binary_wal,omitempty"`
 }
 
 type heartbeatRequest struct {
@@ -292,8 +297,12 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 		}
 		return pw.flush()
 	}
+	writeWAL := writeWALFrame
+	if req.BinaryWAL {
+		writeWAL = writeWALRecord
+	}
 	sendWAL := func(entries []storage.WALEntry) error {
-		if err := writeWALFrame(pw, entries); err != nil {
+		if err := writeWAL(pw, entries); err != nil {
 			return err
 		}
 		return pw.flush()
@@ -301,7 +310,7 @@ func (m *Manager) serveStream(w http.ResponseWriter, r *http.Request, id string,
 	pos := m.store.Position()
 	advertised := m.advertisedAddrs(ctx)
 	start := frame{Type: "start", Mode: mode, LastWAL: pos.LastWAL, Root: m.viewRoot(ctx, id, pos), Reason: reason,
-		LastWALTime: m.lastWALTime(ctx, pos.LastWAL), ClusterAddrs: advertised}
+		LastWALTime: m.lastWALTime(ctx, pos.LastWAL), ClusterAddrs: advertised, BinaryWAL: req.BinaryWAL}
 	if m.kind == KindPerformance {
 		start.PrimaryClusterAddr, start.PrimaryAPIAddr = m.snapshot().PrimaryClusterAddr, m.opts.APIAddr
 	}

@@ -359,7 +359,7 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 	}
 	rt.set(stateConnecting, "connecting")
 	pos := m.store.Position()
-	raw, _ := json.Marshal(streamRequest{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, ForceSync: *forceSync, APIAddr: m.opts.APIAddr, ClusterAddr: m.ownClusterAddr()})
+	raw, _ := json.Marshal(streamRequest{LastWAL: pos.LastWAL, LastEpoch: pos.LastEpoch, ForceSync: *forceSync, APIAddr: m.opts.APIAddr, ClusterAddr: m.ownClusterAddr(), BinaryWAL: true})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/dr/stream", bytes.NewReader(raw))
 	if err != nil {
 		return false, err
@@ -390,6 +390,17 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		return false, fmt.Errorf("read stream start: %v", err)
 	}
 	rt.facts.sawFrame(&start, time.Now())
+	// A primary that granted binary WAL frames sends them after the start
+	// line; one of an older version sends JSON lines only.
+	next := func() (frame, error) {
+		var f frame
+		err := dec.Decode(&f)
+		return f, err
+	}
+	if start.BinaryWAL {
+		br := bufio.NewReaderSize(io.MultiReader(dec.Buffered(), body), writeChunk)
+		next = func() (frame, error) { return readStreamFrame(br) }
+	}
 	if start.Mode == "sync" {
 		stopWatch()
 		// The primary ends the answer after the start frame: reading it to
@@ -437,8 +448,8 @@ func (m *Manager) followOnce(ctx context.Context, rt *secondaryRuntime, c *peerC
 		defer close(readerDone)
 		defer close(frames)
 		for {
-			var f frame
-			if err := dec.Decode(&f); err != nil {
+			f, err := next()
+			if err != nil {
 				readErr <- err
 				return
 			}

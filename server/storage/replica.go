@@ -96,7 +96,7 @@ func (s *Store) OldestWAL(ctx context.Context) (uint64, error) {
 // move together, so a power loss can only take the secondary back to an
 // earlier consistent position, from which it fetches them again.
 func (s *Store) ApplyRemote(ctx context.Context, entries []WALEntry) error {
-	_, err := s.submit(ctx, &writeRequest{relaxed: true, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
+	_, err := s.submit(ctx, &writeRequest{relaxed: true, walOnly: true, result: make(chan writeResult, 1), fn: func(ctx context.Context, w *batchWriter) error {
 		for _, e := range entries {
 			if e.Index < w.next {
 				continue

@@ -123,6 +123,12 @@ type writeRequest struct {
 	// relaxed requests may commit with synchronous=NORMAL: what they write
 	// can be fetched again from elsewhere if a power loss takes it.
 	relaxed bool
+	// walOnly says fn changes keys only through setKey, each with its WAL
+	// entry after it (a secondary's applied WAL batch). Like plain writes,
+	// such a batch leaves the merkle table and the meta rows to the next
+	// save: its WAL rows carry the position, and the keys of entries after
+	// merkle_wal are recomputed after a crash (merkle_save.go).
+	walOnly bool
 	// reload, when set, runs alone between transactions (an HA takeover
 	// re-reading the position the previous active node moved).
 	reload func(ctx context.Context) error
@@ -401,7 +407,7 @@ func (s *Store) commit(batch []*writeRequest) {
 	epoch, last, lastEpoch := s.epoch, s.last, s.lastEpoch
 	s.mu.Unlock()
 	w := &batchWriter{tx: tx, merkle: s.merkle, changed: map[int][]byte{}, epoch: epoch, next: last + 1, lastEpoch: lastEpoch, stamp: s.now().UnixNano(),
-		stored: s.metaRows, saved: &s.saved, bulk: hasFn(batch)}
+		stored: s.metaRows, saved: &s.saved, bulk: hasBulkFn(batch)}
 	if err := w.prefetch(ctx, batch); err != nil {
 		_ = tx.rollback(ctx)
 		fail(fmt.Errorf("read previous values of %d writes: %w", len(batch), err))
@@ -490,6 +496,17 @@ func hasFn(batch []*writeRequest) bool {
 	return false
 }
 
+// hasBulkFn says the batch has a function request that may change keys
+// other than through WAL entries (see writeRequest.walOnly).
+func hasBulkFn(batch []*writeRequest) bool {
+	for _, r := range batch {
+		if r.fn != nil && !r.walOnly {
+			return true
+		}
+	}
+	return false
+}
+
 func allRelaxed(batch []*writeRequest) bool {
 	for _, r := range batch {
 		if !r.relaxed {
@@ -547,7 +564,7 @@ type prefetcher interface {
 // in ways (a wipe, a bucket replaced) the map would not follow.
 func (w *batchWriter) prefetch(ctx context.Context, batch []*writeRequest) error {
 	p, ok := w.tx.(prefetcher)
-	if !ok || w.bulk {
+	if !ok || hasFn(batch) {
 		return nil
 	}
 	var keys []string

@@ -65,10 +65,13 @@ func startReplCluster(ctx context.Context, o options, kind string) (c *replClust
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	c = &replCluster{o: o, dir: dir, api: newAPIClient(), dbs: map[*serverProc]walDB{}, seq: int(clusterSeq.Add(1))}
+	// The returns below set c to nil before this runs: keep the cluster
+	// being started in its own variable so a failure still stops it.
+	started := &replCluster{o: o, dir: dir, api: newAPIClient(), dbs: map[*serverProc]walDB{}, seq: int(clusterSeq.Add(1))}
+	c = started
 	defer func() {
 		if err != nil {
-			_ = c.close(ctx)
+			_ = started.close(ctx)
 			c = nil
 		}
 	}()

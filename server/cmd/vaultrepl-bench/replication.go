@@ -94,6 +94,10 @@ type replThroughputResult struct {
 	// PrimaryCPUPerWriteUS is the primary process's CPU per acknowledged
 	// write: what the secondaries cost it shows as the rise over none.
 	PrimaryCPUPerWriteUS float64 `json:"primary_cpu_per_write_us"`
+	// SecondaryCPUPerWriteUS is the first secondary's CPU over the same
+	// window per write the primary acknowledged in it (0 with none): on a
+	// shared machine that CPU is taken from the primary and the clients.
+	SecondaryCPUPerWriteUS float64 `json:"secondary_cpu_per_write_us"`
 }
 
 // replBootstrapResult is the bootstrap of a fresh secondary.
@@ -305,11 +309,15 @@ func measureReplThroughput(ctx context.Context, o options, k int) (res replThrou
 	if err := c.addSecondaries(ctx, k); err != nil {
 		return res, err
 	}
-	l, err := runLoad(ctx, o, loadSpec{
+	spec := loadSpec{
 		apiAddr: c.primary.apiAddr, token: replRootToken, prefix: "secret/bench/",
 		clients: replClients, duration: o.duration, pid: c.primary.cmd.Process.Pid,
 		label: fmt.Sprintf("replication throughput with %d secondaries", k),
-	})
+	}
+	if k > 0 {
+		spec.peerPid = c.secondaries[0].cmd.Process.Pid
+	}
+	l, err := runLoad(ctx, o, spec)
 	if err != nil {
 		return res, err
 	}
@@ -318,16 +326,25 @@ func measureReplThroughput(ctx context.Context, o options, k int) (res replThrou
 		return res, fmt.Errorf("secondaries did not catch up after the load: %w", err)
 	}
 	return replThroughputResult{
-		Secondaries:          k,
-		Clients:              replClients,
-		Writes:               l.writes(),
-		WritesPerS:           float64(l.writes()) / l.elapsed.Seconds(),
-		P50MS:                ms(percentile(l.latencies, 50)),
-		P99MS:                ms(percentile(l.latencies, 99)),
-		Errors:               l.errors,
-		CatchUpMS:            ms(catchUp),
-		PrimaryCPUPerWriteUS: cpuPerWrite(l),
+		Secondaries:            k,
+		Clients:                replClients,
+		Writes:                 l.writes(),
+		WritesPerS:             float64(l.writes()) / l.elapsed.Seconds(),
+		P50MS:                  ms(percentile(l.latencies, 50)),
+		P99MS:                  ms(percentile(l.latencies, 99)),
+		Errors:                 l.errors,
+		CatchUpMS:              ms(catchUp),
+		PrimaryCPUPerWriteUS:   cpuPerWrite(l),
+		SecondaryCPUPerWriteUS: perWriteUS(l.peerCPU, l.writes()),
 	}, nil
+}
+
+// perWriteUS is cpu per write in µs (0 without writes).
+func perWriteUS(cpu time.Duration, writes int) float64 {
+	if writes == 0 {
+		return 0
+	}
+	return us(cpu) / float64(writes)
 }
 
 // cpuPerWrite is the server CPU per acknowledged write of a load, in µs.
@@ -565,13 +582,13 @@ func replicationTable(w io.Writer, r *report) {
 	}
 
 	p("\n(b) primary write throughput vs secondaries attached (%d clients)\n", replClients)
-	p("secondaries\twrites/s\tp50 ms\tp99 ms\terrors\tx none\tcatch-up ms\tprimary CPU/write us\ttarget\t\n")
+	p("secondaries\twrites/s\tp50 ms\tp99 ms\terrors\tx none\tcatch-up ms\tprimary CPU/write us\tsecondary CPU/write us\ttarget\t\n")
 	for _, t := range rr.Throughput {
 		target := ""
 		if t.Secondaries == replThroughputSecondary && t.RatioToNone > 0 {
 			target = fmt.Sprintf(">= %.2f: %s", targetThroughputRatio, verdict(t.RatioToNone >= targetThroughputRatio))
 		}
-		p("%d\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t%.1f\t%.1f\t%s\t\n", t.Secondaries, t.WritesPerS, t.P50MS, t.P99MS, t.Errors, t.RatioToNone, t.CatchUpMS, t.PrimaryCPUPerWriteUS, target)
+		p("%d\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%s\t\n", t.Secondaries, t.WritesPerS, t.P50MS, t.P99MS, t.Errors, t.RatioToNone, t.CatchUpMS, t.PrimaryCPUPerWriteUS, t.SecondaryCPUPerWriteUS, target)
 	}
 
 	if b := rr.Bootstrap; b != nil {
