@@ -262,7 +262,42 @@ func (m *Manager) streamIdle() time.Duration { return 3*m.opts.HeartbeatInterval
 // it as not ready: the primary sends a heartbeat every interval.
 func (m *Manager) stallAfter() time.Duration { return 2*m.opts.HeartbeatInterval + time.Second }
 
+// post posts body as JSON and decodes the JSON answer into out (nil:
+// the answer is drained unread).
 func (c *peerClient) post(ctx context.Context, path string, body, out any) error {
+	return c.postDecode(ctx, path, body, func(r *bufio.Reader) error {
+		if out == nil {
+			return nil
+		}
+		if err := json.NewDecoder(r).Decode(out); err != nil {
+			return fmt.Errorf("decode answer: %w", err)
+		}
+		return nil
+	})
+}
+
+// fetchBuckets asks the primary for the contents of chunk and decodes the
+// binary answer (syncwire.go): a prefix of chunk, at least one bucket.
+func (c *peerClient) fetchBuckets(ctx context.Context, chunk []int) (got map[int][]storage.KV, err error) {
+	err = c.postDecode(ctx, "/dr/sync/fetch", map[string]any{"buckets": chunk}, func(r *bufio.Reader) error {
+		got, err = readBuckets(r, chunk)
+		return err
+	})
+	return got, err
+}
+
+// fetchRange asks the primary for its rows after a key (syncwire.go).
+func (c *peerClient) fetchRange(ctx context.Context, after string) (kvs []storage.KV, done bool, err error) {
+	err = c.postDecode(ctx, "/dr/sync/range", rangeRequest{After: after}, func(r *bufio.Reader) error {
+		kvs, done, err = readRangeAnswer(r, after)
+		return err
+	})
+	return kvs, done, err
+}
+
+// postDecode posts body as JSON and hands the answer to decode under a
+// progress watchdog: an answer that stops moving for c.idle is cut.
+func (c *peerClient) postDecode(ctx context.Context, path string, body any, decode func(*bufio.Reader) error) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -277,60 +312,6 @@ func (c *peerClient) post(ctx context.Context, path string, body, out any) error
 	}
 	// Reading to the end lets the connection be reused: a new mutual TLS
 	// handshake per request costs several P-521 signature checks.
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		_ = resp.Body.Close()
-	}()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s: primary answered %d: %s", path, resp.StatusCode, bytes.TrimSpace(msg))
-	}
-	if out == nil {
-		return nil
-	}
-	answer := newProgressReader(resp.Body, &c.metrics.bytesReceived)
-	stop := watchProgress(answer, c.idle, func() { _ = resp.Body.Close() })
-	defer stop()
-	if err := json.NewDecoder(answer).Decode(out); err != nil {
-		return fmt.Errorf("%s: decode answer: %w", path, err)
-	}
-	return nil
-}
-
-// fetchBuckets asks the primary for the contents of chunk and decodes the
-// binary answer (syncwire.go): a prefix of chunk, at least one bucket.
-func (c *peerClient) fetchBuckets(ctx context.Context, chunk []int) (got map[int][]storage.KV, err error) {
-	err = c.postBinary(ctx, "/dr/sync/fetch", map[string]any{"buckets": chunk}, func(r *bufio.Reader) error {
-		got, err = readBuckets(r, chunk)
-		return err
-	})
-	return got, err
-}
-
-// fetchRange asks the primary for its rows after a key (syncwire.go).
-func (c *peerClient) fetchRange(ctx context.Context, after string) (kvs []storage.KV, done bool, err error) {
-	err = c.postBinary(ctx, "/dr/sync/range", rangeRequest{After: after}, func(r *bufio.Reader) error {
-		kvs, done, err = readRangeAnswer(r, after)
-		return err
-	})
-	return kvs, done, err
-}
-
-// postBinary posts body as JSON and hands the binary answer to decode,
-// under the same watchdog as post.
-func (c *peerClient) postBinary(ctx context.Context, path string, body any, decode func(*bufio.Reader) error) error {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		_ = resp.Body.Close()
