@@ -242,7 +242,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 // opaque to clients (Vault's is too), it names the set and the WAL index.
 func (m *Manager) IndexHeader() string {
 	st := m.snapshot()
-	v := "vr1:" + st.ClusterID + ":" + strconv.FormatUint(m.store.Position().LastWAL, 10)
+	v := "vr1:" + st.ClusterID + ":" + strconv.FormatUint(m.store.LastWAL(), 10)
 	return base64.RawURLEncoding.EncodeToString([]byte(v))
 }
 
@@ -271,7 +271,7 @@ func (m *Manager) IndexApplied(header string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return m.store.Position().LastWAL >= want, nil
+	return m.store.LastWAL() >= want, nil
 }
 
 // WaitForIndex waits, at most limit, until this performance secondary has
@@ -289,7 +289,7 @@ func (m *Manager) WaitForIndex(ctx context.Context, header string, limit time.Du
 	defer tick.Stop()
 	for {
 		changed := m.store.Notify()
-		if m.store.Position().LastWAL >= want {
+		if m.store.LastWAL() >= want {
 			return nil
 		}
 		select {
