@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,20 @@ func newEnv(t testing.TB) *env {
 func otherShares(t *testing.T) [][]byte {
 	t.Helper()
 	return newEnv(t).shares
+}
+
+// shareWithNewX picks a share of wrong whose x-coordinate (its last byte)
+// none of taken has: x-coordinates are random, and a repeated one is
+// refused as such before the combination this test is about is tried.
+func shareWithNewX(t *testing.T, wrong, taken [][]byte) []byte {
+	t.Helper()
+	for _, w := range wrong {
+		if !slices.ContainsFunc(taken, func(s []byte) bool { return s[len(s)-1] == w[len(w)-1] }) {
+			return w
+		}
+	}
+	t.Fatal("every wrong share repeats an x-coordinate already taken")
+	return nil
 }
 
 func wantKind(t *testing.T, err error, kind apierr.Kind, substr string) {
@@ -280,7 +295,7 @@ func TestWrongSharesCancelAttempt(t *testing.T) {
 			t.Fatalf("Update %d: %v", i, err)
 		}
 	}
-	st, err = e.gen.Update(ctx, hex.EncodeToString(wrong[2]), nonce)
+	st, err = e.gen.Update(ctx, hex.EncodeToString(shareWithNewX(t, wrong, e.shares[:2])), nonce)
 	wantKind(t, err, apierr.KindInvalid, "do not combine into the primary's root key")
 	if !strings.Contains(err.Error(), "cancelled") || !strings.Contains(err.Error(), "start again") {
 		t.Fatalf("error %q should say the attempt was cancelled and to start again", err)
